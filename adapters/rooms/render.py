@@ -1,0 +1,140 @@
+"""Headless MuJoCo rendering for Rooms: GL backend selection, one pass for colour + metric depth, segmentation.
+
+MuJoCo reads ``MUJOCO_GL`` when it is first imported, so ``import_mujoco()`` picks the backend before that: EGL
+when Mesa's EGL is installed, else OSMesa, else a one-line error naming the Debian packages to install.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+from typing import Any
+
+import numpy as np
+
+from harness.errors import BackendUnavailable
+
+EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
+OSMESA_PACKAGES = "libosmesa6"
+_mujoco: Any = None
+
+
+def pick_gl_backend() -> str:
+    """The MuJoCo GL backend to use here: the user's MUJOCO_GL if set, else egl, else osmesa."""
+    chosen = os.environ.get("MUJOCO_GL", "").strip().lower()
+    if chosen:
+        return chosen
+    if ctypes.util.find_library("EGL"):
+        return "egl"
+    if ctypes.util.find_library("OSMesa"):
+        return "osmesa"
+    raise BackendUnavailable(
+        f"no headless OpenGL found for MuJoCo: install Debian packages {EGL_PACKAGES} (or {OSMESA_PACKAGES})")
+
+
+def import_mujoco() -> Any:
+    """Import mujoco with a working headless GL backend selected; one-line error when none is usable."""
+    global _mujoco
+    if _mujoco is None:
+        if "MUJOCO_GL" not in os.environ:
+            os.environ["MUJOCO_GL"] = pick_gl_backend()
+        try:
+            import mujoco
+        except ImportError as exc:
+            raise BackendUnavailable(f"mujoco is not installed ({exc}): pip install mujoco") from None
+        except Exception as exc:  # PyOpenGL fails at import when the chosen GL library is missing
+            raise BackendUnavailable(_gl_failure(exc)) from None
+        _mujoco = mujoco
+    return _mujoco
+
+
+def probe_context() -> None:
+    """Open and free a tiny GL context: BackendUnavailable (one line, naming packages) if that fails."""
+    mj = import_mujoco()
+    try:
+        ctx = mj.GLContext(16, 16)
+        ctx.make_current()
+        ctx.free()
+    except Exception as exc:  # the GL stack raises many types; all mean the same to the user
+        raise BackendUnavailable(_gl_failure(exc)) from None
+
+
+def _gl_failure(exc: Exception) -> str:
+    backend = os.environ.get("MUJOCO_GL", "")
+    fix = (f"install Debian package {OSMESA_PACKAGES}, or unset MUJOCO_GL to use EGL ({EGL_PACKAGES})"
+           if backend == "osmesa" else
+           f"install Debian packages {EGL_PACKAGES}, or {OSMESA_PACKAGES} and set MUJOCO_GL=osmesa")
+    return f"MuJoCo could not open a headless {backend or 'GL'} context ({type(exc).__name__}: {exc}); {fix}"
+
+
+class SceneRenderer:
+    """Offscreen renderer bound to one model: colour + metric depth in one pass, and target masks."""
+
+    def __init__(self, model: Any, height: int, width: int) -> None:
+        mj = import_mujoco()
+        self._mj, self._model = mj, model
+        self.height, self.width = height, width
+        try:
+            self._gl = mj.GLContext(width, height)
+            self._gl.make_current()
+        except Exception as exc:  # the GL stack raises many types; all mean the same to the user
+            raise BackendUnavailable(_gl_failure(exc)) from None
+        self._con = mj.MjrContext(model, mj.mjtFontScale.mjFONTSCALE_100.value)
+        mj.mjr_setBuffer(mj.mjtFramebuffer.mjFB_OFFSCREEN.value, self._con)
+        self._con.readDepthMap = mj.mjtDepthMap.mjDEPTH_ZEROFAR
+        self._scene = mj.MjvScene(model, maxgeom=256)
+        self._option = mj.MjvOption()
+        self._perturb = mj.MjvPerturb()
+        self._camera = mj.MjvCamera()
+        self._camera.type = mj.mjtCamera.mjCAMERA_FIXED
+        self._rect = mj.MjrRect(0, 0, width, height)
+        self._rgb = np.empty((height, width, 3), np.uint8)
+        self._zbuf = np.empty((height, width), np.float32)
+        # Reverse-Z perspective constants (as MuJoCo's own Renderer uses) to turn the depth buffer into metres.
+        near = np.float32(model.vis.map.znear * model.stat.extent)
+        far = np.float32(model.vis.map.zfar * model.stat.extent)
+        c = -(far + near) / (far - near)
+        d = -(np.float32(2) * far * near) / (far - near)
+        self._c, self._d = np.float64(-0.5 * c - 0.5), np.float64(-0.5 * d)
+
+    def _draw(self, data: Any, camera_id: int) -> None:
+        mj = self._mj
+        self._camera.fixedcamid = camera_id
+        mj.mjv_updateScene(self._model, data, self._option, self._perturb, self._camera,
+                           mj.mjtCatBit.mjCAT_ALL.value, self._scene)
+        mj.mjr_render(self._rect, self._scene, self._con)
+
+    def rgbd(self, data: Any, camera_id: int, depth: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Colour (uint8 H×W×3) and metric depth (float32 H×W, or None) from one render of ``camera_id``."""
+        self._draw(data, camera_id)
+        self._mj.mjr_readPixels(self._rgb, self._zbuf if depth else None, self._rect, self._con)
+        rgb = np.flipud(self._rgb).copy()
+        if not depth:
+            return rgb, None
+        metres = (self._d / (np.flipud(self._zbuf).astype(np.float64) + self._c)).astype(np.float32)
+        return rgb, metres
+
+    def geom_mask(self, data: Any, camera_id: int, geom_id: int) -> np.ndarray:
+        """Exact bool H×W mask of the pixels where geom ``geom_id`` is the nearest surface."""
+        mj, scene = self._mj, self._scene
+        flags = scene.flags.copy()
+        scene.flags[mj.mjtRndFlag.mjRND_SEGMENT] = True
+        scene.flags[mj.mjtRndFlag.mjRND_IDCOLOR] = True
+        try:
+            self._draw(data, camera_id)
+            self._mj.mjr_readPixels(self._rgb, None, self._rect, self._con)
+        finally:
+            np.copyto(scene.flags, flags)
+        img = np.flipud(self._rgb).astype(np.uint32)
+        seg = img[..., 0] | (img[..., 1] << 8) | (img[..., 2] << 16)  # segid + 1; 0 is background
+        geom_type = int(mj.mjtObj.mjOBJ_GEOM)
+        ids = [g.segid + 1 for g in scene.geoms[: scene.ngeom] if g.objtype == geom_type and g.objid == geom_id]
+        return np.isin(seg, np.asarray(ids, np.uint32))
+
+    def close(self) -> None:
+        """Free the GL resources; safe to call twice."""
+        if getattr(self, "_con", None) is not None:
+            self._gl.make_current()
+            self._con.free()
+            self._con = None
+            self._gl.free()

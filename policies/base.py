@@ -1,0 +1,77 @@
+"""The Policy protocol, its capabilities, and the registry of policy kinds.
+
+A policy acts for a batch of n environment slots at once; recurrent state lives inside the policy, per slot.
+Built-in kinds are listed below; third-party kinds register through the ``crossview.policies`` entry point
+(``kind = "package.module:factory"``, called with the policy's options as keyword arguments).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Protocol, runtime_checkable
+
+from harness.errors import CrossviewError
+from harness.spec import Action, CrossViewGoal, Interaction, Observation
+
+ENTRY_POINT_GROUP = "crossview.policies"
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """What a policy needs and can do; the runner checks it against each adapter before running."""
+
+    name: str
+    input_size: tuple[int, int] | None = None  # (height, width) it expects, None = any (the runner resizes)
+    interactions: tuple[Interaction, ...] = ()  # empty = any
+    batchable: bool = True
+    device: str = "cpu"
+    privileged: bool = False  # reads the simulator's privileged info (oracle only)
+    checkpoint_sha256: str = ""
+    checkpoint_step: int | None = None
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A goal-conditioned visuomotor policy over a batch of env slots."""
+
+    info: PolicyInfo
+
+    def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
+        """Prepare ``n`` slots; clear the state of ``slots`` (all when None), seeding their randomness."""
+        ...
+
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+            infos: Sequence[dict[str, Any]]) -> list[Action]:
+        """One action per slot. ``infos`` are empty dicts unless the policy is privileged."""
+        ...
+
+
+BUILTIN_POLICIES: dict[str, str] = {
+    "random": "policies.baselines:RandomPolicy",
+    "oracle": "policies.baselines:OraclePolicy",
+}
+
+
+def policy_kinds() -> dict[str, str]:
+    """Every policy kind: built-ins plus ``crossview.policies`` entry points."""
+    kinds = dict(BUILTIN_POLICIES)
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        kinds.setdefault(ep.name, ep.value)
+    return kinds
+
+
+def make_policy(kind: str, **options: Any) -> Policy:
+    """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
+    kinds = policy_kinds()
+    if kind not in kinds:
+        raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
+                             "(third-party policies register through the 'crossview.policies' entry point)")
+    module, _, attr = kinds[kind].partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise CrossviewError(f"policy kind {kind!r}: bad options {sorted(options)}: {exc}") from None

@@ -1,0 +1,111 @@
+"""Baseline policies that bracket every report: ``random`` (the floor) and ``oracle`` (the ceiling).
+
+The oracle reads privileged info that adapters publish for it — ``pose`` (x, y, z, yaw°, pitch°), ``target_pos``,
+``waypoint`` (next point of a shortest walkable path), ``distance``, ``success_radius``, ``target_bearing`` and
+``target_centred`` — and scripts its way to the target. Reports normalise scores between the two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation
+from policies.base import PolicyInfo
+
+
+class _PerSlotRandom:
+    """Per-slot random generators seeded per episode, so outcomes never depend on batching or scheduling."""
+
+    def __init__(self) -> None:
+        self.rngs: list[np.random.Generator] = []
+
+    def reset(self, n: int, slots: Sequence[int] | None, seeds: Sequence[int] | None) -> list[int]:
+        if len(self.rngs) != n:
+            self.rngs = [np.random.default_rng(i) for i in range(n)]
+        slots = list(range(n)) if slots is None else list(slots)
+        for k, slot in enumerate(slots):
+            seed = seeds[k] if seeds is not None else slot
+            self.rngs[slot] = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC0FFEE])
+        return slots
+
+
+class RandomPolicy:
+    """Uniformly random buttons and camera turns of at most ``max_turn`` degrees."""
+
+    def __init__(self, max_turn: float = 10.0) -> None:
+        self.info = PolicyInfo(name="random")
+        self.max_turn = float(max_turn)
+        self._rand = _PerSlotRandom()
+
+    def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
+        self._rand.reset(n, slots, seeds)
+
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+            infos: Sequence[dict[str, Any]]) -> list[Action]:
+        actions = []
+        for rng in self._rand.rngs[: len(observations)]:
+            buttons = rng.random(len(BUTTONS)) < 0.5
+            camera = rng.uniform(-self.max_turn, self.max_turn, 2)
+            actions.append(Action.from_arrays(buttons, camera))
+        return actions
+
+
+def _wrap(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+class OraclePolicy:
+    """Scripted expert over privileged info: follow the waypoints, face the target, then act on it."""
+
+    def __init__(self, max_turn: float = 30.0) -> None:
+        self.info = PolicyInfo(name="oracle", privileged=True)
+        self.max_turn = float(max_turn)
+        self._rand = _PerSlotRandom()
+        self._last: list[tuple[float, float] | None] = []
+        self._unstick: list[int] = []
+        self._side: list[bool] = []
+        self._pushed: list[bool] = []
+
+    def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
+        if len(self._last) != n:
+            self._last, self._unstick, self._side, self._pushed = [None] * n, [0] * n, [False] * n, [False] * n
+        for slot in self._rand.reset(n, slots, seeds):
+            self._last[slot], self._unstick[slot], self._pushed[slot] = None, 0, False
+
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+            infos: Sequence[dict[str, Any]]) -> list[Action]:
+        return [self._act_one(i, goal, info) for i, (goal, info) in enumerate(zip(goals, infos))]
+
+    def _act_one(self, slot: int, goal: CrossViewGoal, info: dict[str, Any]) -> Action:
+        if "pose" not in info:
+            raise ValueError("the oracle needs privileged info (pose, waypoint, target_pos) from its adapter")
+        x, y, z, yaw, pitch = info["pose"]
+        tx, ty, tz = info["target_pos"]
+        close = info["distance"] <= 0.7 * info["success_radius"]
+        wx, wy = (tx, ty) if close else info["waypoint"]
+        heading = -math.degrees(math.atan2(wy - y, wx - x))
+        turn = _wrap(heading - yaw)
+        want_pitch = math.degrees(math.atan2(z - tz, max(math.hypot(tx - x, ty - y), 1e-3)))
+        camera = (float(np.clip(want_pitch - pitch, -10, 10)),
+                  float(np.clip(turn, -self.max_turn, self.max_turn)))
+        last = self._last[slot]
+        stuck = self._pushed[slot] and last is not None and math.hypot(x - last[0], y - last[1]) < 0.05
+        self._last[slot] = (x, y)
+        if stuck and not close and self._unstick[slot] == 0:
+            self._unstick[slot] = 4
+            self._side[slot] = bool(self._rand.rngs[slot].integers(2))
+        if self._unstick[slot] > 0:  # blocked by a corner: side-step a few times
+            self._unstick[slot] -= 1
+            self._pushed[slot] = False
+            return Action(back=self._unstick[slot] >= 3, left=self._side[slot], right=not self._side[slot],
+                          camera=camera)
+        forward = not close and abs(turn) < 35
+        self._pushed[slot] = forward
+        act = goal.interaction in (Interaction.MINE, Interaction.INTERACT, Interaction.HUNT) \
+            and info["distance"] <= info["success_radius"] and bool(info.get("target_centred"))
+        return Action(forward=forward, attack=act and goal.interaction != Interaction.INTERACT,
+                      use=act and goal.interaction == Interaction.INTERACT, camera=camera)

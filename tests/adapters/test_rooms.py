@@ -1,0 +1,142 @@
+"""Rooms: procedural layouts, domains, goals, difficulty, collisions, interactions and clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from adapters.base import make_adapter
+from adapters.rooms.domains import DOMAINS
+from adapters.rooms.layout import AGENT_RADIUS, NavField, blocked, generate_layout
+from harness.errors import CrossviewError
+from harness.spec import Action, Interaction, TaskSpec
+from policies.baselines import OraclePolicy
+
+
+@pytest.fixture(scope="module")
+def rooms():
+    adapter = make_adapter("rooms", image_size=(96, 96))
+    yield adapter
+    adapter.close()
+
+
+def task(rooms, domain="apartment", interaction=Interaction.APPROACH, difficulty="easy", seed=0) -> TaskSpec:
+    t = next(t for t in rooms.tasks("train") if t.domain == domain and t.interaction == interaction
+             and t.difficulty == difficulty)
+    return dataclasses.replace(t, seed=seed)
+
+
+@pytest.mark.parametrize("domain", sorted(DOMAINS))
+def test_layouts_have_distinct_objects_clear_of_walls(domain: str) -> None:
+    style = DOMAINS[domain]
+    for seed in range(30):
+        layout = generate_layout(style, np.random.default_rng(seed))
+        assert 4 <= len(layout.things) <= 8
+        assert len({t.colour for t in layout.things}) == len(layout.things)
+        assert len(layout.walls) == 4 + 2 * style.partitions
+        for i, t in enumerate(layout.things):
+            assert not blocked(layout, t.x, t.y, t.radius, skip=i)
+        nav = NavField(layout)
+        reachable = np.isfinite(nav.dist)
+        assert reachable.sum() > 0.5 * (~np.isnan(nav.dist)).sum() * 0.4  # most of the floor reaches the target
+
+
+def test_domains_look_different(rooms) -> None:
+    a = rooms.reset(task(rooms, "apartment", seed=4))[0].rgb.reshape(-1, 3).mean(0)
+    b = rooms.reset(task(rooms, "warehouse", seed=4))[0].rgb.reshape(-1, 3).mean(0)
+    assert np.abs(a - b).max() > 30
+    assert DOMAINS["apartment"].fovy != DOMAINS["warehouse"].fovy
+
+
+def test_goal_is_another_view_with_exact_mask(rooms) -> None:
+    for seed in range(8):
+        obs, goal, info = rooms.reset(task(rooms, seed=seed))
+        assert goal.mask.any() and goal.mask.mean() < 0.5
+        assert not np.array_equal(goal.image, obs.rgb)
+        # the mask is exactly where the target's colour is (modulo shading): masked pixels are more alike
+        inside = goal.image[goal.mask].astype(float).std(0).mean()
+        assert inside < goal.image.reshape(-1, 3).astype(float).std(0).mean() + 1e-6
+
+
+def test_easy_sees_the_target_and_hard_does_not(rooms) -> None:
+    for seed in range(6):
+        _, _, easy = rooms.reset(task(rooms, difficulty="easy", seed=seed))
+        _, _, hard = rooms.reset(task(rooms, difficulty="hard", seed=seed))
+        assert easy["target_visible"] and easy["distance"] >= 1.9
+        assert not hard["target_visible"]
+
+
+def test_privileged_info_is_in_info_only(rooms) -> None:
+    obs, goal, info = rooms.reset(task(rooms, seed=1))
+    assert {"distance", "pose", "target_pos", "waypoint"} <= set(info)
+    assert set(vars(obs)) == {"rgb", "depth", "t"}
+
+
+def test_walls_stop_the_agent(rooms) -> None:
+    rooms.reset(task(rooms, seed=2))
+    for _ in range(80):  # walk straight ahead far longer than the room is wide
+        _, _, _, info = rooms.step(Action(forward=True))
+    x, y = info["pose"][:2]
+    assert not blocked(rooms._layout, x, y, AGENT_RADIUS - 1e-6)
+    half = DOMAINS["apartment"].room_size / 2
+    assert abs(x) < half and abs(y) < half
+
+
+def test_depth_is_metric(rooms) -> None:
+    obs, _, info = rooms.reset(task(rooms, seed=3))
+    assert obs.depth is not None
+    h, w = obs.depth.shape
+    centre = obs.depth[h // 2 - 2: h // 2 + 2, w // 2 - 2: w // 2 + 2].mean()
+    # the target is in view at start of an easy task; depth at the image centre is within the room's diagonal
+    assert 0.1 < centre < math.hypot(7, 7) + 1
+
+
+def test_oracle_approaches_and_mines(rooms) -> None:
+    for interaction in (Interaction.APPROACH, Interaction.MINE, Interaction.INTERACT):
+        oracle = OraclePolicy()
+        t = task(rooms, interaction=interaction, seed=5)
+        obs, goal, info = rooms.reset(t)
+        oracle.reset(1, seeds=[0])
+        for _ in range(t.max_steps):
+            obs, done, success, info = rooms.step(oracle.act([obs], [goal], [info])[0])
+            if done:
+                break
+        assert success, interaction
+
+
+def test_mining_the_wrong_object_fails(rooms) -> None:
+    t = task(rooms, interaction=Interaction.MINE, seed=6)
+    rooms.reset(t)
+    layout = rooms._layout
+    other = next(i for i in range(len(layout.things)) if i != layout.target)
+    o = layout.things[other]
+    # stand next to the distractor, facing it
+    rooms._x, rooms._y = o.x - (o.radius + 0.5), o.y
+    rooms._yaw, rooms._pitch = 0.0, 20.0
+    if blocked(layout, rooms._x, rooms._y, AGENT_RADIUS):
+        pytest.skip("no room beside the distractor in this layout")
+    _, done, success, _ = rooms.step(Action(attack=True))
+    assert done and success is False
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"image_size": (4, 4000)}, "image_size"),
+    ({"masked": ["fly"]}, "masked"),
+    ({"colour": "red"}, "bad options"),
+])
+def test_bad_options_give_one_line(options, fragment) -> None:
+    with pytest.raises(CrossviewError, match=fragment) as err:
+        make_adapter("rooms", **options)
+    assert "\n" not in str(err.value)
+
+
+def test_unsupported_interaction_and_domain(rooms) -> None:
+    with pytest.raises(CrossviewError, match="hunt"):
+        rooms.reset(dataclasses.replace(task(rooms), interaction=Interaction.HUNT))
+    with pytest.raises(CrossviewError, match="domain"):
+        rooms.reset(dataclasses.replace(task(rooms), domain="moon"))
+    with pytest.raises(CrossviewError, match="suite"):
+        rooms.tasks("test")

@@ -1,0 +1,36 @@
+"""The adapters and policies the conformance suite runs against, each built the way a user would.
+
+A case whose backend is missing here is skipped with the one-line reason its adapter gives. Later backends add a
+factory here (with the local wire-protocol server their tests start, where the engine cannot run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from adapters.base import Adapter, availability, make_adapter
+from policies.base import Policy, make_policy
+
+# name -> (adapter name, options)
+ADAPTER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "rooms": ("rooms", {"image_size": (96, 128)}),
+    "rooms-rgb-only": ("rooms", {"image_size": (64, 64), "depth": False, "masked": ["pitch", "use"]}),
+}
+
+# name -> factory
+POLICY_CASES: dict[str, Callable[[], Policy]] = {
+    "random": lambda: make_policy("random"),
+    "oracle": lambda: make_policy("oracle"),
+}
+
+
+def build_adapter(case: str) -> Adapter:
+    """Construct a conformance case, or skip the test naming what is missing."""
+    name, options = ADAPTER_CASES[case]
+    ok, why = availability(name)
+    if not ok:
+        pytest.skip(f"{name} backend unavailable: {why}")
+    return make_adapter(name, **options)
