@@ -91,8 +91,10 @@ def registry() -> dict[str, AdapterEntry]:
 
 
 def get_entry(name: str) -> AdapterEntry:
-    """The registry entry for ``name``, or a one-line error listing the known adapters."""
+    """The registry entry for ``name`` (or a ``module:Class`` path), else a one-line error listing the adapters."""
     entries = registry()
+    if name not in entries and ":" in name:  # an unpackaged plugin, named by its import path
+        return AdapterEntry(name, name, source="import path")
     if name not in entries:
         raise CrossviewError(f"unknown adapter {name!r}: known adapters are {', '.join(sorted(entries))} "
                              "(third-party adapters register through the 'crossview.adapters' entry point)")
@@ -101,7 +103,10 @@ def get_entry(name: str) -> AdapterEntry:
 
 def make_adapter(name: str, **options: Any) -> Adapter:
     """Construct adapter ``name`` with its options; fails with one line when the backend is missing."""
-    cls = get_entry(name).load()
+    try:
+        cls = get_entry(name).load()
+    except (ImportError, AttributeError) as exc:
+        raise CrossviewError(f"adapter {name!r} cannot be imported: {exc}") from None
     try:
         return cls(**options)
     except TypeError as exc:

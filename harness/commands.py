@@ -1,12 +1,141 @@
-"""Subcommands of ``crossview`` beyond ``envs``; each registers its parser and handler here."""
+"""Subcommands of ``crossview`` beyond ``envs``: sweep, status, export (and those later issues add)."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 
-def add_commands(sub: Any, handlers: dict[str, Any]) -> None:
-    """Add the subcommands that grow with the project (sweep, status, export, report, ...)."""
-    del sub, handlers
-    _ = argparse
+from harness.errors import CrossviewError
+
+Handler = Any
+
+
+def _plan_counts(plan: Any) -> Any:
+    from rich.table import Table
+
+    counts = Counter((e.policy.name, e.env.adapter, e.task.domain, e.env.role) for e in plan.episodes)
+    table = Table(title=f"plan: {len(plan)} episodes")
+    for col in ("policy", "adapter", "domain", "role", "episodes"):
+        table.add_column(col)
+    for (policy, adapter, domain, role), n in counts.items():
+        table.add_row(policy, adapter, domain, role, str(n))
+    return table
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness.config import load_config
+    from harness.plan import build_plan
+    from harness.progress import SweepProgress, summary_table
+    from harness.runner import run_sweep
+    from harness.store import Store
+
+    config = load_config(args.config)
+    if args.workers is not None:
+        if args.workers < 1:
+            raise CrossviewError(f"--workers must be >= 1, got {args.workers}")
+        config = config.model_copy(update={"workers": args.workers})
+    base = Path(args.config).resolve().parent
+    console = Console(width=None if Console().is_terminal else 140)
+    if args.dry_run:
+        console.print(_plan_counts(build_plan(config, base)))
+        return 0
+    progress = None if args.quiet else SweepProgress(label=config.name)
+    outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
+                        retry_errors=args.retry_errors, base=base, progress=progress)
+    with Store(outcome.run_dir, create=False) as store:
+        records = store.records()
+    console.print(summary_table(records, title=f"{config.name}: {len(records)}/{outcome.planned} episodes stored"))
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "nothing new"
+    console.print(f"this run: {counts}; skipped {outcome.skipped} already stored; results in {outcome.run_dir}")
+    if outcome.interrupted:
+        console.print("[yellow]interrupted: every finished episode is stored; run the same command to resume[/]")
+    elif outcome.errors:
+        console.print(f"[red]{outcome.errors} episode(s) ended in env_error or policy_error: see 'crossview "
+                      f"status {outcome.run_dir}'[/]")
+    return outcome.exit_code
+
+
+def _open_run(path: str) -> Any:
+    from harness.store import Store
+
+    return Store(path, create=False)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    with _open_run(args.run) as store:
+        plan_ids = set(store.get_meta("plan_ids") or [])
+        rows = store.rows()
+        attempts = store.attempts()
+    statuses = Counter(r["status"] for r in rows)
+    done = {r["episode_id"] for r in rows}
+    failed = statuses["env_error"] + statuses["policy_error"]
+    table = Table(title=f"{args.run}")
+    for col in ("planned", "done", "remaining", "failed", "retried attempts"):
+        table.add_column(col, justify="right")
+    table.add_row(str(len(plan_ids)), str(len(done & plan_ids)), str(len(plan_ids - done)), str(failed),
+                  str(len(attempts)))
+    console = Console()
+    console.print(table)
+    console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    errors = [r for r in rows if r["status"] in ("env_error", "policy_error")][-5:]
+    for r in errors:
+        console.print(f"  {r['status']} {r['episode_id']} ({r['policy']} on {r['adapter']}/{r['domain']}): "
+                      f"{r['error']}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with _open_run(args.run) as store:
+        rows = store.rows()
+    out = Path(args.output) if args.output else Path(args.run) / f"episodes.{args.format}"
+    tmp = out.with_name(f".{out.name}.tmp")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "csv":
+        names = list(rows[0]) if rows else ["episode_id"]
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=names)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
+    os.replace(tmp, out)
+    print(f"wrote {len(rows)} episodes to {out}")
+    return 0
+
+
+def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
+    """Register the subcommands."""
+    p = sub.add_parser("sweep", help="run (or resume) every episode of a sweep config",
+                       description="Run every policy/checkpoint x adapter x domain x task x seed episode of CONFIG "
+                                   "and store each one durably in OUT/<name>/results.sqlite. Running the same "
+                                   "command again resumes: stored episodes are skipped. Exit code 1 if any "
+                                   "episode ended in env_error or policy_error, 130 if interrupted.")
+    p.add_argument("config", help="sweep YAML file")
+    p.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: the config's)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan's counts and run nothing")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="add a changed config's episodes to an existing run instead of refusing")
+    p.add_argument("--retry-errors", action="store_true", help="run again the episodes stored as errors")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    handlers["sweep"] = cmd_sweep
+
+    p = sub.add_parser("status", help="show a run's done / remaining / failed episodes")
+    p.add_argument("run", help="run folder (OUT/<name>)")
+    handlers["status"] = cmd_status
+
+    p = sub.add_parser("export", help="export a run's episodes as CSV or Parquet")
+    p.add_argument("run", help="run folder (OUT/<name>)")
+    p.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    p.add_argument("--output", "-o", default=None, help="file to write (default: RUN/episodes.FORMAT)")
+    handlers["export"] = cmd_export

@@ -44,8 +44,11 @@ class Policy(Protocol):
         ...
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]]) -> list[Action]:
-        """One action per slot. ``infos`` are empty dicts unless the policy is privileged."""
+            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+        """One action per batch element; element k belongs to slot ``slots[k]`` (default: slot k).
+
+        ``infos`` are empty dicts unless the policy is privileged.
+        """
         ...
 
 
@@ -66,11 +69,16 @@ def policy_kinds() -> dict[str, str]:
 def make_policy(kind: str, **options: Any) -> Policy:
     """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
     kinds = policy_kinds()
+    if kind not in kinds and ":" in kind:  # an unpackaged plugin, named by its import path
+        kinds[kind] = kind
     if kind not in kinds:
         raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
                              "(third-party policies register through the 'crossview.policies' entry point)")
     module, _, attr = kinds[kind].partition(":")
-    factory = getattr(importlib.import_module(module), attr)
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise CrossviewError(f"policy kind {kind!r} cannot be imported: {exc}") from None
     try:
         return factory(**options)
     except TypeError as exc:

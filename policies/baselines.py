@@ -45,9 +45,10 @@ class RandomPolicy:
         self._rand.reset(n, slots, seeds)
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]]) -> list[Action]:
+            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
         actions = []
-        for rng in self._rand.rngs[: len(observations)]:
+        for slot in range(len(observations)) if slots is None else slots:
+            rng = self._rand.rngs[slot]
             buttons = rng.random(len(BUTTONS)) < 0.5
             camera = rng.uniform(-self.max_turn, self.max_turn, 2)
             actions.append(Action.from_arrays(buttons, camera))
@@ -77,8 +78,9 @@ class OraclePolicy:
             self._last[slot], self._unstick[slot], self._pushed[slot] = None, 0, False
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]]) -> list[Action]:
-        return [self._act_one(i, goal, info) for i, (goal, info) in enumerate(zip(goals, infos))]
+            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+        slots = range(len(goals)) if slots is None else slots
+        return [self._act_one(s, goal, info) for s, goal, info in zip(slots, goals, infos)]
 
     def _act_one(self, slot: int, goal: CrossViewGoal, info: dict[str, Any]) -> Action:
         if "pose" not in info:

@@ -1,0 +1,44 @@
+"""Before any episode runs: load every policy once and check it against every adapter it will face."""
+
+from __future__ import annotations
+
+from harness.errors import CrossviewError
+from harness.plan import Plan, PolicyRef
+from policies.base import PolicyInfo, make_policy
+
+
+def load_infos(plan: Plan) -> dict[str, PolicyInfo]:
+    """Construct each distinct policy of the plan once (a broken checkpoint fails here, in one line)."""
+    infos: dict[str, PolicyInfo] = {}
+    for ep in plan.episodes:
+        ref: PolicyRef = ep.policy
+        if ref.key in infos:
+            continue
+        try:
+            infos[ref.key] = make_policy(ref.kind, **ref.build_options()).info
+        except CrossviewError as exc:
+            raise CrossviewError(f"policy {ref.name!r}: {exc}") from None
+    return infos
+
+
+def check_policies(plan: Plan) -> None:
+    """One-line error if a policy cannot run on an adapter it is planned against."""
+    infos = load_infos(plan)
+    seen: set[tuple[str, str, str]] = set()
+    for ep in plan.episodes:
+        key = (ep.policy.key, ep.env.key, ep.task.interaction.name)
+        if key in seen:
+            continue
+        seen.add(key)
+        pinfo, ainfo = infos[ep.policy.key], plan.adapters[ep.env.key]
+        where = f"policy {ep.policy.name!r} on adapter {ep.env.adapter!r}"
+        if pinfo.privileged and not ainfo.privileged_success:
+            raise CrossviewError(f"{where}: the policy needs privileged simulator facts this adapter does not give")
+        if pinfo.interactions and ep.task.interaction not in pinfo.interactions:
+            allowed = ", ".join(i.name.lower() for i in pinfo.interactions)
+            raise CrossviewError(f"{where}: interaction {ep.task.interaction.name.lower()} is not one the policy "
+                                 f"knows ({allowed}); narrow the environment's interactions")
+        if pinfo.input_size is not None and tuple(pinfo.input_size) != tuple(ainfo.obs_size):
+            h, w = pinfo.input_size
+            raise CrossviewError(f"{where}: the policy takes {h}x{w} images but the adapter gives "
+                                 f"{ainfo.obs_size[0]}x{ainfo.obs_size[1]}; set the adapter option image_size")

@@ -1,0 +1,153 @@
+"""The sweep configuration (``sweep.yaml``), validated with pydantic; every error names its key path.
+
+    name: demo
+    policies:
+      - {name: oracle, kind: oracle}
+      - {name: xview, kind: torch, checkpoints: checkpoints/xview, options: {device: cpu}}
+    environments:
+      - {adapter: rooms, role: source, domains: [apartment], interactions: [approach], episodes: 10}
+      - {adapter: rooms, role: zeroshot, domains: [warehouse], interactions: [approach], episodes: 10}
+    seeds: [0]
+    workers: 2
+    envs_per_worker: 4
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import CrossviewError
+from harness.spec import DIFFICULTIES, SPLITS, Interaction
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyConfig(_Strict):
+    """One policy, or a checkpoint series when ``checkpoints`` is a folder or a glob."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: str = Field(min_length=1)
+    checkpoints: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvironmentConfig(_Strict):
+    """One adapter with its options and the slice of its task suite to run."""
+
+    adapter: str = Field(min_length=1)
+    role: Literal["source", "zeroshot"] = "zeroshot"
+    suite: Literal["train", "heldout"] = "train"
+    domains: list[str] | None = None  # None = all the adapter has
+    interactions: list[str] | None = None
+    difficulties: list[Literal["easy", "hard"]] | None = None
+    episodes: int = Field(default=10, ge=1, le=100_000)
+    max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("interactions")
+    @classmethod
+    def _known_interactions(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            for v in value:
+                Interaction.parse(v)
+        return value
+
+
+class TimeoutConfig(_Strict):
+    """Deadlines in seconds for one adapter reset and one lockstep step (policy call included)."""
+
+    reset: float = Field(default=60.0, gt=0)
+    step: float = Field(default=30.0, gt=0)
+    startup: float = Field(default=120.0, gt=0)
+
+
+class VideoConfig(_Strict):
+    """Which episodes get an MP4 (agent view beside the goal with its mask)."""
+
+    mode: Literal["off", "all", "every", "failures"] = "off"
+    every: int = Field(default=10, ge=1)
+    fps: int = Field(default=10, ge=1, le=120)
+
+
+class SweepConfig(_Strict):
+    """A whole sweep: policies × environments × tasks × seeds, and how to run it."""
+
+    name: str = Field(default="sweep", pattern=r"^[A-Za-z0-9_.\-]+$")
+    policies: list[PolicyConfig] = Field(min_length=1)
+    environments: list[EnvironmentConfig] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    workers: int = Field(default=2, ge=1, le=256)
+    envs_per_worker: int = Field(default=4, ge=1, le=64)
+    executor: Literal["local", "ray"] = "local"
+    retries: int = Field(default=2, ge=0, le=20)
+    timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SweepConfig:
+        names = [p.name for p in self.policies]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"policy names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides which episodes exist (not how they are run)."""
+        what = self.model_dump(include={"policies", "environments", "seeds"})
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _describe(err: dict[str, Any], source: str) -> str:
+    path = ""
+    for part in err["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        msg = "unknown key (check its spelling against the documentation of sweep.yaml)"
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind == "literal_error":
+        msg = msg.replace("Input should be", "must be")
+    elif kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    return f"{source}: {path or 'top level'}: {msg}"
+
+
+def parse_config(data: Any, source: str = "sweep config") -> SweepConfig:
+    """Validate a loaded mapping; one-line CrossviewError naming the key path and what is allowed."""
+    if not isinstance(data, dict):
+        raise CrossviewError(f"{source}: the top level must be a mapping with keys policies, environments, ...")
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CrossviewError(_describe(exc.errors()[0], source)) from None
+    except CrossviewError as exc:
+        raise CrossviewError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate ``sweep.yaml``; the run name defaults to the file's stem."""
+    p = Path(path)
+    if not p.is_file():
+        raise CrossviewError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise CrossviewError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if isinstance(data, dict) and "name" not in data:
+        data = {"name": p.stem, **data}
+    return parse_config(data, str(p))
+
+
+__all__ = ["SweepConfig", "PolicyConfig", "EnvironmentConfig", "load_config", "parse_config", "DIFFICULTIES",
+           "SPLITS"]

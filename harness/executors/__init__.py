@@ -1,0 +1,1 @@
+"""Executors run sweep workers: ``local`` (processes on this machine) and, for clusters, Ray."""

@@ -1,0 +1,119 @@
+"""The local executor: spawned worker processes, one duplex pipe each, deadlines in shared memory.
+
+A pipe per worker (rather than one shared queue) means a worker killed mid-message can only tear its own pipe;
+the driver drops that worker and never blocks on a lock the dead process held.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from harness.worker import WorkerSettings, worker_main
+
+
+@dataclass
+class _Proc:
+    process: Any
+    conn: Connection
+    deadline: Any
+    current: Any
+    started: float
+    ready: bool = False
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A worker that hung past its deadline or died; ``current`` is what it was working on then, if known."""
+
+    wid: int
+    reason: str
+    current: str
+
+
+class LocalExecutor:
+    """Starts, talks to, watches and kills worker processes on this machine."""
+
+    def __init__(self, settings: WorkerSettings, startup_timeout: float = 120.0) -> None:
+        self.settings = settings
+        self.startup_timeout = startup_timeout
+        self._ctx = mp.get_context("spawn")
+        self._procs: dict[int, _Proc] = {}
+
+    @property
+    def workers(self) -> list[int]:
+        return list(self._procs)
+
+    def start(self, wid: int) -> None:
+        """Start worker ``wid``."""
+        ours, theirs = self._ctx.Pipe(duplex=True)
+        deadline = self._ctx.RawValue("d", 0.0)
+        current = self._ctx.RawArray("c", 64)
+        proc = self._ctx.Process(target=worker_main, name=f"crossview-worker-{wid}", daemon=True,
+                                 args=(wid, self.settings, theirs, deadline, current, os.getpid()))
+        proc.start()
+        theirs.close()
+        self._procs[wid] = _Proc(proc, ours, deadline, current, time.monotonic())
+
+    def send(self, wid: int, msg: Any) -> bool:
+        """Send a message; False if the worker is gone (its fault is reported by ``faults``)."""
+        try:
+            self._procs[wid].conn.send(msg)
+            return True
+        except (OSError, KeyError):
+            return False
+
+    def receive(self, timeout: float) -> list[Any]:
+        """Messages from any worker, waiting up to ``timeout`` seconds for the first."""
+        conns = {p.conn: wid for wid, p in self._procs.items()}
+        out = []
+        for conn in wait(list(conns), timeout):
+            wid = conns[conn]
+            try:
+                while conn.poll():
+                    msg = conn.recv()
+                    if msg[0] == "ready":
+                        self._procs[wid].ready = True
+                    out.append(msg)
+            except (EOFError, OSError, ValueError, TypeError):  # dead or torn pipe: faults() reports it
+                pass
+        return out
+
+    def faults(self) -> list[Fault]:
+        """Workers that died, missed their deadline, or never became ready."""
+        now, found = time.monotonic(), []
+        for wid, p in self._procs.items():
+            armed = p.deadline.value
+            doing = p.current.value.decode(errors="replace") if armed else ""
+            if not p.process.is_alive():
+                found.append(Fault(wid, f"worker died (exit code {p.process.exitcode})", doing))
+            elif armed and now > armed:
+                found.append(Fault(wid, "simulator or policy missed its deadline (hung)", doing))
+            elif not p.ready and now - p.started > self.startup_timeout:
+                found.append(Fault(wid, f"worker did not start within {self.startup_timeout:.0f}s", ""))
+        return found
+
+    def kill(self, wid: int) -> None:
+        """Kill a worker and forget it."""
+        p = self._procs.pop(wid, None)
+        if p is None:
+            return
+        if p.process.is_alive():
+            p.process.kill()
+        p.process.join(5)
+        p.conn.close()
+
+    def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
+        """Stop every worker: ask first (when ``graceful``), then kill what is left."""
+        if graceful:
+            for wid in list(self._procs):
+                self.send(wid, ("stop",))
+            end = time.monotonic() + timeout
+            for p in self._procs.values():
+                p.process.join(max(0.0, end - time.monotonic()))
+        for wid in list(self._procs):
+            self.kill(wid)

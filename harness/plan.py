@@ -1,0 +1,178 @@
+"""The episode plan: policies (checkpoint series expanded) × environments × tasks × seeds × episodes.
+
+Every episode has a content-hash id over what decides its outcome, and a seed derived from (adapter, task,
+base seed, index) — never from a reset counter — so re-running a sweep finds exactly the same episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.base import AdapterInfo, make_adapter
+from harness.config import EnvironmentConfig, SweepConfig
+from harness.errors import CrossviewError
+from harness.spec import Interaction, TaskSpec
+from policies.series import expand_series
+
+
+def _canon(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(_canon(obj).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    """A policy as the plan names it: one checkpoint of a series, or a checkpoint-free policy."""
+
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    sha256: str = ""
+    step: int | None = None
+    series: str = ""  # the config entry this checkpoint belongs to
+
+    @property
+    def key(self) -> str:
+        return _canon([self.kind, self.options, self.checkpoint, self.sha256])
+
+    def build_options(self) -> dict[str, Any]:
+        """Keyword arguments for the policy factory."""
+        return {**self.options, **({"checkpoint": self.checkpoint} if self.checkpoint else {})}
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """An adapter with its options and whether it is the policies' source world."""
+
+    adapter: str
+    options: dict[str, Any] = field(default_factory=dict)
+    role: str = "zeroshot"
+
+    @property
+    def key(self) -> str:
+        return _canon([self.adapter, self.options])
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One planned episode."""
+
+    episode_id: str
+    policy: PolicyRef
+    env: EnvRef
+    task: TaskSpec
+    index: int
+    base_seed: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"episode_id": self.episode_id, "policy": dataclasses.asdict(self.policy),
+                "env": dataclasses.asdict(self.env), "task": self.task.to_dict(), "index": self.index,
+                "base_seed": self.base_seed}
+
+    @classmethod
+    def from_wire(cls, d: dict[str, Any]) -> Episode:
+        return cls(d["episode_id"], PolicyRef(**d["policy"]), EnvRef(**d["env"]), TaskSpec.from_dict(d["task"]),
+                   d["index"], d["base_seed"])
+
+
+def derive_seed(adapter: str, template: TaskSpec, base_seed: int, index: int) -> int:
+    """A 31-bit episode seed from (adapter, task template, base seed, index); independent of the policy."""
+    key = [adapter, template.domain, template.interaction.name, template.difficulty, template.split,
+           template.target, base_seed, index]
+    return int(_digest(key)[:8], 16) & 0x7FFFFFFF
+
+
+def expand_policies(config: SweepConfig, base: str | Path = ".") -> list[PolicyRef]:
+    """One PolicyRef per policy, and per checkpoint of each series (ordered by training step)."""
+    refs = []
+    for i, p in enumerate(config.policies):
+        if p.checkpoints is None:
+            refs.append(PolicyRef(p.name, p.kind, dict(p.options), series=p.name))
+            continue
+        try:
+            series = expand_series(p.checkpoints, base)
+        except CrossviewError as exc:
+            raise CrossviewError(f"policies[{i}].checkpoints: {exc}") from None
+        for c in series:
+            label = f"{p.name}@{c.step}" if c.step is not None else f"{p.name}@{Path(c.path).stem}"
+            refs.append(PolicyRef(label, p.kind, dict(p.options), c.path, c.sha256, c.step, p.name))
+    return refs
+
+
+def _select(env: EnvironmentConfig, i: int, templates: list[TaskSpec]) -> list[TaskSpec]:
+    """The suite's templates this environment entry asks for; errors name the key and the allowed values."""
+    def pick(key: str, wanted: list[Any] | None, have: list[Any]) -> set[Any]:
+        if wanted is None:
+            return set(have)
+        unknown = [w for w in wanted if w not in have]
+        if unknown:
+            allowed = ", ".join(str(h) for h in dict.fromkeys(have))
+            raise CrossviewError(f"environments[{i}].{key}: {env.adapter} has no {unknown[0]!r}; allowed: {allowed}")
+        return set(wanted)
+
+    domains = pick("domains", env.domains, [t.domain for t in templates])
+    kinds = pick("interactions", None if env.interactions is None else [Interaction.parse(x).name.lower()
+                                                                          for x in env.interactions],
+                 [t.interaction.name.lower() for t in templates])
+    diffs = pick("difficulties", env.difficulties, [t.difficulty for t in templates])
+    chosen = [t for t in templates if t.domain in domains and t.interaction.name.lower() in kinds
+              and t.difficulty in diffs]
+    if env.max_steps is not None:
+        chosen = [dataclasses.replace(t, max_steps=env.max_steps) for t in chosen]
+    return chosen
+
+
+def environment_tasks(config: SweepConfig) -> list[tuple[EnvRef, list[TaskSpec], AdapterInfo]]:
+    """Construct each adapter once to read its task suite and capabilities (validating its options)."""
+    out = []
+    for i, env in enumerate(config.environments):
+        try:
+            adapter = make_adapter(env.adapter, **env.options)
+        except CrossviewError as exc:
+            raise CrossviewError(f"environments[{i}]: {exc}") from None
+        try:
+            templates, info = adapter.tasks(env.suite), adapter.info
+        finally:
+            adapter.close()
+        out.append((EnvRef(env.adapter, dict(env.options), env.role), _select(env, i, templates), info))
+    return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The episodes of a sweep, and the capabilities of each adapter they use (by ``EnvRef.key``)."""
+
+    episodes: list[Episode]
+    adapters: dict[str, AdapterInfo]
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+
+def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
+    """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
+    policies = expand_policies(config, base)
+    envs = environment_tasks(config)
+    episodes_per_env = [e.episodes for e in config.environments]
+    plan: list[Episode] = []
+    for policy in policies:
+        for (env, templates, _), n in zip(envs, episodes_per_env):
+            for template in templates:
+                for base_seed in config.seeds:
+                    for index in range(n):
+                        task = dataclasses.replace(template, seed=derive_seed(env.adapter, template, base_seed, index))
+                        eid = _digest([policy.name, policy.key, env.key, task.to_dict(), index, base_seed])[:20]
+                        plan.append(Episode(eid, policy, env, task, index, base_seed))
+    ids = {e.episode_id for e in plan}
+    if len(ids) != len(plan):
+        raise CrossviewError("the plan repeats an episode: two environment entries select the same tasks")
+    return Plan(plan, {env.key: info for env, _, info in envs})

@@ -1,0 +1,222 @@
+"""The sweep driver: plan → check → schedule episodes on workers → store every finished episode.
+
+The driver is the only writer of the store. It re-queues the episodes of a worker that hung or died, charging an
+attempt only to the episode that worker was working on, and gives up on an episode after ``retries`` failed
+attempts (stored as ``env_error``). Re-running a sweep skips every stored episode id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.compat import check_policies
+from harness.config import SweepConfig
+from harness.errors import CrossviewError
+from harness.executors.local import LocalExecutor
+from harness.plan import Episode, Plan, build_plan
+from harness.provenance import provenance
+from harness.spec import EpisodeRecord, Status
+from harness.store import Store
+from harness.worker import POLICY_MARK, WorkerSettings
+
+ERROR_STATUSES = (Status.ENV_ERROR.value, Status.POLICY_ERROR.value)
+
+
+@dataclass
+class SweepOutcome:
+    """What a sweep run did."""
+
+    run_dir: Path
+    planned: int
+    skipped: int
+    finished: int = 0
+    errors: int = 0
+    interrupted: bool = False
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.errors else 0
+
+
+def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> EpisodeRecord:
+    """The stored row of an episode that could not be run to its end."""
+    return EpisodeRecord(
+        episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
+        checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
+        interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
+        split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
+        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts)
+
+
+def run_dir_for(config: SweepConfig, out: str | Path) -> Path:
+    return Path(out) / config.name
+
+
+def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_change: bool) -> Store:
+    """Open (or create) the run's store; refuse a different config unless asked; record provenance."""
+    existing = (run_dir / "results.sqlite").is_file()
+    store = Store(run_dir)
+    old = store.get_meta("fingerprint") if existing else None
+    if old is not None and old != config.fingerprint() and not allow_config_change:
+        store.close()
+        raise CrossviewError(f"{run_dir} was made by a different config: use --allow-config-change to add this "
+                             "config's episodes to it, or --out DIR to start a new run")
+    history = (store.get_meta("configs") or []) if existing else []
+    if not history or history[-1]["fingerprint"] != config.fingerprint():
+        history.append({"fingerprint": config.fingerprint(), "at": time.time(), "config": config.model_dump()})
+    facts = provenance()
+    store.set_meta({"fingerprint": config.fingerprint(), "config": config.model_dump(), "configs": history,
+                    "plan_ids": [e.episode_id for e in plan.episodes], **facts})
+    (run_dir / "run.json").write_text(json.dumps({"config": config.model_dump(), **facts}, indent=2, default=str))
+    return store
+
+
+class Scheduler:
+    """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
+
+    def __init__(self, executor: Any, store: Store, pending: list[Episode], retries: int, workers: int,
+                 on_record: Callable[[EpisodeRecord], None]) -> None:
+        self.ex, self.store, self.retries, self.n_workers = executor, store, retries, workers
+        self.pending: deque[Episode] = deque(pending)
+        self.inflight: dict[int, dict[str, Episode]] = {}
+        self.waiting: dict[int, int] = {}
+        self.attempts: Counter[str] = Counter()
+        self.on_record = on_record
+        self._next_wid = 0
+
+    def start_worker(self) -> None:
+        wid, self._next_wid = self._next_wid, self._next_wid + 1
+        self.ex.start(wid)
+        self.inflight[wid] = {}
+
+    def _store(self, record: EpisodeRecord) -> None:
+        self.store.add(record)
+        self.on_record(record)
+
+    def _fail(self, ep: Episode, kind: str, reason: str, charge: bool = True) -> None:
+        """An attempt failed: retry it, or store it as an error once its retries are spent."""
+        if kind == Status.POLICY_ERROR.value:
+            self._store(error_record(ep, Status.POLICY_ERROR, reason, self.attempts[ep.episode_id] + 1))
+            return
+        if charge:
+            self.attempts[ep.episode_id] += 1
+            self.store.add_attempt(ep.episode_id, self.attempts[ep.episode_id], kind, reason)
+        if self.attempts[ep.episode_id] > self.retries:
+            self._store(error_record(ep, Status.ENV_ERROR, reason, self.attempts[ep.episode_id]))
+        else:
+            self.pending.appendleft(ep)
+
+    def handle(self, msg: tuple) -> None:
+        kind, wid = msg[0], msg[1]
+        held = self.inflight.get(wid)
+        if held is None:  # a message from a worker already written off
+            return
+        if kind == "want":
+            self.waiting[wid] = int(msg[2])
+        elif kind == "done":
+            record = EpisodeRecord.from_row(msg[2])
+            ep = held.pop(record.episode_id, None)
+            if ep is not None:
+                self._store(record if not self.attempts[ep.episode_id] else
+                            EpisodeRecord.from_row({**msg[2], "attempts": self.attempts[ep.episode_id] + 1}))
+        elif kind == "failed":
+            ep = held.pop(msg[2], None)
+            if ep is not None:
+                self._fail(ep, msg[3], msg[4])
+        elif kind == "fatal":
+            self._write_off(wid, f"worker crashed: {msg[2]}", "")
+
+    def _write_off(self, wid: int, reason: str, current: str) -> None:
+        """Kill a worker; charge the episode it was on (all it held if unknown), re-queue the rest; replace it."""
+        self.ex.kill(wid)
+        held = self.inflight.pop(wid, {})
+        self.waiting.pop(wid, None)
+        culprit = current.removeprefix(POLICY_MARK)
+        where = "in the policy" if current.startswith(POLICY_MARK) else "in the adapter"
+        for eid, ep in held.items():
+            if not culprit or eid == culprit:
+                self._fail(ep, Status.ENV_ERROR.value, f"{reason} {where}" if culprit else reason)
+            else:
+                self.pending.appendleft(ep)
+        if self.pending or any(self.inflight.values()):
+            self.start_worker()
+
+    def check_faults(self) -> None:
+        for fault in self.ex.faults():
+            if fault.wid in self.inflight:
+                self._write_off(fault.wid, fault.reason, fault.current)
+
+    def dispatch(self) -> None:
+        for wid, want in list(self.waiting.items()):
+            if not self.pending:
+                break
+            # leave some work for the other workers when little is left
+            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.waiting)))))
+            chunk = [self.pending.popleft() for _ in range(min(share, len(self.pending)))]
+            if self.ex.send(wid, ("run", [e.to_wire() for e in chunk])):
+                self.inflight[wid].update({e.episode_id: e for e in chunk})
+                del self.waiting[wid]
+            else:
+                self.pending.extendleft(reversed(chunk))
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending) or any(self.inflight.values())
+
+
+def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | None = None,
+              allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
+              progress: Any = None) -> SweepOutcome:
+    """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
+    plan = build_plan(config, base)
+    check_policies(plan)
+    run_dir = run_dir_for(config, out)
+    store = prepare_run(config, run_dir, plan, allow_config_change)
+    skip = store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())
+    todo = [e for e in plan.episodes if e.episode_id not in skip]
+    outcome = SweepOutcome(run_dir, len(plan), len(plan) - len(todo))
+    n_workers = max(1, min(workers or config.workers, len(todo) or 1))
+    settings = WorkerSettings(
+        slots=config.envs_per_worker, reset_timeout=config.timeouts.reset, step_timeout=config.timeouts.step,
+        run_dir=str(run_dir), video_mode=config.video.mode, video_every=config.video.every,
+        video_fps=config.video.fps)
+
+    def on_record(record: EpisodeRecord) -> None:
+        outcome.finished += 1
+        outcome.counts[record.status.value] += 1
+        outcome.errors += record.status.value in ERROR_STATUSES
+        if progress is not None:
+            progress.advance(record)
+
+    executor = LocalExecutor(settings, startup_timeout=config.timeouts.startup)
+    sched = Scheduler(executor, store, todo, config.retries, n_workers, on_record)
+    if progress is not None:
+        progress.start(len(plan), outcome.skipped)
+    try:
+        if todo:
+            for _ in range(n_workers):
+                sched.start_worker()
+        while sched.busy:
+            for msg in executor.receive(timeout=0.2):
+                sched.handle(msg)
+            sched.check_faults()
+            sched.dispatch()
+        executor.shutdown(graceful=True)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        executor.shutdown(graceful=False)
+    finally:
+        executor.shutdown(graceful=False)
+        store.close()
+        if progress is not None:
+            progress.stop()
+    return outcome

@@ -1,0 +1,264 @@
+"""A sweep worker: owns its simulators and policy copies and steps K env slots in lockstep.
+
+Each lockstep step makes one batched ``act`` call per policy among the active slots, then steps every slot's
+adapter. Only small messages travel back to the driver (episode records, failures); before every adapter or policy
+call the worker publishes a deadline and the episode it is working on in shared memory, so the driver can tell a
+hung or dead worker and whom it was working for, even when the worker can no longer speak.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.base import Adapter, make_adapter
+from harness.plan import Episode
+from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
+from harness.video import side_by_side, write_mp4, write_png
+from policies.base import Policy, make_policy
+
+POLICY_MARK = "policy:"  # prefix of the "current" marker while a policy call runs
+MAX_POLICIES = 2  # policy copies a worker keeps loaded
+
+
+@dataclass
+class WorkerSettings:
+    """What a worker needs to know about the sweep (picklable for the spawn start method)."""
+
+    slots: int
+    reset_timeout: float
+    step_timeout: float
+    run_dir: str
+    video_mode: str = "off"
+    video_every: int = 10
+    video_fps: int = 10
+    thumbnails: bool = True
+
+
+@dataclass
+class _Slot:
+    episode: Episode
+    obs: Observation
+    goal: CrossViewGoal
+    info: dict[str, Any]
+    started: float
+    steps: int = 0
+    success: bool | None = False
+    frames: list[Any] | None = field(default=None)
+
+
+def _short(exc: BaseException) -> str:
+    tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return tail.replace("\n", " ")[:500]
+
+
+class Worker:
+    """The per-process loop; ``run`` returns when told to stop or when the driver is gone."""
+
+    def __init__(self, wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any,
+                 parent: int) -> None:
+        self.wid, self.s, self.conn = wid, settings, conn
+        self.deadline, self.current, self.parent = deadline, current, parent
+        self.slots: list[_Slot | None] = [None] * settings.slots
+        self.adapters: list[tuple[str, Adapter] | None] = [None] * settings.slots
+        self.policies: OrderedDict[str, Policy] = OrderedDict()
+        self.queue: deque[Episode] = deque()
+        self.asked = False
+        self.stopping = False
+
+    # --------------------------------------------------------------- plumbing
+    def _arm(self, seconds: float, what: str) -> None:
+        self.current.value = what.encode()[:63]
+        self.deadline.value = time.monotonic() + seconds
+
+    def _disarm(self) -> None:
+        self.deadline.value = 0.0
+
+    def _send(self, *msg: Any) -> None:
+        self.conn.send((msg[0], self.wid, *msg[1:]))
+
+    def _orphaned(self) -> bool:
+        return os.getppid() != self.parent
+
+    def _receive(self, block: bool) -> None:
+        """Take the driver's messages; with ``block``, wait for one (checking that the driver still lives)."""
+        while True:
+            if not self.conn.poll(0.5 if block else 0):
+                if not block:
+                    return
+                if self._orphaned():
+                    os._exit(0)
+                continue
+            msg = self.conn.recv()
+            if msg[0] == "run":
+                self.queue.extend(Episode.from_wire(e) for e in msg[1])
+                self.asked = False
+            elif msg[0] == "stop":
+                self.stopping = True
+            block = False
+
+    # --------------------------------------------------------------- resources
+    def _policy(self, ep: Episode) -> Policy:
+        key = ep.policy.key
+        if key in self.policies:
+            self.policies.move_to_end(key)
+            return self.policies[key]
+        while len(self.policies) >= MAX_POLICIES:
+            self.policies.popitem(last=False)
+        policy = make_policy(ep.policy.kind, **ep.policy.build_options())
+        policy.reset(len(self.slots))
+        self.policies[key] = policy
+        return policy
+
+    def _adapter(self, i: int, ep: Episode) -> Adapter:
+        held = self.adapters[i]
+        if held is not None and held[0] == ep.env.key:
+            return held[1]
+        self._drop_adapter(i)
+        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        self.adapters[i] = (ep.env.key, adapter)
+        return adapter
+
+    def _drop_adapter(self, i: int) -> None:
+        held, self.adapters[i] = self.adapters[i], None
+        if held is not None:
+            try:
+                held[1].close()
+            except Exception:  # a broken simulator may fail to close; it is discarded either way
+                pass
+
+    # --------------------------------------------------------------- episodes
+    def _wants_video(self, ep: Episode) -> bool:
+        mode = self.s.video_mode
+        return mode in ("all", "failures") or (mode == "every" and ep.index % self.s.video_every == 0)
+
+    def _start(self, i: int, ep: Episode) -> None:
+        try:
+            self._arm(self.s.reset_timeout, ep.episode_id)
+            adapter = self._adapter(i, ep)
+            obs, goal, info = adapter.reset(ep.task)
+            self._disarm()
+        except Exception as exc:
+            self._disarm()
+            self._drop_adapter(i)
+            self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
+            return
+        try:
+            self._policy(ep).reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
+        except Exception as exc:
+            self._send("failed", ep.episode_id, Status.POLICY_ERROR.value, f"policy setup failed: {_short(exc)}")
+            return
+        slot = _Slot(ep, obs, goal, info, time.perf_counter())
+        if self._wants_video(ep):
+            slot.frames = [side_by_side(obs.rgb, goal)]
+        self.slots[i] = slot
+
+    def _finish(self, i: int, status: Status) -> None:
+        slot = self.slots[i]
+        assert slot is not None
+        self.slots[i] = None
+        ep, run = slot.episode, Path(self.s.run_dir)
+        video = None
+        if slot.frames and (self.s.video_mode != "failures" or status != Status.SUCCESS):
+            video = f"videos/{ep.episode_id}.mp4"
+            write_mp4(run / video, slot.frames, self.s.video_fps)
+        if self.s.thumbnails:
+            write_png(run / "thumbs" / f"{ep.episode_id}.png", side_by_side(slot.obs.rgb, slot.goal, 112))
+        distance = slot.info.get("distance")
+        record = EpisodeRecord(
+            episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
+            checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
+            interaction=ep.task.interaction.name.lower(), target=str(slot.info.get("target") or ep.task.target),
+            difficulty=ep.task.difficulty, split=ep.task.split, role=ep.env.role, seed=ep.task.seed,
+            index=ep.index, status=status, success=slot.success, steps=slot.steps,
+            episode_return=1.0 if slot.success else 0.0,
+            final_distance=None if distance is None else float(distance),
+            wall_s=time.perf_counter() - slot.started, video=video)
+        self._send("done", record.to_row())
+
+    def _step_all(self) -> None:
+        groups: dict[str, list[int]] = {}
+        for i, slot in enumerate(self.slots):
+            if slot is not None:
+                groups.setdefault(slot.episode.policy.key, []).append(i)
+        for idx in groups.values():
+            first = self.slots[idx[0]]
+            assert first is not None
+            policy = self._policy(first.episode)
+            batch = [self.slots[i] for i in idx]
+            infos = [s.info if policy.info.privileged else {} for s in batch]  # privileged facts: oracle only
+            try:
+                self._arm(self.s.step_timeout, POLICY_MARK + first.episode.episode_id)
+                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], infos, slots=idx)
+                self._disarm()
+                if len(actions) != len(idx):
+                    raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")
+            except Exception as exc:
+                self._disarm()
+                self.policies.pop(first.episode.policy.key, None)
+                for i in idx:
+                    slot = self.slots[i]
+                    self.slots[i] = None
+                    self._send("failed", slot.episode.episode_id, Status.POLICY_ERROR.value, _short(exc))
+                continue
+            for i, action in zip(idx, actions):
+                self._step_one(i, action)
+
+    def _step_one(self, i: int, action: Any) -> None:
+        slot = self.slots[i]
+        assert slot is not None and self.adapters[i] is not None
+        try:
+            self._arm(self.s.step_timeout, slot.episode.episode_id)
+            slot.obs, done, success, slot.info = self.adapters[i][1].step(action)
+            self._disarm()
+        except Exception as exc:
+            self._disarm()
+            self.slots[i] = None
+            self._drop_adapter(i)
+            self._send("failed", slot.episode.episode_id, Status.ENV_ERROR.value, f"step failed: {_short(exc)}")
+            return
+        slot.steps += 1
+        slot.success = success
+        if slot.frames is not None:
+            slot.frames.append(side_by_side(slot.obs.rgb, slot.goal))
+        if done:
+            self._finish(i, Status.SUCCESS if success else Status.FAILURE)
+        elif slot.steps >= slot.episode.task.max_steps:
+            self._finish(i, Status.TIMEOUT)
+
+    # --------------------------------------------------------------- loop
+    def run(self) -> None:
+        self._send("ready")
+        while True:
+            idle = all(s is None for s in self.slots) and not self.queue
+            if idle and self.stopping:
+                break
+            self._receive(block=idle and self.asked)
+            if self._orphaned():  # the driver was killed: stop at once, it will resume the sweep itself
+                os._exit(0)
+            for i in range(len(self.slots)):
+                if self.slots[i] is None and self.queue:
+                    self._start(i, self.queue.popleft())
+            if len(self.queue) < len(self.slots) and not self.asked and not self.stopping:
+                self._send("want", len(self.slots) * 2 - len(self.queue))
+                self.asked = True
+            if any(s is not None for s in self.slots):
+                self._step_all()
+        for i in range(len(self.slots)):
+            self._drop_adapter(i)
+
+
+def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
+    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        Worker(wid, settings, conn, deadline, current, parent).run()
+    except Exception as exc:
+        conn.send(("fatal", wid, _short(exc)))
+        raise
