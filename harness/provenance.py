@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -40,10 +41,8 @@ def git_revision(path: str = ".") -> dict[str, Any] | None:
 def machine() -> dict[str, Any]:
     """Facts about this machine that affect speed or rendering."""
     mem = None
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        pass
     return {"platform": platform.platform(), "python": sys.version.split()[0], "cpus": os.cpu_count(),
             "memory_bytes": mem, "hostname": platform.node(), "mujoco_gl": os.environ.get("MUJOCO_GL")}
 

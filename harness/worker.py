@@ -8,6 +8,7 @@ hung or dead worker and whom it was working for, even when the worker can no lon
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -128,10 +129,8 @@ class Worker:
     def _drop_adapter(self, i: int) -> None:
         held, self.adapters[i] = self.adapters[i], None
         if held is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken simulator may fail to close; it is discarded anyway
                 held[1].close()
-            except Exception:  # a broken simulator may fail to close; it is discarded either way
-                pass
 
     # --------------------------------------------------------------- episodes
     def _wants_video(self, ep: Episode) -> bool:
