@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Set up and run the main job: the baselines on the embedded Rooms world.
+# Set up and run the main job: a demo sweep on the embedded Rooms world (both domains, baselines), then its summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/crossview envs
-.venv/bin/python benchmarks/rooms_baselines.py --episodes 10
+.venv/bin/crossview sweep examples/demo.yaml --out runs

@@ -1,0 +1,65 @@
+"""Rooms with injected faults, for testing the runner's recovery (named in configs by import path).
+
+``fault``: "hang" sleeps for an hour inside ``step``; "die" SIGKILLs its own process inside ``step``; "raise"
+raises from ``step``. Episodes whose seed is divisible by ``every`` are faulty, at step ``at_step``. With
+``once_dir`` set, each faulty episode fails only on its first attempt (a marker file remembers it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from adapters.rooms.adapter import RoomsAdapter
+from harness.spec import Action, TaskSpec
+
+
+class FaultyRooms(RoomsAdapter):
+    def __init__(self, fault: str = "hang", every: int = 3, at_step: int = 2, once_dir: str | None = None,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.fault, self.every, self.at_step, self.once_dir = fault, every, at_step, once_dir
+        self._faulty = False
+        self._n = 0
+
+    def reset(self, task: TaskSpec):
+        self._faulty = task.seed % self.every == 0
+        if self._faulty and self.once_dir is not None:
+            marker = Path(self.once_dir) / f"{task.seed}-{task.domain}-{task.interaction.name}-{task.difficulty}"
+            self._faulty = not marker.exists()
+            marker.touch()
+        self._n = 0
+        return super().reset(task)
+
+    def step(self, action: Action):
+        self._n += 1
+        if self._faulty and self._n == self.at_step:
+            if self.fault == "hang":
+                time.sleep(3600)
+            elif self.fault == "die":
+                os.kill(os.getpid(), signal.SIGKILL)
+            else:
+                raise RuntimeError("injected simulator failure")
+        return super().step(action)
+
+
+class RaisingPolicy:
+    """A policy that raises on its n-th call (for policy_error)."""
+
+    def __init__(self, after: int = 3) -> None:
+        from policies.base import PolicyInfo
+
+        self.info = PolicyInfo(name="raising")
+        self.after, self.calls = after, 0
+
+    def reset(self, n, slots=None, seeds=None) -> None:
+        pass
+
+    def act(self, observations, goals, infos, slots=None):
+        self.calls += 1
+        if self.calls >= self.after:
+            raise ValueError("policy exploded")
+        return [Action(forward=True) for _ in observations]

@@ -1,0 +1,41 @@
+"""Helpers that write small sweep configs and run ``crossview`` as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def small_config(**overrides: Any) -> dict[str, Any]:
+    """Two baselines on two Rooms domains at a small image size: quick, but the real thing."""
+    config: dict[str, Any] = {
+        "name": "t",
+        "policies": [{"name": "random", "kind": "random"}, {"name": "oracle", "kind": "oracle"}],
+        "environments": [
+            {"adapter": "rooms", "role": "source", "domains": ["apartment"], "interactions": ["approach"],
+             "difficulties": ["easy"], "episodes": 3, "max_steps": 25, "options": {"image_size": [48, 48]}},
+            {"adapter": "rooms", "role": "zeroshot", "domains": ["warehouse"], "interactions": ["mine"],
+             "difficulties": ["easy"], "episodes": 3, "max_steps": 25, "options": {"image_size": [48, 48]}},
+        ],
+        "workers": 2, "envs_per_worker": 2,
+        "timeouts": {"reset": 20, "step": 5},
+    }
+    config.update(overrides)
+    return config
+
+
+def write(tmp: Path, config: dict[str, Any], name: str = "sweep.yaml") -> Path:
+    path = tmp / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def crossview(*args: str, timeout: float = 300, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, **kw)

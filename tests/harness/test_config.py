@@ -1,0 +1,72 @@
+"""Malformed sweep configs: each gives one clear line naming the key, a non-zero exit, and writes nothing."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.harness.sweeps import crossview, small_config, write
+
+
+def _mutate(path: str, value):
+    def apply(cfg):
+        keys = path.split(".")
+        node = cfg
+        for k in keys[:-1]:
+            node = node[int(k)] if k.isdigit() else node[k]
+        last = keys[-1]
+        if value is KeyError:
+            del node[last]
+        elif last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+        return cfg
+    return apply
+
+
+BAD = [
+    (_mutate("policies", []), "policies"),
+    (_mutate("policies.0.kind", "nonesuch"), "unknown policy kind 'nonesuch'"),
+    (_mutate("environments.0.adapter", "nonesuch"), "unknown adapter 'nonesuch'"),
+    (_mutate("environments.0.domains", ["moon"]), "environments[0].domains: rooms has no 'moon'"),
+    (_mutate("environments.0.interactions", ["fly"]), "unknown interaction 'fly'"),
+    (_mutate("environments.1.interactions", ["hunt"]), "environments[1].interactions: rooms has no 'hunt'"),
+    (_mutate("environments.0.difficulties", ["medium"]), "environments[0].difficulties[0]: must be 'easy' or 'hard'"),
+    (_mutate("environments.0.episodes", 0), "environments[0].episodes"),
+    (_mutate("environments.0.episdoes", 3), "environments[0].episdoes: unknown key"),
+    (_mutate("environments.0.options", {"image_size": [4, 99999]}), "image_size"),
+    (_mutate("environments.0.adapter", KeyError), "environments[0].adapter: required key is missing"),
+    (_mutate("workers", 0), "workers"),
+    (_mutate("policies.1.name", "random"), "policy names must be unique"),
+    (_mutate("policies.0.checkpoints", "no/such/*.safetensors"), "policies[0].checkpoints"),
+    (_mutate("environments.0.role", "teacher"), "environments[0].role: must be 'source' or 'zeroshot'"),
+    (_mutate("timeouts.step", -1), "timeouts.step: "),
+]
+
+
+@pytest.mark.parametrize("mutate, message", BAD, ids=[m for _, m in BAD])
+def test_bad_config_one_line_nothing_written(tmp_path, mutate, message) -> None:
+    cfg = mutate(copy.deepcopy(small_config()))
+    path = write(tmp_path, cfg)
+    out = tmp_path / "runs"
+    result = crossview("sweep", str(path), "--out", str(out), timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert not out.exists(), "a rejected config must write nothing"
+
+
+def test_not_yaml_and_missing_file(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policies: [\n")
+    result = crossview("sweep", str(bad), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "not valid YAML" in result.stderr
+    result = crossview("sweep", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    top = tmp_path / "list.yaml"
+    top.write_text("- a\n- b\n")
+    result = crossview("sweep", str(top), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2 and "top level must be a mapping" in result.stderr

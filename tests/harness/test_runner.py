@@ -1,0 +1,218 @@
+"""The sweep runner end to end: resume, faults, policy errors, Ctrl-C, SIGKILL, videos, determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import pytest
+
+from harness.config import parse_config
+from harness.plan import build_plan
+from harness.runner import run_sweep
+from harness.store import Store
+from tests.harness.sweeps import REPO, crossview, small_config, write
+
+
+def stored(run: Path) -> list[dict]:
+    with Store(run, create=False) as store:
+        return store.rows()
+
+
+def test_sweep_stores_every_planned_episode_and_resumes(tmp_path) -> None:
+    config = parse_config(small_config())
+    outcome = run_sweep(config, tmp_path)
+    plan = build_plan(config)
+    rows = stored(tmp_path / "t")
+    assert outcome.exit_code == 0 and outcome.finished == len(plan) == 12
+    assert sorted(r["episode_id"] for r in rows) == sorted(e.episode_id for e in plan.episodes)
+    assert {r["status"] for r in rows} <= {"success", "failure", "timeout"}
+    oracle = [r for r in rows if r["policy"] == "oracle"]
+    assert sum(r["success"] for r in oracle) >= 5
+    again = run_sweep(config, tmp_path)
+    assert again.finished == 0 and again.skipped == 12
+
+
+def test_outcomes_do_not_depend_on_workers_or_batching(tmp_path) -> None:
+    def outcomes(workers: int, k: int, name: str) -> dict:
+        cfg = parse_config(small_config(name=name, workers=workers, envs_per_worker=k))
+        run_sweep(cfg, tmp_path)
+        return {(r["policy"], r["seed"], r["domain"]): (r["status"], r["steps"], r["final_distance"])
+                for r in stored(tmp_path / name)}
+
+    assert outcomes(1, 1, "serial") == outcomes(2, 3, "batched")
+
+
+def _faulty(fault: str, tmp_path: Path, **extra) -> dict:
+    env = {"adapter": "tests.harness.faulty:FaultyRooms", "role": "source", "domains": ["apartment"],
+           "interactions": ["approach"], "difficulties": ["easy"], "episodes": 6, "max_steps": 10,
+           "options": {"image_size": [48, 48], "fault": fault, "every": 2, **extra}}
+    return small_config(policies=[{"name": "random", "kind": "random"}], environments=[env], retries=1,
+                        timeouts={"reset": 20, "step": 3})
+
+
+@pytest.mark.parametrize("fault, reason", [("hang", "missed its deadline"), ("die", "worker died"),
+                                           ("raise", "injected simulator failure")])
+def test_faulty_simulators_are_recorded_and_the_sweep_goes_on(tmp_path, fault, reason) -> None:
+    config = parse_config(_faulty(fault, tmp_path))
+    outcome = run_sweep(config, tmp_path)
+    rows = stored(tmp_path / "t")
+    assert len(rows) == 6 and outcome.exit_code == 1
+    errors = [r for r in rows if r["status"] == "env_error"]
+    seeds = {e.task.seed for e in build_plan(config).episodes}
+    assert len(errors) == sum(s % 2 == 0 for s in seeds) > 0
+    assert all(reason in r["error"] and r["attempts"] == 2 for r in errors)
+    assert all(r["status"] in ("success", "failure", "timeout") for r in rows if r not in errors)
+    with Store(tmp_path / "t", create=False) as store:
+        assert len(store.attempts()) == 2 * len(errors)
+
+
+def test_a_flaky_simulator_is_retried_to_success(tmp_path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    outcome = run_sweep(parse_config(_faulty("die", tmp_path, once_dir=str(marks))), tmp_path)
+    rows = stored(tmp_path / "t")
+    assert outcome.exit_code == 0 and len(rows) == 6
+    assert all(r["status"] != "env_error" for r in rows)
+    assert any(r["attempts"] == 2 for r in rows)
+
+
+def test_policy_exceptions_are_policy_errors(tmp_path) -> None:
+    cfg = small_config(policies=[{"name": "boom", "kind": "tests.harness.faulty:RaisingPolicy"}])
+    outcome = run_sweep(parse_config(cfg), tmp_path)
+    rows = stored(tmp_path / "t")
+    assert outcome.exit_code == 1 and len(rows) == 6
+    assert {r["status"] for r in rows} == {"policy_error"}
+    assert all("policy exploded" in r["error"] for r in rows)
+
+
+def _start(config_path: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(config_path), "--out", str(out),
+                             "--quiet"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _wait_for_rows(proc: subprocess.Popen, db: Path, n: int, limit: float = 120) -> None:
+    end = time.time() + limit
+    while _count(db) < n:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.time() < end, "the sweep stored too little in time"
+        time.sleep(0.1)
+
+
+def _session_alive(sid: int) -> list[int]:
+    alive = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(int(pid))
+    return alive
+
+
+def _long_config(tmp_path: Path) -> Path:
+    cfg = small_config()
+    for env in cfg["environments"]:
+        env["episodes"] = 12
+        env["max_steps"] = 40
+    return write(tmp_path, cfg)
+
+
+def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(tmp_path) -> None:
+    path, out = _long_config(tmp_path), tmp_path / "runs"
+    db = out / "t" / "results.sqlite"
+    proc = _start(path, out)
+    _wait_for_rows(proc, db, 10)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    end = time.time() + 15
+    while _session_alive(proc.pid) and time.time() < end:  # orphaned workers notice and exit
+        time.sleep(0.2)
+    assert not _session_alive(proc.pid), "workers outlived their killed driver"
+    before = {r["episode_id"]: r["finished_at"] for r in stored(out / "t")}
+    assert 10 <= len(before) < 48
+    result = crossview("sweep", str(path), "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    rows = stored(out / "t")
+    plan = build_plan(parse_config(small_config() | {"environments": [
+        dict(e, episodes=12, max_steps=40) for e in small_config()["environments"]]}))
+    assert sorted(r["episode_id"] for r in rows) == sorted(e.episode_id for e in plan.episodes)
+    after = {r["episode_id"]: r["finished_at"] for r in rows}
+    assert all(after[k] == v for k, v in before.items()), "a stored episode was run again"
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path) -> None:
+    path, out = _long_config(tmp_path), tmp_path / "runs"
+    proc = _start(path, out)
+    _wait_for_rows(proc, out / "t" / "results.sqlite", 4)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(30) == 130
+    time.sleep(0.5)
+    assert not _session_alive(proc.pid)
+    kept = len(stored(out / "t"))
+    assert kept >= 4
+    result = crossview("status", str(out / "t"))
+    assert result.returncode == 0 and "remaining" in result.stdout
+
+
+def test_videos_show_agent_and_goal(tmp_path) -> None:
+    cfg = small_config(video={"mode": "every", "every": 2, "fps": 5})
+    run_sweep(parse_config(cfg), tmp_path)
+    rows = stored(tmp_path / "t")
+    with_video = [r for r in rows if r["video"]]
+    assert len(with_video) == sum(r["index"] % 2 == 0 for r in rows) > 0
+    r = with_video[0]
+    frames = list(iio.imiter(tmp_path / "t" / r["video"]))
+    assert len(frames) == r["steps"] + 1
+    assert frames[0].shape[1] >= 2 * 48 - 1  # agent view beside the goal
+    assert (tmp_path / "t" / "thumbs" / f"{r['episode_id']}.png").is_file()
+
+
+def test_changed_config_is_refused_unless_asked(tmp_path) -> None:
+    path = write(tmp_path, small_config())
+    out = tmp_path / "runs"
+    assert crossview("sweep", str(path), "--out", str(out), "--quiet").returncode == 0
+    cfg = small_config()
+    cfg["environments"][0]["episodes"] = 4
+    path = write(tmp_path, cfg)
+    refused = crossview("sweep", str(path), "--out", str(out))
+    assert refused.returncode == 2 and "different config" in refused.stderr
+    assert len(stored(out / "t")) == 12
+    ok = crossview("sweep", str(path), "--out", str(out), "--allow-config-change", "--quiet")
+    assert ok.returncode == 0 and len(stored(out / "t")) == 14
+
+
+def test_dry_run_and_export(tmp_path) -> None:
+    path = write(tmp_path, small_config())
+    out = tmp_path / "runs"
+    dry = crossview("sweep", str(path), "--out", str(out), "--dry-run")
+    assert dry.returncode == 0 and "12 episodes" in dry.stdout and not out.exists()
+    assert crossview("sweep", str(path), "--out", str(out), "--quiet").returncode == 0
+    for fmt in ("csv", "parquet"):
+        res = crossview("export", str(out / "t"), "--format", fmt)
+        assert res.returncode == 0 and (out / "t" / f"episodes.{fmt}").is_file()
+    import pandas as pd
+
+    assert len(pd.read_parquet(out / "t" / "episodes.parquet")) == 12
+    assert len(pd.read_csv(out / "t" / "episodes.csv")) == 12
+    missing = crossview("status", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "not a crossview run" in missing.stderr
