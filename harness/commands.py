@@ -113,6 +113,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.render import build
+
+    index = build(args.runs, args.out, reps=args.reps)
+    print(f"wrote {index} (and summary.md, CSV tables, figures/ beside it)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from reports.compare import compare_policies
+
+    print(compare_policies(args.runs, args.a, args.b, reps=args.reps))
+    return 0
+
+
 def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     """Register the subcommands."""
     p = sub.add_parser("sweep", help="run (or resume) every episode of a sweep config",
@@ -139,3 +154,21 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--format", choices=("csv", "parquet"), default="csv")
     p.add_argument("--output", "-o", default=None, help="file to write (default: RUN/episodes.FORMAT)")
     handlers["export"] = cmd_export
+
+    p = sub.add_parser("report", help="write the generalization report of one or more runs",
+                       description="Merge the episodes of RUN... (a sweep still in progress too) and write "
+                                   "index.html with figures, summary.md and CSV tables.")
+    p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
+    p.add_argument("--out", default=None, help="report folder (default: FIRST_RUN/report)")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    handlers["report"] = cmd_report
+
+    p = sub.add_parser("compare", help="paired comparison of two policies on identical episodes",
+                       description="Compare policies A and B on the episodes they share (same task and seed): "
+                                   "success difference and probability of improvement, with stratified paired "
+                                   "bootstrap intervals.")
+    p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
+    p.add_argument("--a", required=True, help="policy A (as named in the run, e.g. xview@3000)")
+    p.add_argument("--b", required=True, help="policy B")
+    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    handlers["compare"] = cmd_compare

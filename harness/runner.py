@@ -8,6 +8,7 @@ attempts (stored as ``env_error``). Re-running a sweep skips every stored episod
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -185,7 +186,9 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
     todo = [e for e in plan.episodes if e.episode_id not in skip]
     outcome = SweepOutcome(run_dir, len(plan), len(plan) - len(todo))
     n_workers = max(1, min(workers or config.workers, len(todo) or 1))
+    cores = os.cpu_count() or 1
     settings = WorkerSettings(
+        threads=max(1, cores // n_workers) if n_workers > 1 else 0,
         slots=config.envs_per_worker, reset_timeout=config.timeouts.reset, step_timeout=config.timeouts.step,
         run_dir=str(run_dir), video_mode=config.video.mode, video_every=config.video.every,
         video_fps=config.video.fps)

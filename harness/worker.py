@@ -40,6 +40,7 @@ class WorkerSettings:
     video_every: int = 10
     video_fps: int = 10
     thumbnails: bool = True
+    threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
 
 
 @dataclass
@@ -253,9 +254,17 @@ class Worker:
             self._drop_adapter(i)
 
 
+def limit_threads(threads: int) -> None:
+    """Cap torch/OpenMP and Mesa's software rasteriser threads, before either library is imported."""
+    if threads > 0:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "LP_NUM_THREADS"):
+            os.environ[var] = str(threads)
+
+
 def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
     """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_threads(settings.threads)
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
     except Exception as exc:

@@ -55,6 +55,7 @@ class Policy(Protocol):
 BUILTIN_POLICIES: dict[str, str] = {
     "random": "policies.baselines:RandomPolicy",
     "oracle": "policies.baselines:OraclePolicy",
+    "torch": "policies.torch.xview:TorchPolicy",
 }
 
 

@@ -59,12 +59,20 @@ def _wrap(a: float) -> float:
     return (a + 180.0) % 360.0 - 180.0
 
 
+# The oracle turns in discrete steps, like a player on a keyboard; learned policies can copy it exactly.
+YAW_STEPS = (-30.0, -20.0, -10.0, -5.0, 0.0, 5.0, 10.0, 20.0, 30.0)
+PITCH_STEPS = (-10.0, -5.0, 0.0, 5.0, 10.0)
+
+
+def _nearest(value: float, steps: tuple[float, ...]) -> float:
+    return min(steps, key=lambda s: abs(s - value))
+
+
 class OraclePolicy:
     """Scripted expert over privileged info: follow the waypoints, face the target, then act on it."""
 
-    def __init__(self, max_turn: float = 30.0) -> None:
+    def __init__(self) -> None:
         self.info = PolicyInfo(name="oracle", privileged=True)
-        self.max_turn = float(max_turn)
         self._rand = _PerSlotRandom()
         self._last: list[tuple[float, float] | None] = []
         self._unstick: list[int] = []
@@ -92,8 +100,7 @@ class OraclePolicy:
         heading = -math.degrees(math.atan2(wy - y, wx - x))
         turn = _wrap(heading - yaw)
         want_pitch = math.degrees(math.atan2(z - tz, max(math.hypot(tx - x, ty - y), 1e-3)))
-        camera = (float(np.clip(want_pitch - pitch, -10, 10)),
-                  float(np.clip(turn, -self.max_turn, self.max_turn)))
+        camera = (_nearest(want_pitch - pitch, PITCH_STEPS), _nearest(turn, YAW_STEPS))
         last = self._last[slot]
         stuck = self._pushed[slot] and last is not None and math.hypot(x - last[0], y - last[1]) < 0.05
         self._last[slot] = (x, y)

@@ -163,33 +163,40 @@ class NavField:
                         frontier[max(-di, 0): self.n + min(-di, 0), max(-dj, 0): self.n + min(-dj, 0)]
             frontier = grown & free & ~np.isfinite(dist)
             dist[frontier] = k
-        self.dist = dist
+        self.dist, self.free = dist, free
 
     def _cell(self, x: float, y: float) -> tuple[int, int]:
         clip = lambda v: min(self.n - 1, max(0, int((v + self.layout.half) / GRID)))  # noqa: E731
         return clip(x), clip(y)
 
-    def waypoint(self, x: float, y: float, lookahead: int = 6) -> tuple[float, float]:
-        """A point up to ``lookahead`` cells down the shortest path from (x, y) towards the target."""
+    def _clear(self, a: tuple[int, int], b: tuple[int, int]) -> bool:
+        """Whether the straight line between two cells stays on free cells."""
+        n = 2 * max(abs(b[0] - a[0]), abs(b[1] - a[1])) + 1
+        i = np.rint(np.linspace(a[0], b[0], n)).astype(int)
+        j = np.rint(np.linspace(a[1], b[1], n)).astype(int)
+        return bool(self.free[i, j].all())
+
+    def waypoint(self, x: float, y: float, lookahead: int = 40) -> tuple[float, float]:
+        """The farthest point of the shortest path (up to ``lookahead`` cells) in straight view of (x, y)."""
+        t = self.layout.target_thing
         i, j = self._cell(x, y)
         if not np.isfinite(self.dist[i, j]):  # pressed into an inflated wall: start from the best nearby cell
             win = self.dist[max(0, i - 3): i + 4, max(0, j - 3): j + 4]
             if not np.isfinite(win).any():
-                t = self.layout.target_thing
                 return t.x, t.y
             a, b = np.unravel_index(np.argmin(win), win.shape)
             i, j = max(0, i - 3) + int(a), max(0, j - 3) + int(b)
-        for _ in range(lookahead):
-            if self.dist[i, j] == 0:
-                break
-            best = (self.dist[i, j], i, j)
-            for di in (-1, 0, 1):
-                for dj in (-1, 0, 1):
-                    a, b = i + di, j + dj
-                    if 0 <= a < self.n and 0 <= b < self.n and self.dist[a, b] < best[0]:
-                        best = (self.dist[a, b], a, b)
-            _, i, j = best
-        if self.dist[i, j] == 0:
-            t = self.layout.target_thing
+        path = [(i, j)]
+        while len(path) <= lookahead and self.dist[path[-1]] > 0:
+            ci, cj = path[-1]
+            window = self.dist[max(0, ci - 1): ci + 2, max(0, cj - 1): cj + 2]
+            a, b = np.unravel_index(np.argmin(window), window.shape)
+            path.append((max(0, ci - 1) + int(a), max(0, cj - 1) + int(b)))
+        if self.dist[path[-1]] == 0 and self._clear(path[0], path[-1]):
             return t.x, t.y
-        return float(self.centres[i]), float(self.centres[j])
+        lo, hi = 0, len(path) - 1  # binary search for the farthest cell in view
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self._clear(path[0], path[mid]) else (lo, mid - 1)
+        ci, cj = path[max(lo, min(2, len(path) - 1))]
+        return float(self.centres[ci]), float(self.centres[cj])

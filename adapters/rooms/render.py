@@ -17,6 +17,7 @@ from harness.errors import BackendUnavailable
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 OSMESA_PACKAGES = "libosmesa6"
 _mujoco: Any = None
+_current: Any = None  # the SceneRenderer whose GL context is current in this process
 
 
 def pick_gl_backend() -> str:
@@ -79,6 +80,8 @@ class SceneRenderer:
             self._gl.make_current()
         except Exception as exc:  # the GL stack raises many types; all mean the same to the user
             raise BackendUnavailable(_gl_failure(exc)) from None
+        global _current
+        _current = self
         self._con = mj.MjrContext(model, mj.mjtFontScale.mjFONTSCALE_100.value)
         mj.mjr_setBuffer(mj.mjtFramebuffer.mjFB_OFFSCREEN.value, self._con)
         self._con.readDepthMap = mj.mjtDepthMap.mjDEPTH_ZEROFAR
@@ -98,6 +101,10 @@ class SceneRenderer:
         self._c, self._d = np.float64(-0.5 * c - 0.5), np.float64(-0.5 * d)
 
     def _draw(self, data: Any, camera_id: int) -> None:
+        global _current
+        if _current is not self:  # several renderers share a process (slots, domains): switch contexts
+            self._gl.make_current()
+            _current = self
         mj = self._mj
         self._camera.fixedcamid = camera_id
         mj.mjv_updateScene(self._model, data, self._option, self._perturb, self._camera,
@@ -133,8 +140,10 @@ class SceneRenderer:
 
     def close(self) -> None:
         """Free the GL resources; safe to call twice."""
+        global _current
         if getattr(self, "_con", None) is not None:
             self._gl.make_current()
+            _current = None
             self._con.free()
             self._con = None
             self._gl.free()

@@ -140,3 +140,21 @@ def test_unsupported_interaction_and_domain(rooms) -> None:
         rooms.reset(dataclasses.replace(task(rooms), domain="moon"))
     with pytest.raises(CrossviewError, match="suite"):
         rooms.tasks("test")
+
+
+def test_renderers_in_one_process_do_not_mix_their_contexts() -> None:
+    """Several adapters and domains in one worker: each frame must be the one a lone adapter renders."""
+    t = TaskSpec("rooms", "apartment", 9, Interaction.APPROACH, max_steps=10, success_radius=0.6)
+    lone = make_adapter("rooms", image_size=(64, 64))
+    expected = lone.reset(t)[1].image
+    lone.close()
+    a, b = make_adapter("rooms", image_size=(64, 64)), make_adapter("rooms", image_size=(64, 64))
+    try:
+        b.reset(dataclasses.replace(t, domain="warehouse"))
+        a.reset(dataclasses.replace(t, domain="warehouse"))
+        b.reset(t)
+        np.testing.assert_array_equal(a.reset(t)[1].image, expected)
+        np.testing.assert_array_equal(b.reset(t)[1].image, expected)
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,146 @@
+"""Sweep throughput against the loops it replaces, measured side by side in one run on Rooms with a torch policy.
+
+    python benchmarks/sweep_throughput.py [--workers 2] [--envs 4] [--seconds 20] [--checkpoint PATH]
+
+- naive: one process, one env, a batch-1 policy call per step (what a hand-written eval loop does);
+- raw: the adapter and the same policy in a K-env lockstep loop with batched calls and no harness, run in as many
+  independent processes as the sweep has workers, throughputs summed — the limit the sweep is measured against;
+- sweep: ``crossview sweep`` with the same workers and K envs each (planning, scheduling, store, thumbnails).
+
+Targets (issue 3): sweep >= 90% of raw; sweep / naive >= 1.6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from harness.config import parse_config  # noqa: E402
+from harness.worker import limit_threads  # noqa: E402
+
+MAX_STEPS = 100
+TASKS = {"domains": ["apartment"], "interactions": ["approach"], "difficulties": ["hard"]}
+
+
+def _checkpoint(path: str | None, tmp: Path) -> str:
+    """The given checkpoint, or a freshly initialised network saved like a trained one."""
+    if path:
+        return path
+    from policies.torch.train_xview import save
+    from policies.torch.xview import XViewNet, torch
+
+    torch.manual_seed(0)
+    hyper = {"width": 16, "embed": 128, "input": 64}
+    return str(save(XViewNet(**hyper), tmp, 0, hyper, {}))
+
+
+def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Queue | None = None) -> float:
+    """Env-steps/s of K Rooms envs in lockstep with one batched policy call per step (K=1: the naive loop)."""
+    limit_threads(threads)
+    from adapters.rooms.adapter import RoomsAdapter
+    from policies.base import make_policy
+
+    adapters = [RoomsAdapter() for _ in range(envs)]
+    template = next(t for t in adapters[0].tasks("train") if t.domain == "apartment" and t.difficulty == "hard"
+                    and t.interaction.name == "APPROACH")
+    policy = make_policy("torch", checkpoint=checkpoint)
+    policy.reset(envs)
+    counter = [0]
+
+    def start(i: int) -> tuple:
+        counter[0] += 1
+        task = dataclasses.replace(template, seed=counter[0], max_steps=MAX_STEPS)
+        policy.reset(envs, slots=[i], seeds=[task.seed])
+        return (task, *adapters[i].reset(task), 0)
+
+    state = [start(i) for i in range(envs)]
+    steps, t0 = 0, None
+    while True:
+        if t0 is None and steps >= 2 * envs:  # warm-up done (contexts, first batches)
+            t0, steps = time.perf_counter(), 0
+        if t0 is not None and time.perf_counter() - t0 >= seconds:
+            break
+        actions = policy.act([s[1] for s in state], [s[2] for s in state], [{} for _ in state])
+        for i, a in enumerate(actions):
+            task, _, goal, _, n = state[i]
+            obs, done, _, info = adapters[i].step(a)
+            state[i] = (task, obs, goal, info, n + 1)
+            steps += 1
+            if done or n + 1 >= task.max_steps:
+                state[i] = start(i)
+    rate = steps / (time.perf_counter() - t0)
+    for a in adapters:
+        a.close()
+    if result is not None:
+        result.put(rate)
+    return rate
+
+
+def raw_parallel(checkpoint: str, workers: int, envs: int, seconds: float, threads: int) -> float:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=loop, args=(checkpoint, envs, seconds, threads, q)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    rates = [q.get(timeout=seconds + 300) for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(rates)
+
+
+def sweep(checkpoint: str, workers: int, envs: int, episodes: int, out: Path) -> tuple[float, float]:
+    """(env-steps/s over the whole sweep wall time, steady-state env-steps/s between first and last episode)."""
+    from harness.runner import run_sweep
+    from harness.store import Store
+
+    cfg = parse_config({
+        "name": "bench", "workers": workers, "envs_per_worker": envs,
+        "policies": [{"name": "xview", "kind": "torch", "checkpoints": checkpoint}],
+        "environments": [{"adapter": "rooms", **TASKS, "episodes": episodes, "max_steps": MAX_STEPS}]})
+    t0 = time.time()
+    run_sweep(cfg, out)
+    wall = time.time() - t0
+    with Store(out / "bench", create=False) as store:
+        rows = store.rows()
+    steps = sum(r["steps"] for r in rows)
+    finished = sorted(r["finished_at"] for r in rows)
+    first_k = workers * envs  # episodes finished by the time every slot has turned over once
+    steady_steps = sum(r["steps"] for r in sorted(rows, key=lambda r: r["finished_at"])[first_k:])
+    steady = steady_steps / max(1e-9, finished[-1] - finished[first_k - 1])
+    return steps / wall, steady
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--envs", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of each loop")
+    parser.add_argument("--episodes", type=int, default=48, help="episodes in the sweep")
+    parser.add_argument("--checkpoint", default=None, help="xview checkpoint (default: a fresh network)")
+    args = parser.parse_args()
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = _checkpoint(args.checkpoint, Path(tmp))
+        naive = loop(ckpt, 1, args.seconds, 0)
+        raw = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
+        total, steady = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp) / "runs")
+    print(f"Rooms 224x224 RGB+depth, torch policy (xview), {os.cpu_count()} cores, max_steps {MAX_STEPS}")
+    print(f"  naive loop (1 env, batch-1 calls, 1 process):     {naive:8.1f} env-steps/s")
+    print(f"  raw loop x{args.workers} processes ({args.envs} envs, batched):     {raw:8.1f} env-steps/s  (limit)")
+    print(f"  crossview sweep ({args.workers} workers x {args.envs} envs), whole run: {total:8.1f} env-steps/s")
+    print(f"  crossview sweep, steady state:                    {steady:8.1f} env-steps/s")
+    print(f"  sweep / raw limit: {total / raw:.2f} whole run, {steady / raw:.2f} steady   (target >= 0.90)")
+    print(f"  sweep / naive:     {total / naive:.2f} whole run, {steady / naive:.2f} steady   (target >= 1.6)")
+
+
+if __name__ == "__main__":
+    main()

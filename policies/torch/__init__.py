@@ -1,0 +1,1 @@
+"""Torch checkpoints: safe loading with manifests (``loading``), the cross-view network (``xview``)."""

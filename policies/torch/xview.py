@@ -1,0 +1,150 @@
+"""A compact cross-view goal-conditioned policy: first-person image + goal image + goal mask + interaction → Action.
+
+Two small conv encoders (the view; the goal image with its mask as a 4th channel). The goal's embedding and the
+interaction modulate the view's features (FiLM), so "find the thing marked in the goal" is one multiplication
+away. Heads: six buttons (Bernoulli) and binned camera turns (categorical), sampled per slot with a seeded
+generator, or taken greedily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import CrossviewError
+from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from policies.base import PolicyInfo
+from policies.baselines import PITCH_STEPS, YAW_STEPS
+from policies.series import file_sha256
+from policies.torch.loading import import_torch, load_into, load_state_dict, read_manifest
+
+torch = import_torch()
+nn = torch.nn
+F = torch.nn.functional
+
+ARCHITECTURE = "xview-cnn"
+BUTTONS_OUT = ("forward", "back", "left", "right", "attack", "use")
+YAW_BINS, PITCH_BINS = YAW_STEPS, PITCH_STEPS  # the oracle's own turning steps, so cloning is exact
+INTERACTION_ORDER = tuple(Interaction)  # NONE first, so index 0 is the null goal
+
+
+def _encoder(in_ch: int, width: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, width, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU())
+
+
+class XViewNet(nn.Module):
+    """The network; ``hyperparameters``: width, embed, input (square input side in pixels)."""
+
+    def __init__(self, width: int = 16, embed: int = 128, input: int = 64) -> None:  # noqa: A002
+        super().__init__()
+        self.input = input
+        c = 2 * width
+        self.view = _encoder(3, width)
+        self.goal = _encoder(4, width)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.goal_fc = nn.Linear(c * 16, embed)
+        self.interaction = nn.Embedding(len(INTERACTION_ORDER), embed)
+        self.film = nn.Linear(embed, 2 * c)
+        self.view_fc = nn.Linear(c * 16, embed)
+        self.trunk = nn.Sequential(nn.Linear(2 * embed, embed), nn.ReLU())
+        self.buttons = nn.Linear(embed, len(BUTTONS_OUT))
+        self.yaw = nn.Linear(embed, len(YAW_BINS))
+        self.pitch = nn.Linear(embed, len(PITCH_BINS))
+
+    def forward(self, view: Any, goal: Any, interaction: Any) -> tuple[Any, Any, Any]:
+        g = F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
+        gamma, beta = self.film(g).chunk(2, dim=1)
+        v = self.view(view) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        v = F.relu(self.view_fc(self.pool(F.relu(v)).flatten(1)))
+        h = self.trunk(torch.cat([v, g], dim=1))
+        return self.buttons(h), self.yaw(h), self.pitch(h)
+
+
+def interaction_index(kind: Interaction) -> int:
+    return INTERACTION_ORDER.index(kind)
+
+
+def prepare(observations: Sequence[Observation], goals: Sequence[CrossViewGoal], size: int,
+            device: str = "cpu") -> tuple[Any, Any, Any]:
+    """Batch tensors at ``size``×``size``: images area-resized to [0, 1], masks resized nearest-neighbour."""
+    view = torch.from_numpy(np.stack([o.rgb for o in observations])).to(device).permute(0, 3, 1, 2).float() / 255
+    gimg = torch.from_numpy(np.stack([g.image for g in goals])).to(device).permute(0, 3, 1, 2).float() / 255
+    mask = torch.from_numpy(np.stack([g.mask for g in goals]).astype(np.float32))[:, None].to(device)
+    view = F.interpolate(view, size=(size, size), mode="area")
+    gimg = F.interpolate(gimg, size=(size, size), mode="area")
+    mask = F.interpolate(mask, size=(size, size), mode="nearest")
+    kinds = torch.tensor([interaction_index(g.interaction) for g in goals], device=device)
+    return view, torch.cat([gimg, mask], dim=1), kinds
+
+
+def encode_actions(actions: Sequence[Action]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training targets: button bits, nearest yaw bin, nearest pitch bin."""
+    buttons = np.array([[getattr(a, b) for b in BUTTONS_OUT] for a in actions], np.float32)
+    yaw = np.abs(np.array([a.yaw for a in actions])[:, None] - np.array(YAW_BINS)).argmin(1)
+    pitch = np.abs(np.array([a.pitch for a in actions])[:, None] - np.array(PITCH_BINS)).argmin(1)
+    return buttons, yaw, pitch
+
+
+def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.Generator] | None) -> list[Action]:
+    """Actions from head outputs: sampled with each slot's generator, or greedy when ``rngs`` is None."""
+    pb = torch.sigmoid(buttons).cpu().numpy()
+    py = torch.softmax(yaw, 1).cpu().numpy()
+    pp = torch.softmax(pitch, 1).cpu().numpy()
+    out = []
+    for k in range(len(pb)):
+        if rngs is None:
+            bits, yi, pi = pb[k] > 0.5, int(py[k].argmax()), int(pp[k].argmax())
+        else:
+            rng = rngs[k]
+            bits = rng.random(len(BUTTONS_OUT)) < pb[k]
+            yi, pi = int(rng.choice(len(YAW_BINS), p=py[k])), int(rng.choice(len(PITCH_BINS), p=pp[k]))
+        out.append(Action(**{b: bool(v) for b, v in zip(BUTTONS_OUT, bits)}, camera=(PITCH_BINS[pi], YAW_BINS[yi])))
+    return out
+
+
+ARCHITECTURES = {ARCHITECTURE: XViewNet}
+
+
+class TorchPolicy:
+    """A checkpointed network (kind ``torch``): ``checkpoint`` file + its manifest; batched on CPU or GPU."""
+
+    def __init__(self, checkpoint: str, device: str = "cpu", sample: bool = True, threads: int | None = None) -> None:
+        manifest = read_manifest(checkpoint)
+        arch = manifest["architecture"]
+        if arch not in ARCHITECTURES:
+            raise CrossviewError(f"checkpoint {checkpoint}: unknown architecture {arch!r} in its manifest "
+                                 f"(known: {', '.join(ARCHITECTURES)})")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise CrossviewError(f"policy option device={device!r} but no CUDA device is visible: use device: cpu")
+        if threads:
+            torch.set_num_threads(int(threads))
+        try:
+            self.net = ARCHITECTURES[arch](**manifest["hyperparameters"])
+        except TypeError as exc:
+            raise CrossviewError(f"checkpoint {checkpoint}: manifest hyperparameters do not fit {arch}: {exc}") \
+                from None
+        load_into(self.net, load_state_dict(checkpoint), checkpoint)
+        self.net.to(device).eval()
+        self.device, self.sample = device, bool(sample)
+        self.info = PolicyInfo(name=Path(checkpoint).stem, input_size=None, batchable=True, device=device,
+                               checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"))
+        self._rngs: list[np.random.Generator] = []
+
+    def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
+        if len(self._rngs) != n:
+            self._rngs = [np.random.default_rng(i) for i in range(n)]
+        for k, slot in enumerate(range(n) if slots is None else slots):
+            self._rngs[slot] = np.random.default_rng([int(seeds[k] if seeds is not None else slot) & 0xFFFFFFFF, 77])
+
+    @torch.no_grad()
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+        slots = range(len(observations)) if slots is None else slots
+        heads = self.net(*prepare(observations, goals, self.net.input, self.device))
+        return decode_actions(*heads, [self._rngs[s] for s in slots] if self.sample else None)
