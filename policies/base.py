@@ -56,6 +56,7 @@ BUILTIN_POLICIES: dict[str, str] = {
     "random": "policies.baselines:RandomPolicy",
     "oracle": "policies.baselines:OraclePolicy",
     "torch": "policies.torch.xview:TorchPolicy",
+    "rocket": "policies.rocket.policy:RocketPolicy",
 }
 
 

@@ -35,7 +35,11 @@ def _fmt(v: Any) -> str:
 
 
 def _display(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    return df[cols].map(_fmt) if not df.empty else pd.DataFrame(columns=cols)
+    """Format intervals: success rates as percentages, normalized scores as fractions of the oracle's."""
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame({c: df[c].map(lambda v, c=c: v.fmt(pct=not c.startswith("norm_"))
+                                      if isinstance(v, Interval) else _fmt(v)) for c in cols})
 
 
 def _rate(row: pd.Series) -> str:
@@ -85,8 +89,8 @@ def build(runs: list[str | Path], out: str | Path | None = None, reps: int = 200
 
     _write_csv(cell, out_dir / "cells.csv")
     _write_csv(world, out_dir / "worlds.csv")
-    _write_csv(summary.map(_fmt) if not summary.empty else summary, out_dir / "policies.csv")
-    _write_csv(gap.map(_fmt) if not gap.empty else gap, out_dir / "gaps.csv")
+    _write_csv(_display(summary, list(summary.columns)), out_dir / "policies.csv")
+    _write_csv(_display(gap, list(gap.columns)), out_dir / "gaps.csv")
     notes = _notes(df, cell)
     _atomic_text(out_dir / "summary.md", _markdown(world, summary, gap, notes, runs))
     index = out_dir / "index.html"

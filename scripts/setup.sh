@@ -8,6 +8,7 @@ extras="torch"
 apt_packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)   # headless OpenGL for MuJoCo (Rooms)
 if [[ "${1:-}" == "--dev" ]]; then
   extras="torch,dev"
+  apt_packages+=(chromium)                              # the report test renders the HTML page headless
 fi
 
 if command -v dpkg-query >/dev/null 2>&1; then

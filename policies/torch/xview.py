@@ -92,18 +92,19 @@ def encode_actions(actions: Sequence[Action]) -> tuple[np.ndarray, np.ndarray, n
 
 
 def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.Generator] | None) -> list[Action]:
-    """Actions from head outputs: sampled with each slot's generator, or greedy when ``rngs`` is None."""
+    """Actions from head outputs: buttons where their probability exceeds ½; camera turns sampled with each slot's
+    generator (or their most likely bin when ``rngs`` is None). Sampled buttons would press attack now and then on
+    whatever is in view, which ends mine/interact episodes on the wrong object."""
     pb = torch.sigmoid(buttons).cpu().numpy()
     py = torch.softmax(yaw, 1).cpu().numpy()
     pp = torch.softmax(pitch, 1).cpu().numpy()
     out = []
     for k in range(len(pb)):
+        bits = pb[k] > 0.5
         if rngs is None:
-            bits, yi, pi = pb[k] > 0.5, int(py[k].argmax()), int(pp[k].argmax())
+            yi, pi = int(py[k].argmax()), int(pp[k].argmax())
         else:
-            rng = rngs[k]
-            bits = rng.random(len(BUTTONS_OUT)) < pb[k]
-            yi, pi = int(rng.choice(len(YAW_BINS), p=py[k])), int(rng.choice(len(PITCH_BINS), p=pp[k]))
+            yi, pi = int(rngs[k].choice(len(YAW_BINS), p=py[k])), int(rngs[k].choice(len(PITCH_BINS), p=pp[k]))
         out.append(Action(**{b: bool(v) for b, v in zip(BUTTONS_OUT, bits)}, camera=(PITCH_BINS[pi], YAW_BINS[yi])))
     return out
 

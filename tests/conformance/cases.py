@@ -24,6 +24,7 @@ ADAPTER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
 POLICY_CASES: dict[str, Callable[[], Policy]] = {
     "random": lambda: make_policy("random"),
     "oracle": lambda: make_policy("oracle"),
+    "torch-xview": lambda: make_policy("torch", checkpoint=_last_checkpoint()),
 }
 
 
@@ -34,3 +35,11 @@ def build_adapter(case: str) -> Adapter:
     if not ok:
         pytest.skip(f"{name} backend unavailable: {why}")
     return make_adapter(name, **options)
+
+
+def _last_checkpoint() -> str:
+    from pathlib import Path
+
+    from policies.series import expand_series
+
+    return expand_series(str(Path(__file__).resolve().parents[2] / "checkpoints" / "xview"))[-1].path

@@ -1,0 +1,85 @@
+"""VPT's hierarchical action space (what ROCKET outputs) to and from crossview's common action.
+
+Buttons are one joint index over groups in this order, the last varying fastest:
+hotbar (none, hotbar.1..9) × forward/back × left/right × sprint/sneak × use × drop × attack × jump × camera-meta,
+10·3·3·3·2·2·2·2·2 = 8640 combinations, plus index 8640 for "inventory" alone. The camera is one joint index
+``pitch_bin * 11 + yaw_bin`` over 11 μ-law bins per axis (max 10°, μ = 10, bin size 2); the camera moves only
+when the camera-meta choice is "camera". These are the definitions of OpenAI's VPT, which MineStudio keeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from harness.spec import Action
+
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("hotbar", ("none",) + tuple(f"hotbar.{i}" for i in range(1, 10))),
+    ("fore_back", ("none", "forward", "back")),
+    ("left_right", ("none", "left", "right")),
+    ("sprint_sneak", ("none", "sprint", "sneak")),
+    ("use", ("none", "use")),
+    ("drop", ("none", "drop")),
+    ("attack", ("none", "attack")),
+    ("jump", ("none", "jump")),
+    ("camera", ("none", "camera")),
+)
+COMBINATIONS: list[tuple[str, ...]] = list(itertools.product(*(choices for _, choices in GROUPS)))
+INVENTORY = len(COMBINATIONS)  # 8640
+N_BUTTONS = INVENTORY + 1  # 8641
+N_BINS, MAX_DEG, MU, BIN_SIZE = 11, 10.0, 10.0, 2.0
+NULL_BIN = N_BINS // 2
+N_CAMERA = N_BINS * N_BINS  # 121
+_INDEX = {c: i for i, c in enumerate(COMBINATIONS)}
+
+
+def bin_to_degrees(b: int | np.ndarray) -> np.ndarray:
+    """Centre of a μ-law camera bin in degrees (bin 5 is 0°, bins 0 and 10 are ∓10°)."""
+    x = (np.asarray(b, np.float64) * BIN_SIZE - MAX_DEG) / MAX_DEG  # linear position in [-1, 1]
+    return np.sign(x) * ((1 + MU) ** np.abs(x) - 1) / MU * MAX_DEG
+
+
+def degrees_to_bin(deg: float | np.ndarray) -> np.ndarray:
+    """The μ-law bin of a camera turn in degrees (clipped to ±10°)."""
+    x = np.clip(np.asarray(deg, np.float64), -MAX_DEG, MAX_DEG) / MAX_DEG
+    encoded = np.sign(x) * np.log1p(MU * np.abs(x)) / math.log1p(MU) * MAX_DEG
+    return np.rint((encoded + MAX_DEG) / BIN_SIZE).astype(np.int64)
+
+
+def decode_buttons(index: int) -> dict[str, str]:
+    """The choice of each group for a joint button index (``{"inventory": "inventory"}`` for 8640)."""
+    if not 0 <= index < N_BUTTONS:
+        raise ValueError(f"VPT button index {index} is outside 0..{N_BUTTONS - 1}")
+    if index == INVENTORY:
+        return {"inventory": "inventory"}
+    return {name: choice for (name, _), choice in zip(GROUPS, COMBINATIONS[index])}
+
+
+def vpt_to_action(buttons: int, camera: int) -> Action:
+    """Common action of a VPT (buttons, camera) pair; hotbar, drop and inventory have no common equivalent."""
+    if not 0 <= camera < N_CAMERA:
+        raise ValueError(f"VPT camera index {camera} is outside 0..{N_CAMERA - 1}")
+    g = decode_buttons(int(buttons))
+    moves = g.get("camera") == "camera"
+    pitch_bin, yaw_bin = divmod(int(camera), N_BINS)
+    cam = (float(bin_to_degrees(pitch_bin)), float(bin_to_degrees(yaw_bin))) if moves else (0.0, 0.0)
+    return Action(forward=g.get("fore_back") == "forward", back=g.get("fore_back") == "back",
+                  left=g.get("left_right") == "left", right=g.get("left_right") == "right",
+                  jump=g.get("jump") == "jump", sneak=g.get("sprint_sneak") == "sneak",
+                  sprint=g.get("sprint_sneak") == "sprint", attack=g.get("attack") == "attack",
+                  use=g.get("use") == "use", camera=cam)
+
+
+def action_to_vpt(action: Action) -> tuple[int, int]:
+    """The VPT (buttons, camera) pair of a common action (opposed keys cancel, as in VPT)."""
+    fb = "forward" if action.forward and not action.back else "back" if action.back and not action.forward else "none"
+    lr = "left" if action.left and not action.right else "right" if action.right and not action.left else "none"
+    ss = "sprint" if action.sprint else "sneak" if action.sneak else "none"
+    pitch_bin, yaw_bin = (int(degrees_to_bin(v)) for v in action.camera)
+    moves = (pitch_bin, yaw_bin) != (NULL_BIN, NULL_BIN)
+    combo = ("none", fb, lr, ss, "use" if action.use else "none", "none", "attack" if action.attack else "none",
+             "jump" if action.jump else "none", "camera" if moves else "none")
+    return _INDEX[combo], (pitch_bin * N_BINS + yaw_bin) if moves else NULL_BIN * N_BINS + NULL_BIN

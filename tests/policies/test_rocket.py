@@ -1,0 +1,76 @@
+"""ROCKET's VPT action conversion (pure, always tested) and the MineStudio-backed policy (skipped without it)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from harness.spec import Action
+from policies.rocket import actions as vpt
+
+
+def test_sizes_match_vpt() -> None:
+    assert vpt.N_BUTTONS == 8641 and vpt.INVENTORY == 8640 and vpt.N_CAMERA == 121
+
+
+def test_mu_law_bins_by_hand() -> None:
+    assert vpt.bin_to_degrees(5) == 0 and vpt.bin_to_degrees(10) == pytest.approx(10)
+    assert vpt.bin_to_degrees(0) == pytest.approx(-10)
+    # bin 6: linear 0.2 -> ((1 + 10) ** 0.2 - 1) / 10 * 10 degrees
+    assert vpt.bin_to_degrees(6) == pytest.approx(11**0.2 - 1)
+    assert vpt.degrees_to_bin(0.6154) == 6 and vpt.degrees_to_bin(-45) == 0
+    bins = np.arange(11)
+    assert (vpt.degrees_to_bin(vpt.bin_to_degrees(bins)) == bins).all()
+
+
+def test_joint_index_by_hand() -> None:
+    # digits (hotbar, fore_back, left_right, sprint_sneak, use, drop, attack, jump, camera) = (0,1,0,0,0,0,1,0,1);
+    # place values 864, 288, 96, 32, 16, 8, 4, 2, 1 -> 288 + 4 + 1
+    assert vpt.decode_buttons(293) == {"hotbar": "none", "fore_back": "forward", "left_right": "none",
+                                       "sprint_sneak": "none", "use": "none", "drop": "none", "attack": "attack",
+                                       "jump": "none", "camera": "camera"}
+    a = vpt.vpt_to_action(293, 6 * 11 + 10)  # pitch bin 6, yaw bin 10
+    assert a.forward and a.attack and not a.back
+    assert a.camera == pytest.approx((11**0.2 - 1, 10.0))
+    assert vpt.action_to_vpt(a) == (293, 6 * 11 + 10)
+
+
+def test_camera_meta_off_means_no_turn_and_inventory_is_noop() -> None:
+    assert vpt.vpt_to_action(0, 120) == Action()  # meta "none": the camera head is ignored
+    assert vpt.vpt_to_action(vpt.INVENTORY, 0) == Action()
+    with pytest.raises(ValueError):
+        vpt.vpt_to_action(8641, 0)
+    with pytest.raises(ValueError):
+        vpt.vpt_to_action(0, 121)
+
+
+def test_round_trip_of_common_actions() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        bits = rng.random(9) < 0.4
+        a = Action.from_arrays(bits, vpt.bin_to_degrees(rng.integers(11, size=2)))
+        b = vpt.vpt_to_action(*vpt.action_to_vpt(a))
+        assert b.forward == (a.forward and not a.back) and b.left == (a.left and not a.right)
+        assert b.attack == a.attack and b.use == a.use and b.jump == a.jump
+        assert b.camera == pytest.approx(a.camera)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("minestudio") is None,
+                    reason="MineStudio is not installed (pip install 'crossview-harness[rocket]')")
+def test_rocket_policy_loads_from_the_hub() -> None:
+    from policies.base import make_policy
+
+    policy = make_policy("rocket", checkpoint="phython96/ROCKET-2-1x-22w", cfg_coef=1.5)
+    assert policy.info.batchable
+
+
+def test_rocket_without_minestudio_says_what_to_install() -> None:
+    if importlib.util.find_spec("minestudio") is not None:
+        pytest.skip("MineStudio is installed here")
+    from harness.errors import CrossviewError
+    from policies.base import make_policy
+
+    with pytest.raises(CrossviewError, match="MineStudio"):
+        make_policy("rocket")

@@ -1,0 +1,112 @@
+"""Checkpoint policies: the shipped series loads; unsafe, truncated or mismatched files fail in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import CrossviewError
+from policies.base import make_policy
+from policies.series import expand_series
+
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "xview"
+
+
+def test_every_shipped_checkpoint_loads_in_step_order() -> None:
+    series = expand_series(str(SHIPPED))
+    assert len(series) >= 4
+    steps = [c.step for c in series]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps)
+    for c in series:
+        policy = make_policy("torch", checkpoint=c.path)
+        assert policy.info.checkpoint_step == c.step and policy.info.checkpoint_sha256 == c.sha256
+    assert sum(Path(c.path).stat().st_size for c in series) < 8 * 2**20  # a few MB in all
+
+
+def _copy(tmp: Path, name: str = "ckpt.safetensors") -> Path:
+    src = expand_series(str(SHIPPED))[-1].path
+    dst = tmp / name
+    shutil.copy(src, dst)
+    shutil.copy(f"{src}.json", f"{dst}.json")
+    return dst
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, ("/tmp/crossview-pwned-by-pickle",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    marker = Path("/tmp/crossview-pwned-by-pickle")
+    shutil.rmtree(marker, ignore_errors=True)
+    evil = tmp_path / "evil.pt"
+    torch.save({"weight": _Exploit()}, evil)
+    shutil.copy(f"{_copy(tmp_path)}.json", f"{evil}.json")
+    with pytest.raises(CrossviewError, match="refused") as err:
+        make_policy("torch", checkpoint=str(evil))
+    assert "\n" not in str(err.value)
+    assert not marker.exists(), "unpickling ran the payload"
+
+
+def test_truncated_checkpoint(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CrossviewError, match="corrupt or truncated"):
+        make_policy("torch", checkpoint=str(path))
+
+
+def test_shape_mismatch_names_the_tensor(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    manifest = json.loads(Path(f"{path}.json").read_text())
+    manifest["hyperparameters"]["width"] = 8
+    Path(f"{path}.json").write_text(json.dumps(manifest))
+    with pytest.raises(CrossviewError, match="does not fit its architecture: view.0.weight has shape"):
+        make_policy("torch", checkpoint=str(path))
+
+
+def test_missing_manifest_and_unknown_architecture(tmp_path: Path) -> None:
+    path = _copy(tmp_path)
+    Path(f"{path}.json").unlink()
+    with pytest.raises(CrossviewError, match="has no manifest"):
+        make_policy("torch", checkpoint=str(path))
+    path = _copy(tmp_path, "b.safetensors")
+    manifest = json.loads(Path(f"{path}.json").read_text())
+    manifest["architecture"] = "resnet-9000"
+    Path(f"{path}.json").write_text(json.dumps(manifest))
+    with pytest.raises(CrossviewError, match="unknown architecture 'resnet-9000'"):
+        make_policy("torch", checkpoint=str(path))
+
+
+def test_weights_only_torch_file_loads(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    src = _copy(tmp_path)
+    pt = tmp_path / "plain.pt"
+    torch.save(load_file(str(src)), pt)
+    shutil.copy(f"{src}.json", f"{pt}.json")
+    policy = make_policy("torch", checkpoint=str(pt))
+    assert policy.info.checkpoint_step is not None
+
+
+def test_greedy_batch_equals_one_by_one() -> None:
+    from harness.spec import CrossViewGoal, Interaction, Observation
+
+    policy = make_policy("torch", checkpoint=expand_series(str(SHIPPED))[-1].path, sample=False)
+    rng = np.random.default_rng(0)
+    obs = [Observation(rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)) for _ in range(4)]
+    goals = [CrossViewGoal(rng.integers(0, 255, (224, 224, 3), dtype=np.uint8), rng.random((224, 224)) < 0.1,
+                           Interaction.MINE) for _ in range(4)]
+    policy.reset(4)
+    batched = policy.act(obs, goals, [{}] * 4)
+    single = [policy.act([o], [g], [{}], slots=[i])[0] for i, (o, g) in enumerate(zip(obs, goals))]
+    assert batched == single

@@ -1,0 +1,97 @@
+"""The report end to end on a stored run with the awkward cases: unjudged, errors, all-success, no baselines."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.spec import EpisodeRecord, Status
+from harness.store import Store
+from harness.video import write_png
+from tests.harness.sweeps import crossview
+
+
+def _record(i: int, policy: str, domain: str, role: str, success: bool | None, status: Status,
+            interaction: str = "approach", step: int | None = None) -> EpisodeRecord:
+    return EpisodeRecord(f"{policy}-{domain}-{interaction}-{i}", policy, "", step, "rooms", domain, interaction,
+                         "red box", "easy", "train", role, 1000 + i, i, status, success, 20, float(bool(success)),
+                         0.5, 0.1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "r"
+    rng = np.random.default_rng(0)
+    with Store(run) as store:
+        store.set_meta({"config": {"policies": [{"name": "random", "kind": "random"},
+                                                {"name": "oracle", "kind": "oracle"},
+                                                {"name": "net", "kind": "torch"}]}, "plan_ids": []})
+        for domain, role in (("apartment", "source"), ("warehouse", "zeroshot")):
+            for i in range(10):
+                store.add(_record(i, "random", domain, role, bool(rng.random() < 0.1), Status.FAILURE))
+                store.add(_record(i, "oracle", domain, role, True, Status.SUCCESS))  # all successes
+                for step, p in ((100, 0.2), (1000, 0.7)):
+                    ok = bool(rng.random() < (p if role == "source" else p / 2))
+                    store.add(_record(i, f"net@{step}", domain, role, ok,
+                                      Status.SUCCESS if ok else Status.TIMEOUT, step=step))
+        store.add(_record(99, "net@1000", "apartment", "source", None, Status.FAILURE, step=1000))  # nobody could judge
+        store.add(_record(98, "net@1000", "apartment", "source", None, Status.ENV_ERROR, step=1000))  # errored
+        for i in range(3):  # a task with no baselines
+            store.add(_record(i, "net@1000", "apartment", "source", True, Status.SUCCESS, "mine", 1000))
+    frame = np.zeros((48, 96, 3), np.uint8)
+    frame[:, 48:, 0] = 255
+    write_png(run / "thumbs" / "net@1000-apartment-approach-0.png", frame)
+    write_png(run / "thumbs" / "random-warehouse-approach-0.png", frame)
+    return run
+
+
+def test_report_files_tables_and_notes(run: Path) -> None:
+    result = crossview("report", str(run))
+    assert result.returncode == 0, result.stderr
+    out = run / "report"
+    for name in ("index.html", "summary.md", "cells.csv", "worlds.csv", "policies.csv", "gaps.csv"):
+        assert (out / name).stat().st_size > 100, name
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert {"success_vs_step.png", "intervals.png", "profiles.png", "gallery.png"} <= set(figures)
+    assert all((out / "figures" / f).stat().st_size > 5000 for f in figures)
+    summary = (out / "summary.md").read_text()
+    assert "could not be judged" in summary and "env_error 1" in summary and "Normalized score left out" in summary
+    cells = pd.read_csv(out / "cells.csv")
+    oracle = cells[(cells.policy == "oracle") & (cells.domain == "apartment")].iloc[0]
+    assert oracle.rate == 1.0 and oracle.high == 1.0 and oracle.normalized == 1.0
+    net = cells[(cells.policy == "net@1000") & (cells.domain == "apartment") & (cells.interaction == "approach")]
+    assert int(net.episodes.iloc[0]) == 12 and int(net.judged.iloc[0]) == 10 and int(net.errors.iloc[0]) == 1
+    mine = cells[cells.interaction == "mine"].iloc[0]
+    assert np.isnan(mine.normalized)
+    gaps = pd.read_csv(out / "gaps.csv")
+    assert "source − zero-shot" in set(gaps.kind)
+
+
+def test_report_renders_in_headless_chromium(run: Path, tmp_path: Path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (scripts/setup.sh --dev installs it)")
+    assert crossview("report", str(run)).returncode == 0
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
+                    f"--screenshot={shot}", (run / "report" / "index.html").as_uri()],
+                   capture_output=True, timeout=120, check=False)
+    assert shot.is_file() and shot.stat().st_size > 20_000
+    import imageio.v3 as iio
+
+    image = iio.imread(shot)
+    assert image.shape[0] >= 1000 and image.std() > 10  # a page with content, not a blank canvas
+
+
+def test_compare_and_missing_policy(run: Path) -> None:
+    result = crossview("compare", str(run), "--a", "net@1000", "--b", "net@100")
+    assert result.returncode == 0 and "P(A beats B)" in result.stdout
+    bad = crossview("compare", str(run), "--a", "nope", "--b", "net@100")
+    assert bad.returncode == 2 and "known policies are" in bad.stderr
