@@ -77,6 +77,9 @@ class AdapterEntry:
 
 BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
     "rooms": AdapterEntry("rooms", "adapters.rooms.adapter:RoomsAdapter", "pip install mujoco"),
+    "dmlab": AdapterEntry("dmlab", "adapters.dmlab:DMLabAdapter", "build DeepMind Lab from source (README)"),
+    "minecraft": AdapterEntry("minecraft", "adapters.minecraft.adapter:MinecraftAdapter",
+                              "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)"),
 }
 
 

@@ -18,6 +18,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _cmd_envs(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from adapters.base import availability, registry
@@ -27,7 +28,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         table.add_column(col)
     for name, entry in sorted(registry().items()):
         ok, why = availability(name)
-        table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]", why, entry.source)
+        table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]", escape(why), escape(entry.source))
     Console(width=max(100, Console().width)).print(table)
     return 0
 

@@ -7,6 +7,7 @@ factory here (with the local wire-protocol server their tests start, where the e
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +15,14 @@ import pytest
 from adapters.base import Adapter, availability, make_adapter
 from policies.base import Policy, make_policy
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 # name -> (adapter name, options)
 ADAPTER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "rooms": ("rooms", {"image_size": (96, 128)}),
     "rooms-rgb-only": ("rooms", {"image_size": (64, 64), "depth": False, "masked": ["pitch", "use"]}),
+    "dmlab": ("dmlab", {"goals": str(FIXTURES / "dmlab_goals"), "width": 160, "height": 120}),
+    "minecraft": ("minecraft", {"tasks": str(FIXTURES / "minecraft_tasks.yaml"), "masked": ["use"]}),
 }
 
 # name -> factory
@@ -38,8 +43,6 @@ def build_adapter(case: str) -> Adapter:
 
 
 def _last_checkpoint() -> str:
-    from pathlib import Path
-
     from policies.series import expand_series
 
     return expand_series(str(Path(__file__).resolve().parents[2] / "checkpoints" / "xview"))[-1].path
