@@ -36,6 +36,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     config = load_config(args.config)
+    if args.executor is not None:
+        config = config.model_copy(update={"executor": args.executor})
     if args.workers is not None:
         if args.workers < 1:
             raise CrossviewError(f"--workers must be >= 1, got {args.workers}")
@@ -47,7 +49,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
-                        retry_errors=args.retry_errors, base=base, progress=progress)
+                        retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
     with Store(outcome.run_dir, create=False) as store:
         records = store.records()
     console.print(summary_table(records, title=f"{config.name}: {len(records)}/{outcome.planned} episodes stored"))
@@ -139,6 +141,10 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the config's)")
     p.add_argument("--dry-run", action="store_true", help="print the plan's counts and run nothing")
+    p.add_argument("--executor", choices=("local", "ray"), default=None,
+                   help="run workers as local processes or as Ray actors (default: the config's)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join: 'auto' or ray://HOST:PORT (default: start a local Ray)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="add a changed config's episodes to an existing run instead of refusing")
     p.add_argument("--retry-errors", action="store_true", help="run again the episodes stored as errors")

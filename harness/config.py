@@ -77,6 +77,13 @@ class VideoConfig(_Strict):
     fps: int = Field(default=10, ge=1, le=120)
 
 
+class RayConfig(_Strict):
+    """Resources each Ray actor (one worker: its simulators and a policy copy) asks the cluster for."""
+
+    cpus_per_worker: float = Field(default=1.0, ge=0)
+    gpus_per_worker: float = Field(default=0.0, ge=0)
+
+
 class SweepConfig(_Strict):
     """A whole sweep: policies × environments × tasks × seeds, and how to run it."""
 
@@ -87,6 +94,7 @@ class SweepConfig(_Strict):
     workers: int = Field(default=2, ge=1, le=256)
     envs_per_worker: int = Field(default=4, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
+    ray: RayConfig = Field(default_factory=RayConfig)
     retries: int = Field(default=2, ge=0, le=20)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)

@@ -174,9 +174,19 @@ class Scheduler:
         return bool(self.pending) or any(self.inflight.values())
 
 
+def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
+    """The executor the config asks for: local worker processes, or Ray actors."""
+    if config.executor == "ray":
+        from harness.executors.ray_cluster import RayExecutor
+
+        return RayExecutor(settings, address=address, cpus_per_worker=config.ray.cpus_per_worker,
+                           gpus_per_worker=config.ray.gpus_per_worker)
+    return LocalExecutor(settings, startup_timeout=config.timeouts.startup)
+
+
 def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | None = None,
               allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
-              progress: Any = None) -> SweepOutcome:
+              progress: Any = None, address: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
     plan = build_plan(config, base)
     check_policies(plan)
@@ -200,7 +210,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
-    executor = LocalExecutor(settings, startup_timeout=config.timeouts.startup)
+    executor = make_executor(config, settings, address)
     sched = Scheduler(executor, store, todo, config.retries, n_workers, on_record)
     if progress is not None:
         progress.start(len(plan), outcome.skipped)

@@ -86,7 +86,7 @@ class Worker:
         self.conn.send((msg[0], self.wid, *msg[1:]))
 
     def _orphaned(self) -> bool:
-        return os.getppid() != self.parent
+        return bool(self.parent) and os.getppid() != self.parent
 
     def _receive(self, block: bool) -> None:
         """Take the driver's messages; with ``block``, wait for one (checking that the driver still lives)."""
@@ -233,25 +233,38 @@ class Worker:
             self._finish(i, Status.TIMEOUT)
 
     # --------------------------------------------------------------- loop
+    @property
+    def busy(self) -> bool:
+        """Episodes queued or running."""
+        return bool(self.queue) or any(s is not None for s in self.slots)
+
+    def advance(self) -> None:
+        """Start queued episodes in free slots, then take one lockstep step of every running slot."""
+        for i in range(len(self.slots)):
+            if self.slots[i] is None and self.queue:
+                self._start(i, self.queue.popleft())
+        if any(s is not None for s in self.slots):
+            self._step_all()
+
+    def close(self) -> None:
+        """Close every simulator this worker holds."""
+        for i in range(len(self.slots)):
+            self._drop_adapter(i)
+
     def run(self) -> None:
+        """The process loop: ask the driver for work before the queue runs dry, so slots never wait."""
         self._send("ready")
         while True:
-            idle = all(s is None for s in self.slots) and not self.queue
-            if idle and self.stopping:
+            if not self.busy and self.stopping:
                 break
-            self._receive(block=idle and self.asked)
+            self._receive(block=not self.busy and self.asked)
             if self._orphaned():  # the driver was killed: stop at once, it will resume the sweep itself
                 os._exit(0)
-            for i in range(len(self.slots)):
-                if self.slots[i] is None and self.queue:
-                    self._start(i, self.queue.popleft())
             if len(self.queue) < len(self.slots) and not self.asked and not self.stopping:
                 self._send("want", len(self.slots) * 2 - len(self.queue))
                 self.asked = True
-            if any(s is not None for s in self.slots):
-                self._step_all()
-        for i in range(len(self.slots)):
-            self._drop_adapter(i)
+            self.advance()
+        self.close()
 
 
 def limit_threads(threads: int) -> None:

@@ -1,6 +1,6 @@
 """Behaviour cloning of the cross-view network from the Rooms oracle; writes a checkpoint series.
 
-    python -m policies.torch.train_xview --out checkpoints/xview [--episodes 60] [--steps 3000]
+    python -m policies.torch.train_xview --out checkpoints/xview [--episodes 60] [--steps 6000]
 
 Data: oracle rollouts on the Rooms ``train`` split of one domain (``apartment`` by default), every interaction and
 difficulty, with noise injection (a fraction of executed actions are random, labels are always the oracle's), so
@@ -143,8 +143,8 @@ def main() -> None:
     parser.add_argument("--domain", default="apartment", help="the source domain to clone in")
     parser.add_argument("--episodes", type=int, default=60, help="oracle episodes per task template")
     parser.add_argument("--noise", type=float, default=0.3, help="fraction of executed actions that are random")
-    parser.add_argument("--steps", type=int, default=3000, help="gradient steps")
-    parser.add_argument("--save", default="0,200,500,1200,3000", help="steps at which to write checkpoints")
+    parser.add_argument("--steps", type=int, default=6000, help="gradient steps")
+    parser.add_argument("--save", default="0,300,1000,2500,6000", help="steps at which to write checkpoints")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -1,0 +1,185 @@
+"""The Ray executor: sweep workers as Ray actors, for sweeps that outgrow one machine (optional extra ``ray``).
+
+Each actor owns its simulators and a policy copy and runs the same ``Worker`` as the local executor, on one
+dedicated thread (GL contexts belong to a thread). The driver hands an actor a chunk of episodes at a time; the
+actor answers with the chunk's records when it is done, while a second, concurrent method reports its deadline
+and the episode it is on, so the driver sees a hung simulator without waiting for the chunk. A dead actor or lost
+node surfaces as a fault for its in-flight episodes; the driver stays the only writer of the store.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import BackendUnavailable
+from harness.executors.local import Fault
+from harness.plan import Episode
+from harness.worker import Worker, WorkerSettings, limit_threads
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailable("executor 'ray' needs Ray: pip install 'crossview-harness[ray]'") from None
+    return ray
+
+
+class _Value:
+    """What shared memory is to a local worker: a field the heartbeat can read."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Outbox:
+    """The worker's connection, collecting its messages for the current chunk."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple] = []
+
+    def send(self, msg: tuple) -> None:
+        self.messages.append(msg)
+
+
+class ActorWorker:
+    """The body of a Ray actor (wrapped with ``ray.remote`` at run time)."""
+
+    def __init__(self, wid: int, settings: WorkerSettings) -> None:
+        limit_threads(settings.threads)
+        self.deadline, self.current = _Value(0.0), _Value(b"")
+        self.outbox = _Outbox()
+        self.worker = Worker(wid, settings, self.outbox, self.deadline, self.current, parent=0)
+        self.jobs: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="crossview-episodes", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            chunk, done = self.jobs.get()
+            self.worker.queue.extend(Episode.from_wire(e) for e in chunk)
+            try:
+                while self.worker.busy:
+                    self.worker.advance()
+            except Exception as exc:  # a bug in the worker itself: report it rather than hang the chunk
+                self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))
+            done.set()
+
+    def run(self, chunk: list[dict]) -> list[tuple]:
+        """Run a chunk of episodes to their ends; the messages (records, failures) it produced."""
+        done = threading.Event()
+        self.outbox.messages = []
+        self.jobs.put((chunk, done))
+        done.wait()
+        return list(self.outbox.messages)
+
+    def heartbeat(self) -> tuple[float, str]:
+        """Seconds left before the current call's deadline (inf when idle), and what it is working on."""
+        armed = self.deadline.value
+        left = armed - time.monotonic() if armed else float("inf")
+        return left, self.current.value.decode(errors="replace") if armed else ""
+
+
+@dataclass
+class _Actor:
+    handle: Any
+    run_ref: Any = None
+    beat_ref: Any = None
+    want_sent: bool = False
+
+
+class RayExecutor:
+    """Starts, talks to, watches and kills Ray actors; the same interface as ``LocalExecutor``."""
+
+    def __init__(self, settings: WorkerSettings, address: str | None = None, cpus_per_worker: float = 1.0,
+                 gpus_per_worker: float = 0.0) -> None:
+        self.ray = import_ray()
+        self.settings = settings
+        self._started_ray = False
+        if not self.ray.is_initialized():
+            self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                          configure_logging=False, ignore_reinit_error=True)
+            self._started_ray = True
+        self._remote = self.ray.remote(ActorWorker).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+                                                             max_concurrency=2, max_restarts=0)
+        self._actors: dict[int, _Actor] = {}
+        self._faults: list[Fault] = []
+
+    @property
+    def workers(self) -> list[int]:
+        return list(self._actors)
+
+    def start(self, wid: int) -> None:
+        self._actors[wid] = _Actor(self._remote.remote(wid, self.settings))
+
+    def actor(self, wid: int) -> Any:
+        """The Ray handle of worker ``wid`` (tests kill it to simulate a lost node)."""
+        return self._actors[wid].handle
+
+    def send(self, wid: int, msg: Any) -> bool:
+        a = self._actors.get(wid)
+        if a is None:
+            return False
+        if msg[0] == "run":
+            a.run_ref = a.handle.run.remote(msg[1])
+            a.want_sent = False
+        return True
+
+    def receive(self, timeout: float) -> list[Any]:
+        out: list[Any] = []
+        for wid, a in self._actors.items():  # an idle actor asks for work, as a local worker does
+            if a.run_ref is None and not a.want_sent:
+                out.append(("want", wid, 2 * self.settings.slots))
+                a.want_sent = True
+        refs = {a.run_ref: wid for wid, a in self._actors.items() if a.run_ref is not None}
+        if out or not refs:
+            if not refs:
+                time.sleep(min(timeout, 0.05))
+            return out
+        ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=timeout)
+        for ref in ready:
+            wid = refs[ref]
+            self._actors[wid].run_ref = None
+            try:
+                out.extend(self.ray.get(ref))
+            except Exception as exc:  # RayActorError, a lost node, a crashed worker process
+                self._faults.append(Fault(wid, f"ray actor died ({type(exc).__name__})", ""))
+        return out
+
+    def faults(self) -> list[Fault]:
+        found, self._faults = self._faults, []
+        for wid, a in self._actors.items():
+            if a.run_ref is None:
+                continue
+            if a.beat_ref is None:
+                a.beat_ref = a.handle.heartbeat.remote()
+                continue
+            ready, _ = self.ray.wait([a.beat_ref], timeout=0)
+            if not ready:
+                continue
+            try:
+                left, current = self.ray.get(a.beat_ref)
+            except Exception as exc:
+                found.append(Fault(wid, f"ray actor died ({type(exc).__name__})", ""))
+                continue
+            finally:
+                a.beat_ref = None
+            if left < 0:
+                found.append(Fault(wid, "simulator or policy missed its deadline (hung)", current))
+        return found
+
+    def kill(self, wid: int) -> None:
+        a = self._actors.pop(wid, None)
+        if a is not None:
+            self.ray.kill(a.handle, no_restart=True)
+
+    def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
+        for wid in list(self._actors):
+            self.kill(wid)
+        if self._started_ray and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started_ray = False
