@@ -97,19 +97,20 @@ def raw_parallel(checkpoint: str, workers: int, envs: int, seconds: float, threa
     return sum(rates)
 
 
-def sweep(checkpoint: str, workers: int, envs: int, episodes: int, out: Path) -> tuple[float, float]:
+def sweep(checkpoint: str, workers: int, envs: int, episodes: int, out: Path, executor: str = "local",
+          name: str = "bench") -> tuple[float, float]:
     """(env-steps/s over the whole sweep wall time, steady-state env-steps/s between first and last episode)."""
     from harness.runner import run_sweep
     from harness.store import Store
 
     cfg = parse_config({
-        "name": "bench", "workers": workers, "envs_per_worker": envs,
+        "name": name, "workers": workers, "envs_per_worker": envs, "executor": executor,
         "policies": [{"name": "xview", "kind": "torch", "checkpoints": checkpoint}],
         "environments": [{"adapter": "rooms", **TASKS, "episodes": episodes, "max_steps": MAX_STEPS}]})
     t0 = time.time()
     run_sweep(cfg, out)
     wall = time.time() - t0
-    with Store(out / "bench", create=False) as store:
+    with Store(out / name, create=False) as store:
         rows = store.rows()
     steps = sum(r["steps"] for r in rows)
     finished = sorted(r["finished_at"] for r in rows)
@@ -124,7 +125,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--envs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of each loop")
-    parser.add_argument("--episodes", type=int, default=48, help="episodes in the sweep")
+    parser.add_argument("--episodes", type=int, default=96, help="episodes in the sweep")
     parser.add_argument("--checkpoint", default=None, help="xview checkpoint (default: a fresh network)")
     args = parser.parse_args()
     threads = max(1, (os.cpu_count() or 1) // args.workers)
