@@ -78,6 +78,10 @@ class AdapterEntry:
 BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
     "rooms": AdapterEntry("rooms", "adapters.rooms.adapter:RoomsAdapter", "pip install mujoco"),
     "dmlab": AdapterEntry("dmlab", "adapters.dmlab:DMLabAdapter", "build DeepMind Lab from source (README)"),
+    "airsim": AdapterEntry("airsim", "adapters.unreal.airsim:AirSimAdapter",
+                           "pip install 'crossview-harness[cosysairsim]' or '[airsim]' (README)"),
+    "unrealcv": AdapterEntry("unrealcv", "adapters.unreal.unrealcv:UnrealCVAdapter",
+                             "pip install 'crossview-harness[unreal]'"),
     "minecraft": AdapterEntry("minecraft", "adapters.minecraft.adapter:MinecraftAdapter",
                               "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)"),
 }

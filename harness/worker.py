@@ -177,7 +177,7 @@ class Worker:
             interaction=ep.task.interaction.name.lower(), target=str(slot.info.get("target") or ep.task.target),
             difficulty=ep.task.difficulty, split=ep.task.split, role=ep.env.role, seed=ep.task.seed,
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
-            episode_return=1.0 if slot.success else 0.0,
+            episode_return=float(slot.info.get("return", 1.0 if slot.success else 0.0)),
             final_distance=None if distance is None else float(distance),
             wall_s=time.perf_counter() - slot.started, video=video)
         self._send("done", record.to_row())

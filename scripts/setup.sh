@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 extras="torch"
 apt_packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)   # headless OpenGL for MuJoCo (Rooms)
 if [[ "${1:-}" == "--dev" ]]; then
-  extras="torch,dev,ray,dmlab"
+  extras="torch,dev,ray,dmlab,cosysairsim,unreal"
   apt_packages+=(chromium)                              # the report test renders the HTML page headless
 fi
 

@@ -121,8 +121,8 @@ class SceneRenderer:
         metres = (self._d / (np.flipud(self._zbuf).astype(np.float64) + self._c)).astype(np.float32)
         return rgb, metres
 
-    def geom_mask(self, data: Any, camera_id: int, geom_id: int) -> np.ndarray:
-        """Exact bool H×W mask of the pixels where geom ``geom_id`` is the nearest surface."""
+    def segment(self, data: Any, camera_id: int) -> np.ndarray:
+        """Geom id of the nearest surface at each pixel (int32 H×W, -1 where nothing is drawn)."""
         mj, scene = self._mj, self._scene
         flags = scene.flags.copy()
         scene.flags[mj.mjtRndFlag.mjRND_SEGMENT] = True
@@ -132,11 +132,18 @@ class SceneRenderer:
             self._mj.mjr_readPixels(self._rgb, None, self._rect, self._con)
         finally:
             np.copyto(scene.flags, flags)
-        img = np.flipud(self._rgb).astype(np.uint32)
+        img = np.flipud(self._rgb).astype(np.int64)
         seg = img[..., 0] | (img[..., 1] << 8) | (img[..., 2] << 16)  # segid + 1; 0 is background
+        lookup = np.full(scene.ngeom + 1, -1, np.int32)
         geom_type = int(mj.mjtObj.mjOBJ_GEOM)
-        ids = [g.segid + 1 for g in scene.geoms[: scene.ngeom] if g.objtype == geom_type and g.objid == geom_id]
-        return np.isin(seg, np.asarray(ids, np.uint32))
+        for g in scene.geoms[: scene.ngeom]:
+            if g.objtype == geom_type and 0 <= g.segid < scene.ngeom:
+                lookup[g.segid + 1] = g.objid
+        return lookup[np.clip(seg, 0, scene.ngeom)]
+
+    def geom_mask(self, data: Any, camera_id: int, geom_id: int) -> np.ndarray:
+        """Exact bool H×W mask of the pixels where geom ``geom_id`` is the nearest surface."""
+        return self.segment(data, camera_id) == geom_id
 
     def close(self) -> None:
         """Free the GL resources; safe to call twice."""

@@ -17,13 +17,33 @@ from policies.base import Policy, make_policy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-# name -> (adapter name, options)
-ADAPTER_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+def _airsim() -> tuple[str, dict[str, Any]]:
+    from tests.servers.fixtures import start, suite
+
+    return "airsim", {"tasks": str(suite("airsim")), "port": start("airsim_server")}
+
+
+def _unrealcv() -> tuple[str, dict[str, Any]]:
+    from tests.servers.fixtures import start, suite
+
+    return "unrealcv", {"tasks": str(suite("unrealcv")), "port": start("unrealcv_server")}
+
+
+# name -> (adapter name, options), or a function giving them (starting the local protocol server it needs)
+ADAPTER_CASES: dict[str, Any] = {
     "rooms": ("rooms", {"image_size": (96, 128)}),
     "rooms-rgb-only": ("rooms", {"image_size": (64, 64), "depth": False, "masked": ["pitch", "use"]}),
     "dmlab": ("dmlab", {"goals": str(FIXTURES / "dmlab_goals"), "width": 160, "height": 120}),
     "minecraft": ("minecraft", {"tasks": str(FIXTURES / "minecraft_tasks.yaml"), "masked": ["use"]}),
+    "airsim": _airsim,
+    "unrealcv": _unrealcv,
 }
+
+
+def adapter_case(case: str) -> tuple[str, dict[str, Any]]:
+    """The adapter name and options of a case (starting its server if it needs one)."""
+    entry = ADAPTER_CASES[case]
+    return entry() if callable(entry) else entry
 
 # name -> factory
 POLICY_CASES: dict[str, Callable[[], Policy]] = {
@@ -35,10 +55,11 @@ POLICY_CASES: dict[str, Callable[[], Policy]] = {
 
 def build_adapter(case: str) -> Adapter:
     """Construct a conformance case, or skip the test naming what is missing."""
-    name, options = ADAPTER_CASES[case]
+    name, _ = entry if not callable(entry := ADAPTER_CASES[case]) else (case, None)
     ok, why = availability(name)
     if not ok:
         pytest.skip(f"{name} backend unavailable: {why}")
+    name, options = adapter_case(case)
     return make_adapter(name, **options)
 
 

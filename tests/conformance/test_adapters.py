@@ -89,8 +89,6 @@ def test_deterministic_for_a_task(adapter: Adapter) -> None:
 
     for a, b in zip(rollout(), rollout()):
         np.testing.assert_array_equal(a, b)
-    other = dataclasses.replace(task, seed=12)
-    assert not np.array_equal(adapter.reset(other)[1].image, rollout()[1]), "another seed gives another goal"
 
 
 def _open_fds() -> int:
@@ -115,9 +113,9 @@ def test_close_releases_resources(case: str) -> None:
 def test_gymnasium_env_checker(case: str) -> None:
     adapter = build_adapter(case)
     adapter.close()
-    from tests.conformance.cases import ADAPTER_CASES
+    from tests.conformance.cases import adapter_case
 
-    name, options = ADAPTER_CASES[case]
+    name, options = adapter_case(case)
     env = CrossViewEnv(name, **options)
     try:
         check_env(env, skip_render_check=True)

@@ -1,0 +1,145 @@
+"""Unreal Engine through UnrealCV, as UnrealZoo's environments expose it (the route of the paper's Unreal tests).
+
+The client sends ``vset``/``vget`` commands over UnrealCV's framed TCP protocol (default port 9000): the camera is
+the agent — ``vset /camera/0/location`` and ``/rotation`` move it by the common action (centimetres, the paper's
+velocity ±100), ``vget /camera/0/lit png`` is the view, ``/depth npy`` the depth (centimetres, returned in metres)
+and ``/object_mask png`` with ``vget /object/NAME/color`` gives the target's exact mask. Pick/deliver tasks
+(UnrealZoo's ATEC rescue) score 0.5 for picking the target up and 0.5 for delivering it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from typing import Any
+
+import numpy as np
+
+from adapters.action_map import merge_table
+from adapters.base import AdapterInfo
+from adapters.unreal.common import (
+    INTERACTIONS,
+    Pose,
+    Progress,
+    advance,
+    default_table,
+    goal_pose,
+    load_suite,
+    start_pose,
+)
+from harness.errors import BackendUnavailable, CrossviewError
+from harness.spec import Action, CrossViewGoal, Observation, TaskSpec
+
+MIN_VERSION = (1, 0)
+START_BINARY = ("start the UnrealZoo/UnrealCV binary (it listens on port 9000 unless unrealcv.ini sets another "
+                "Port) and check host and port")
+COLOR = re.compile(r"R=(\d+),\s*G=(\d+),\s*B=(\d+)")
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """UnrealCV's ``(R=..,G=..,B=..,A=255)`` as an RGB triple."""
+    m = COLOR.search(text)
+    if not m:
+        raise CrossviewError(f"UnrealCV answered {text[:80]!r} for an object colour")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    nums = re.findall(r"\d+", text)
+    return tuple(int(n) for n in nums[:3]) if nums else (0,)
+
+
+def decode_png(data: Any) -> np.ndarray:
+    """A PNG from UnrealCV (RGBA) as RGB uint8."""
+    import imageio.v3 as iio
+
+    if isinstance(data, str) or not data:
+        raise CrossviewError(f"UnrealCV sent {str(data)[:80]!r} where a PNG image was expected")
+    img = iio.imread(io.BytesIO(bytes(data)), extension=".png")
+    return np.ascontiguousarray(img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, 2)).astype(np.uint8)
+
+
+class UnrealCVAdapter:
+    """An UnrealCV (UnrealZoo) level behind the Adapter protocol; ``tasks`` is a suite YAML (common.py)."""
+
+    def __init__(self, tasks: str, host: str = "127.0.0.1", port: int = 9000, camera: int = 0,
+                 level: str = "unrealzoo", depth: bool = True, timeout: float = 5.0,
+                 action_map: dict[str, Any] | None = None) -> None:
+        self.suite = load_suite(tasks, "unrealcv", level)
+        try:
+            from unrealcv import Client
+        except ImportError:
+            raise BackendUnavailable("the unrealcv client is not installed: pip install 'crossview-harness[unreal]'") \
+                from None
+        self.table = merge_table(default_table(100.0), action_map, "unrealcv")  # Unreal units are centimetres
+        self.cam, self.depth = f"/camera/{int(camera)}", bool(depth)
+        self.client = Client((host, int(port)))
+        if not self.client.connect(timeout=timeout):
+            raise CrossviewError(f"cannot reach UnrealCV at {host}:{port}: {START_BINARY}")
+        version = str(self._get("vget /unrealcv/version"))
+        if parse_version(version) < MIN_VERSION:
+            self.close()
+            raise CrossviewError(f"UnrealCV server at {host}:{port} reports {version.strip()!r}; crossview needs "
+                                 f">= {'.'.join(map(str, MIN_VERSION))}: rebuild the binary with a newer UnrealCV")
+        self.objects = set(str(self._get("vget /objects")).split())
+        h, w = self._view().shape[:2]
+        self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
+                                privileged_success=True, control_hz=1.0 / self.table["dt"],
+                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
+        self._progress: Progress | None = None
+
+    def _get(self, command: str) -> Any:
+        reply = self.client.request(command)
+        if isinstance(reply, str) and reply.lower().startswith("error"):
+            raise CrossviewError(f"UnrealCV refused {command!r}: {reply.strip()}")
+        return reply
+
+    def tasks(self, suite: str = "train") -> list[TaskSpec]:
+        return [t for t in self.suite if t.split == suite]
+
+    def _place(self, pose: Pose) -> None:
+        self._get(f"vset {self.cam}/location {pose.x:.2f} {pose.y:.2f} {pose.z:.2f}")
+        self._get(f"vset {self.cam}/rotation {pose.pitch:.2f} {pose.yaw:.2f} 0")
+
+    def _view(self) -> np.ndarray:
+        return decode_png(self._get(f"vget {self.cam}/lit png"))
+
+    def _depth(self) -> np.ndarray:
+        data = self._get(f"vget {self.cam}/depth npy")
+        return (np.load(io.BytesIO(bytes(data)), allow_pickle=False).astype(np.float32) / 100.0)
+
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+        if task.target not in self.objects:
+            raise CrossviewError(f"UnrealCV level has no object {task.target!r} (task {task.params['task']!r}); "
+                                 f"some objects: {', '.join(sorted(self.objects)[:8])}")
+        colour = np.array(parse_color(str(self._get(f"vget /object/{task.target}/color"))), np.uint8)
+        self._place(goal_pose(task))
+        image = self._view()
+        mask = (decode_png(self._get(f"vget {self.cam}/object_mask png")) == colour).all(axis=2)
+        if not mask.any():
+            raise CrossviewError(f"the target {task.target!r} is not in view of task {task.params['task']!r}'s goal "
+                                 "camera: fix goal_camera in the task suite")
+        self._pose = start_pose(task)
+        self._place(self._pose)
+        self._progress, self._steps = Progress(task), 0
+        _, _, _, info = self._progress.update(self._pose, Action())
+        return self._observe(), CrossViewGoal(image, mask, task.interaction), info
+
+    def _observe(self) -> Observation:
+        return Observation(self._view(), self._depth() if self.depth else None, self._steps * self.table["dt"])
+
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+        if self._progress is None:
+            raise CrossviewError("unrealcv: step() called before reset()")
+        self._pose = advance(self._pose, action, self.table)
+        self._place(self._pose)
+        self._steps += 1
+        done, success, ret, info = self._progress.update(self._pose, action)
+        return self._observe(), done, success, {**info, "return": ret}
+
+    def close(self) -> None:
+        """Disconnect; safe to call twice."""
+        self._progress = None
+        with contextlib.suppress(Exception):
+            self.client.disconnect()

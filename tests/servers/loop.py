@@ -1,0 +1,43 @@
+"""A single-threaded server loop over many connections (selectors): all rendering stays on one thread, as the
+GL context wants, while several clients may be connected at once, as with a real simulator."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+from collections.abc import Callable
+
+# handler(connection state, bytes received) -> bytes to send back (possibly empty); state starts as {}
+Handler = Callable[[dict, bytes], bytes]
+
+
+def serve_forever(sock: socket.socket, on_data: Handler, greeting: bytes = b"") -> None:
+    sel = selectors.DefaultSelector()
+    sock.setblocking(False)
+    sel.register(sock, selectors.EVENT_READ, None)
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                conn, _ = sock.accept()
+                conn.setblocking(True)
+                state: dict = {}
+                if greeting:
+                    conn.sendall(greeting)
+                sel.register(conn, selectors.EVENT_READ, state)
+                continue
+            conn = key.fileobj
+            try:
+                data = conn.recv(1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(conn)
+                conn.close()
+                continue
+            reply = on_data(key.data, data)
+            if reply:
+                try:
+                    conn.sendall(reply)
+                except OSError:
+                    sel.unregister(conn)
+                    conn.close()
