@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,38 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _options(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CrossviewError(f"--option {pair!r}: write KEY=VALUE (e.g. device=cuda)")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from harness.serve import PolicyServer
+    from policies.base import make_policy
+
+    options = _options(args.option)
+    if args.checkpoint:
+        options["checkpoint"] = args.checkpoint
+    token = args.token or (os.environ.get(args.token_env) if args.token_env else None)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
+        print(f"crossview serve: warning: listening on {args.host} without a token", file=sys.stderr)
+    server = PolicyServer(lambda: make_policy(args.kind, **options), host=args.host, port=args.port, token=token,
+                          max_bytes=int(args.max_mb * 2**20))
+    print(f"serving {server.meta_policy.info.name} on ws://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    asyncio.run(server.serve())
+    return 0
+
+
 def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     """Register the subcommands."""
     p = sub.add_parser("sweep", help="run (or resume) every episode of a sweep config",
@@ -178,3 +211,17 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--b", required=True, help="policy B")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     handlers["compare"] = cmd_compare
+
+    p = sub.add_parser("serve", help="put a policy behind a websocket (for robots driven from a GPU server)",
+                       description="Serve a policy to 'kind: remote' clients: msgpack over websocket, metadata "
+                                   "first, health checks answered while busy, optional token, size limit. Binds "
+                                   "127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--kind", required=True, help="policy kind (torch, rocket, random, oracle, or module:factory)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file or hub name, for kinds that take one")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="a policy option (repeat)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", default=None, help="require this token (prefer --token-env)")
+    p.add_argument("--token-env", default=None, help="read the token from this environment variable")
+    p.add_argument("--max-mb", type=float, default=32.0, help="largest message accepted, MiB (default 32)")
+    handlers["serve"] = cmd_serve

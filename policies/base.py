@@ -57,6 +57,7 @@ BUILTIN_POLICIES: dict[str, str] = {
     "oracle": "policies.baselines:OraclePolicy",
     "torch": "policies.torch.xview:TorchPolicy",
     "rocket": "policies.rocket.policy:RocketPolicy",
+    "remote": "policies.remote:RemotePolicy",
 }
 
 

@@ -1,0 +1,113 @@
+"""The policy server's wire format: msgpack, with numpy arrays as raw bytes + dtype + shape — never pickle.
+
+An array travels as ``{"__nd__": True, "dtype": "uint8", "shape": [224, 224, 3], "data": <bin>}``; only plain
+numeric and boolean dtypes are accepted, and the byte count must match the shape exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from harness.spec import Action, CrossViewGoal, Interaction, Observation
+
+ALLOWED_DTYPES = {"uint8", "uint16", "int32", "int64", "float16", "float32", "float64", "bool"}
+MAX_DIMS = 4
+
+
+class WireError(ValueError):
+    """A message that does not follow the protocol."""
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return {"__nd__": True, "dtype": str(obj.dtype), "shape": list(obj.shape),
+                "data": np.ascontiguousarray(obj).tobytes()}
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"cannot send {type(obj).__name__} over the wire")
+
+
+def _decode(obj: dict) -> Any:
+    if obj.get("__nd__") is not True:
+        return obj
+    dtype, shape, data = obj.get("dtype"), obj.get("shape"), obj.get("data")
+    if dtype not in ALLOWED_DTYPES:
+        raise WireError(f"array dtype {dtype!r} is not allowed")
+    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
+            or not all(isinstance(s, int) and 0 <= s < 1 << 16 for s in shape)):
+        raise WireError(f"array shape {shape!r} is not allowed")
+    if not isinstance(data, bytes) or len(data) != int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize:
+        raise WireError("array data does not match its dtype and shape")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def pack(message: dict[str, Any]) -> bytes:
+    """A message as msgpack bytes."""
+    return msgpack.packb(message, default=_encode, use_bin_type=True)
+
+
+def unpack(data: bytes, max_bytes: int) -> dict[str, Any]:
+    """Bytes as a message; WireError for anything that is not a well-formed mapping with a string ``type``."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise WireError("messages are binary msgpack frames")
+    if len(data) > max_bytes:
+        raise WireError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
+    try:
+        message = msgpack.unpackb(data, object_hook=_decode, raw=False, strict_map_key=True)
+    except WireError:
+        raise
+    except Exception as exc:  # msgpack raises several types for corrupt input
+        raise WireError(f"not msgpack: {type(exc).__name__}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise WireError("a message is a map with a string 'type'")
+    return message
+
+
+def observation_to_wire(o: Observation) -> dict[str, Any]:
+    return {"rgb": o.rgb, "depth": o.depth, "t": float(o.t)}
+
+
+def observation_from_wire(d: Any) -> Observation:
+    if not isinstance(d, dict) or not isinstance(d.get("rgb"), np.ndarray):
+        raise WireError("an observation needs an 'rgb' array")
+    rgb = d["rgb"]
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise WireError(f"observation rgb must be uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
+    depth = d.get("depth")
+    if depth is not None and (not isinstance(depth, np.ndarray) or depth.shape != rgb.shape[:2]):
+        raise WireError("observation depth must be None or an HxW array")
+    return Observation(rgb, depth, float(d.get("t", 0.0)))
+
+
+def goal_to_wire(g: CrossViewGoal) -> dict[str, Any]:
+    return {"image": g.image, "mask": g.mask, "interaction": int(g.interaction)}
+
+
+def goal_from_wire(d: Any) -> CrossViewGoal:
+    if not isinstance(d, dict) or not isinstance(d.get("image"), np.ndarray) or not isinstance(d.get("mask"),
+                                                                                               np.ndarray):
+        raise WireError("a goal needs 'image' and 'mask' arrays")
+    image, mask = d["image"], d["mask"]
+    if image.dtype != np.uint8 or image.ndim != 3 or mask.shape != image.shape[:2]:
+        raise WireError("goal image must be uint8 HxWx3 and its mask HxW")
+    try:
+        kind = Interaction(int(d.get("interaction", -1)))
+    except (ValueError, TypeError):
+        raise WireError(f"unknown interaction id {d.get('interaction')!r}") from None
+    return CrossViewGoal(image, mask.astype(bool), kind)
+
+
+def action_from_wire(d: Any) -> Action:
+    if not isinstance(d, dict):
+        raise WireError("an action is a map")
+    try:
+        return Action.from_dict(d)
+    except Exception as exc:
+        raise WireError(f"bad action: {exc}") from None
