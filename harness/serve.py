@@ -13,6 +13,7 @@ The server binds 127.0.0.1 unless told otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import threading
 from collections.abc import Callable
@@ -113,10 +114,8 @@ class PolicyServer:
             reply = {"type": "error", "id": rid, "error": str(exc)}
         except Exception as exc:  # the policy itself failed: tell the client, keep serving
             reply = {"type": "error", "id": rid, "error": f"policy failed: {type(exc).__name__}: {exc}"}
-        try:
+        with contextlib.suppress(ConnectionClosed):
             await ws.send(pack(reply))
-        except ConnectionClosed:
-            pass
 
     def _call(self, conn: _Connection, msg: dict[str, Any]) -> dict[str, Any]:
         """Validate and run one reset or act, serialised per connection (runs in a thread)."""

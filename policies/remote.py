@@ -9,6 +9,7 @@ memory, as after a restart).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
@@ -92,10 +93,8 @@ class RemotePolicy:
         raise AssertionError("unreachable")
 
     def _reconnect(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._ws.close()
-        except Exception:
-            pass
         try:
             self._connect()
         except CrossviewError:
