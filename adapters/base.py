@@ -82,6 +82,8 @@ BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
                            "pip install 'crossview-harness[cosysairsim]' or '[airsim]' (README)"),
     "unrealcv": AdapterEntry("unrealcv", "adapters.unreal.unrealcv:UnrealCVAdapter",
                              "pip install 'crossview-harness[unreal]'"),
+    "realsense": AdapterEntry("realsense", "adapters.realsense.adapter:RigAdapter",
+                              "pip install 'crossview-harness[realsense]' and apt-get install libusb-1.0-0"),
     "minecraft": AdapterEntry("minecraft", "adapters.minecraft.adapter:MinecraftAdapter",
                               "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)"),
 }

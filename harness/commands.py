@@ -163,6 +163,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_goal(args: argparse.Namespace) -> int:
+    from harness import goal_capture
+
+    if args.goal_command == "capture":
+        if (args.file is None) == (args.serial is None):
+            raise CrossviewError("goal capture: give exactly one of --file RECORDING or --serial CAMERA")
+        size = tuple(int(v) for v in args.size.split(","))
+        path = goal_capture.capture(args.out, args.name, args.box, args.interaction, args.file, args.serial,
+                                    args.frame, size, args.target, args.split)
+        print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
+        return 0 if path else 1
+    target = goal_capture.show(args.goal, args.out)
+    print(f"wrote {target}")
+    return 0
+
+
 def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     """Register the subcommands."""
     p = sub.add_parser("sweep", help="run (or resume) every episode of a sweep config",
@@ -225,3 +241,21 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--token-env", default=None, help="read the token from this environment variable")
     p.add_argument("--max-mb", type=float, default=32.0, help="largest message accepted, MiB (default 32)")
     handlers["serve"] = cmd_serve
+
+    p = sub.add_parser("goal", help="capture or preview cross-view goals for the rig (or DMLab)")
+    goal = p.add_subparsers(dest="goal_command", metavar="ACTION", required=True)
+    c = goal.add_parser("capture", help="goal image + target mask (GrabCut in a box, refined by depth)")
+    c.add_argument("--file", default=None, help="a RealSense recording (.db3 or .bag)")
+    c.add_argument("--serial", default=None, help="a connected RealSense camera's serial number")
+    c.add_argument("--box", required=True, help="x0,y0,x1,y1 around the target, in pixels of the saved size")
+    c.add_argument("--name", required=True, help="the goal's name in the library")
+    c.add_argument("--out", default="goals", help="goal library folder (default: goals)")
+    c.add_argument("--interaction", default="approach")
+    c.add_argument("--target", default="", help="what the target is (default: the name)")
+    c.add_argument("--split", default="train", choices=("train", "heldout"))
+    c.add_argument("--frame", type=int, default=0, help="which frame of the source (default 0)")
+    c.add_argument("--size", default="224,224", help="height,width of the saved goal (default 224,224)")
+    s = goal.add_parser("show", help="write a preview PNG of a saved goal")
+    s.add_argument("goal", help="path of the goal (FOLDER/NAME or FOLDER/NAME.png)")
+    s.add_argument("--out", default=None, help="PNG to write (default: FOLDER/NAME.preview.png)")
+    handlers["goal"] = cmd_goal

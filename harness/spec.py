@@ -213,6 +213,7 @@ class EpisodeRecord:
     video: str | None = None
     error: str | None = None
     attempts: int = 1
+    provenance: str | None = None  # JSON the adapter gives per episode (camera intrinsics, level version, ...)
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)

@@ -47,6 +47,10 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
+        for name in _FIELDS:  # runs made by an older crossview: add the columns it did not have
+            if name not in have:
+                self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}')
 
     # ----------------------------------------------------------------- metadata
     def get_meta(self, key: str) -> Any:

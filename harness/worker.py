@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 import traceback
 from collections import OrderedDict, deque
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, make_adapter
+from harness import safety
 from harness.plan import Episode
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
 from harness.video import side_by_side, write_mp4, write_png
@@ -53,6 +53,15 @@ class _Slot:
     steps: int = 0
     success: bool | None = False
     frames: list[Any] | None = field(default=None)
+    provenance: str | None = None
+
+
+def _provenance(info: dict[str, Any]) -> str | None:
+    """An adapter's per-episode provenance (e.g. camera intrinsics) as JSON for the store."""
+    import json
+
+    value = info.get("provenance")
+    return None if value is None else json.dumps(value, default=str)
 
 
 def _short(exc: BaseException) -> str:
@@ -154,7 +163,7 @@ class Worker:
         except Exception as exc:
             self._send("failed", ep.episode_id, Status.POLICY_ERROR.value, f"policy setup failed: {_short(exc)}")
             return
-        slot = _Slot(ep, obs, goal, info, time.perf_counter())
+        slot = _Slot(ep, obs, goal, info, time.perf_counter(), provenance=_provenance(info))
         if self._wants_video(ep):
             slot.frames = [side_by_side(obs.rgb, goal)]
         self.slots[i] = slot
@@ -179,7 +188,7 @@ class Worker:
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
             episode_return=float(slot.info.get("return", 1.0 if slot.success else 0.0)),
             final_distance=None if distance is None else float(distance),
-            wall_s=time.perf_counter() - slot.started, video=video)
+            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance)
         self._send("done", record.to_row())
 
     def _step_all(self) -> None:
@@ -275,8 +284,8 @@ def limit_threads(threads: int) -> None:
 
 
 def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
-    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers ignore SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
+    safety.install(ignore_interrupt=True)
     limit_threads(settings.threads)
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
