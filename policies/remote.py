@@ -53,7 +53,8 @@ class RemotePolicy:
         from websockets.sync.client import connect
 
         try:
-            self._ws = connect(self.url, open_timeout=self.timeout, max_size=self.max_bytes, compression=None)
+            self._ws = connect(self.url, open_timeout=self.timeout, max_size=self.max_bytes,
+                               compression=None).__enter__()  # a connection kept open across calls
             meta = unpack(self._ws.recv(timeout=self.timeout), self.max_bytes)
         except (OSError, TimeoutError) as exc:
             raise CrossviewError(f"cannot reach the policy server at {self.url} ({type(exc).__name__}): start it "

@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 extras="torch"
 apt_packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)   # headless OpenGL for MuJoCo (Rooms)
 if [[ "${1:-}" == "--dev" ]]; then
-  extras="torch,dev,ray,dmlab,cosysairsim,unreal"
-  apt_packages+=(chromium)                              # the report test renders the HTML page headless
+  extras="torch,dev,ray,dmlab,cosysairsim,unreal,realsense,serve"
+  apt_packages+=(chromium libusb-1.0-0)                 # the report test's browser; pyrealsense2's USB library
 fi
 
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -1,0 +1,206 @@
+"""The rig without a camera: recordings made by the real SDK's software_device, played through the adapter and
+whole sweeps (driver none and the TCP line driver against a test peer); robot mapping, watchdog, Ctrl-C, operator,
+goal capture."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.errors import CrossviewError
+from harness.goals import load_goal
+from harness.spec import Action
+from tests.harness.sweeps import REPO, crossview
+from tests.servers.robot_peer import RobotPeer
+
+rs = pytest.importorskip("pyrealsense2", reason="pyrealsense2 (and Debian's libusb-1.0-0) is not installed",
+                         exc_type=ImportError)
+
+from adapters.realsense.camera import RealSenseCamera  # noqa: E402
+from adapters.realsense.robot import LineBase, car_commands, make_base  # noqa: E402
+from tests.servers.realsense_recording import record, scene  # noqa: E402
+
+GOALS = Path(__file__).resolve().parents[1] / "fixtures" / "dmlab_goals"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    colour, depth = scene()
+    return record(tmp_path_factory.mktemp("rs") / "scene.db3", 6, colour, depth, skip_colour=(3,))
+
+
+@pytest.fixture
+def peer():
+    p = RobotPeer()
+    yield p
+    p.close()
+
+
+def test_playback_depth_scale_alignment_pairing_and_end(recording: Path) -> None:
+    cam = RealSenseCamera(file=str(recording), size=(48, 64))
+    frames = []
+    while (f := cam.read()) is not None:
+        frames.append(f)
+    cam.stop()
+    stamps = [t for _, _, t in frames]
+    assert stamps == [0.0, 33.0, 66.0, 132.0, 165.0]  # frameset 3 had no colour: skipped, never mispaired
+    for rgb, depth, t in frames:
+        i = int(round(t / 33.0))
+        assert rgb.shape == (48, 64, 3) and depth.shape == (48, 64) and depth.dtype == np.float32
+        assert rgb[0, 0, 0] == 90 + 10 * i  # colour frame i
+        assert depth[0, 0] == pytest.approx((1500 + i) * 0.001, abs=1e-6)  # depth frame i, in metres
+        # the half-resolution depth was aligned (upsampled) to colour: the box at 0.8 m covers the centre
+        assert depth[24, 32] == pytest.approx(0.8, abs=1e-6) and depth[2, 2] > 1.4
+    assert cam.intrinsics["fx"] == 50.0 and cam.intrinsics["depth_scale"] == pytest.approx(0.001)
+
+
+def test_resize_and_replay_from_start(recording: Path) -> None:
+    cam = RealSenseCamera(file=str(recording), size=(24, 32))
+    first = cam.read()
+    cam.start()  # a new episode replays from the beginning
+    again = cam.read()
+    cam.stop()
+    assert first[0].shape == (24, 32, 3) and np.array_equal(first[0], again[0]) and first[2] == again[2] == 0.0
+
+
+def test_bad_sources_give_one_line(tmp_path: Path) -> None:
+    legacy = tmp_path / "old.bag"  # SDK 2.59 plays ROS1 .bag files from older SDKs through the same path
+    legacy.write_bytes(b"#ROSBAG V2.0\nnot really")
+    with pytest.raises(CrossviewError, match="unreadable"):
+        RealSenseCamera(file=str(legacy)).start()
+    with pytest.raises(CrossviewError, match="does not exist"):
+        RealSenseCamera(file=str(tmp_path / "missing.db3"))
+    with pytest.raises(CrossviewError, match=r"\.db3 .* or \.bag"):
+        (tmp_path / "x.mp4").write_bytes(b"")
+        RealSenseCamera(file=str(tmp_path / "x.mp4"))
+    if not len(rs.context().query_devices()):
+        with pytest.raises(CrossviewError, match="no RealSense camera is connected"):
+            RealSenseCamera(serial="123").start()
+
+
+def test_car_mapping_by_hand() -> None:
+    a = Action(forward=True, right=True, attack=True, camera=(5.0, -90.0))
+    assert car_commands(a) == ["TURN -45.00", "MOVE 0.100 0.000", "MOVE 0.000 0.100", "PITCH 5.00", "BEEP"]
+    assert car_commands(a, masked=frozenset({"pitch"})) == ["TURN -45.00", "MOVE 0.100 0.000", "MOVE 0.000 0.100",
+                                                            "BEEP"]
+    assert car_commands(Action(back=True, left=True), step_m=1.0) == ["MOVE -0.300 0.000", "MOVE 0.000 -0.300"]
+    assert car_commands(Action(forward=True, back=True)) == []
+    with pytest.raises(CrossviewError, match="unknown robot driver"):
+        make_base("warp")
+
+
+def test_line_driver_sends_composites_in_order_and_the_watchdog_stops(peer: RobotPeer) -> None:
+    base = LineBase(peer.url, deadline_s=0.3, min_interval_s=0.01)
+    try:
+        base.apply(Action(forward=True, camera=(0.0, 10.0)))
+        assert peer.commands()[:2] == ["TURN 10.00", "MOVE 0.100 0.000"]
+        assert peer.wait_for("STOP", timeout=2.0), "no action within the deadline: the base must stop"
+        times = {line: t for t, line in peer.lines}
+        assert times["STOP"] - times["MOVE 0.100 0.000"] >= 0.25
+    finally:
+        base.close()
+
+
+def test_ctrl_c_stops_the_base_first(peer: RobotPeer, tmp_path: Path) -> None:
+    script = tmp_path / "drive.py"
+    script.write_text(f"""
+import time
+from harness import safety
+from adapters.realsense.robot import LineBase
+from harness.spec import Action
+safety.install(ignore_interrupt=False)
+base = LineBase({peer.url!r}, deadline_s=60)
+base.apply(Action(forward=True))
+print("moving", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+""")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "moving"
+    os.kill(proc.pid, signal.SIGINT)
+    assert proc.stdout.readline().strip() == "interrupted"
+    proc.wait(10)
+    assert peer.wait_for("STOP", timeout=2.0) and peer.commands().index("STOP") > 0
+
+
+def test_operator_flow_judges_and_skips(recording: Path) -> None:
+    from adapters.realsense.adapter import RigAdapter
+
+    answers = iter(["", "y", "", "n", "", "maybe", "s"])
+    asked = []
+    rig = RigAdapter(goals=str(GOALS), file=str(recording), image_size=(48, 64), max_steps=3,
+                     ask=lambda prompt: (asked.append(prompt), next(answers))[1])
+    try:
+        task = rig.tasks("train")[0]
+        results = []
+        for _ in range(3):
+            obs, goal, info = rig.reset(task)
+            assert "intrinsics" in info["provenance"]
+            done = False
+            while not done:
+                obs, done, success, _ = rig.step(Action(forward=True))
+            results.append(success)
+        assert results == [True, False, None]
+        assert "set the scene" in asked[0] and "[y/n/s(kip)]" in asked[1]
+    finally:
+        rig.close()
+
+
+def _rig_config(recording: Path, robot: dict, name: str) -> dict:
+    return {"name": name, "policies": [{"name": "random", "kind": "random"}],
+            "environments": [{"adapter": "realsense", "role": "zeroshot", "suite": "train", "episodes": 2,
+                              "max_steps": 4, "options": {"goals": str(GOALS), "file": str(recording),
+                                                          "operator": "none", "image_size": [48, 64],
+                                                          "robot": robot}}],
+            "workers": 1, "envs_per_worker": 1}
+
+
+@pytest.mark.parametrize("driver", ["none", "line"])
+def test_whole_sweep_on_a_recording(recording: Path, peer: RobotPeer, tmp_path: Path, driver: str) -> None:
+    import yaml
+
+    robot = {"driver": "none"} if driver == "none" else {"driver": "line", "url": peer.url}
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(_rig_config(recording, robot, "rig")))
+    result = crossview("sweep", str(path), "--out", str(tmp_path / "runs"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    from harness.store import Store
+
+    with Store(tmp_path / "runs" / "rig", create=False) as store:
+        records = store.records()
+    assert len(records) == 2 and all(r.success is None for r in records)  # nobody judged: counted, not scored
+    assert all(json.loads(r.provenance)["intrinsics"]["fx"] == 50.0 for r in records)
+    if driver == "line":
+        assert any(c.startswith(("MOVE", "TURN", "BEEP")) for c in peer.commands())
+        assert "STOP" in peer.commands()
+    report = crossview("report", str(tmp_path / "runs" / "rig"))
+    assert report.returncode == 0 and "could not be judged" in (tmp_path / "runs" / "rig" / "report" /
+                                                                 "summary.md").read_text()
+
+
+def test_goal_capture_and_show(recording: Path, tmp_path: Path) -> None:
+    out = tmp_path / "goals"
+    result = crossview("goal", "capture", "--file", str(recording), "--box", "18,12,46,36", "--name", "red_box",
+                       "--out", str(out), "--size", "48,64", "--interaction", "approach")
+    assert result.returncode == 0, result.stderr
+    goal = load_goal(out, "red_box")
+    truth = np.zeros((48, 64), bool)
+    truth[16:32, 21:42] = True  # the red box of the scene
+    iou = (goal.goal.mask & truth).sum() / (goal.goal.mask | truth).sum()
+    assert iou >= 0.8 and "intrinsics" in goal.meta
+    assert (out / "red_box.preview.png").is_file()
+    shown = crossview("goal", "show", str(out / "red_box"), "--out", str(tmp_path / "p.png"))
+    assert shown.returncode == 0 and (tmp_path / "p.png").stat().st_size > 100
+    bad = crossview("goal", "capture", "--file", str(recording), "--box", "50,50,10,10", "--name", "x", "--out",
+                    str(out), "--size", "48,64")
+    assert bad.returncode == 2 and "--box" in bad.stderr
