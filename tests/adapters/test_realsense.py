@@ -118,8 +118,8 @@ from harness.spec import Action
 safety.install(ignore_interrupt=False)
 base = LineBase({peer.url!r}, deadline_s=60)
 base.apply(Action(forward=True))
-print("moving", flush=True)
 try:
+    print("moving", flush=True)
     time.sleep(60)
 except KeyboardInterrupt:
     print("interrupted", flush=True)
