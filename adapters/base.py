@@ -7,13 +7,13 @@ Built-in adapters are listed below; third-party ones register through the ``cros
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 from harness.errors import BackendUnavailable, CrossviewError
+from harness.plugins import construct, import_target
 from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
 
 ENTRY_POINT_GROUP = "crossview.adapters"
@@ -69,10 +69,7 @@ class AdapterEntry:
 
     def load(self) -> type:
         """Import the adapter class."""
-        if self._loader is not None:
-            return self._loader()
-        module, _, attr = self.target.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return self._loader() if self._loader is not None else import_target(self.target)
 
 
 BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
@@ -112,14 +109,7 @@ def get_entry(name: str) -> AdapterEntry:
 
 def make_adapter(name: str, **options: Any) -> Adapter:
     """Construct adapter ``name`` with its options; fails with one line when the backend is missing."""
-    try:
-        cls = get_entry(name).load()
-    except (ImportError, AttributeError) as exc:
-        raise CrossviewError(f"adapter {name!r} cannot be imported: {exc}") from None
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise CrossviewError(f"adapter {name!r}: bad options {sorted(options)}: {exc}") from None
+    return construct(f"adapter {name!r}", get_entry(name).load, options)
 
 
 def availability(name: str) -> tuple[bool, str]:

@@ -7,13 +7,13 @@ Built-in kinds are listed below; third-party kinds register through the ``crossv
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 from harness.errors import CrossviewError
+from harness.plugins import construct, import_target
 from harness.spec import Action, CrossViewGoal, Interaction, Observation
 
 ENTRY_POINT_GROUP = "crossview.policies"
@@ -77,12 +77,4 @@ def make_policy(kind: str, **options: Any) -> Policy:
     if kind not in kinds:
         raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
                              "(third-party policies register through the 'crossview.policies' entry point)")
-    module, _, attr = kinds[kind].partition(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise CrossviewError(f"policy kind {kind!r} cannot be imported: {exc}") from None
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise CrossviewError(f"policy kind {kind!r}: bad options {sorted(options)}: {exc}") from None
+    return construct(f"policy kind {kind!r}", lambda: import_target(kinds[kind]), options)

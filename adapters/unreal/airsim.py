@@ -22,17 +22,16 @@ from adapters.base import AdapterInfo
 from adapters.unreal.common import (
     INTERACTIONS,
     Pose,
-    Progress,
+    PoseDriven,
     advance,
     default_table,
     goal_pose,
     load_suite,
     quaternion,
-    start_pose,
     yaw_pitch,
 )
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Observation, TaskSpec
+from harness.spec import Action, Observation, TaskSpec
 
 CLIENTS = ("cosysairsim", "airsim")
 _CLIENTS: dict[tuple, Any] = {}
@@ -64,7 +63,7 @@ def decode_bgr(response: Any) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(h, w, 3)[..., ::-1])
 
 
-class AirSimAdapter:
+class AirSimAdapter(PoseDriven):
     """An AirSim/Cosys-AirSim simulation behind the Adapter protocol; ``tasks`` is a suite YAML (common.py)."""
 
     def __init__(self, tasks: str, host: str = "127.0.0.1", port: int = 41451, client: str = "auto",
@@ -87,7 +86,6 @@ class AirSimAdapter:
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
-        self._progress: Progress | None = None
 
     def _connect(self, host: str, port: int) -> None:
         try:
@@ -109,9 +107,6 @@ class AirSimAdapter:
         if self.vehicle != "computervision":
             self.client.enableApiControl(True, self.name)
             self.client.armDisarm(True, self.name)
-
-    def tasks(self, suite: str = "train") -> list[TaskSpec]:
-        return [t for t in self.suite if t.split == suite]
 
     # -------------------------------------------------------------- transport
     def _request(self, kind: Any, floats: bool = False) -> Any:
@@ -137,7 +132,7 @@ class AirSimAdapter:
         q.w_val, q.x_val, q.y_val, q.z_val = quaternion(yaw, pitch)
         return q
 
-    def _set_pose(self, pose: Pose) -> None:
+    def _place(self, pose: Pose) -> None:
         position = self.mod.Vector3r(pose.x, pose.y, pose.z)
         self.client.simSetVehiclePose(self.mod.Pose(position, self._quat(pose.yaw, 0.0)), True, self.name)
         self._set_pitch(pose.pitch)
@@ -161,48 +156,33 @@ class AirSimAdapter:
                 first = self._segmentation()
         return (first != self._segmentation()).any(axis=2)
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
-        self._set_pose(goal_pose(task))
-        goal_image = self._scene()[0]
-        mask = self._target_mask(task.target)
-        if not mask.any():
-            raise CrossviewError(f"the target {task.target!r} is not in view of task {task.params['task']!r}'s goal "
-                                 "camera: fix goal_camera in the task suite")
-        self._pose = start_pose(task)
-        self._set_pose(self._pose)
-        self._progress, self._steps = Progress(task), 0
-        _, _, _, info = self._progress.update(self._pose, Action())
-        return self._observe(), CrossViewGoal(goal_image, mask, task.interaction), info
+    def _goal_view(self, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
+        self._place(goal_pose(task))
+        image = self._scene()[0]
+        return image, self._target_mask(task.target)
 
     def _observe(self) -> Observation:
         rgb, depth = self._scene()
         return Observation(rgb, depth, self._steps * self.table["dt"])
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
-        if self._progress is None:
-            raise CrossviewError("airsim: step() called before reset()")
-        target = advance(self._pose, action, self.table)
+    def _move(self, action: Action) -> Pose:
+        """Computer vision: set the pose. Multirotor and car: command the vehicle, then read its pose back."""
         if self.vehicle == "computervision":
-            self._set_pose(target)
-            self._pose = target
+            return super()._move(action)
+        target = advance(self._pose, action, self.table)
+        a, dt = action.without(self.info.masked), self.table["dt"]
+        if self.vehicle == "multirotor":
+            vx = (float(a.forward) - float(a.back)) * self.table["forward_speed"]
+            vy = (float(a.right) - float(a.left)) * self.table["lateral_speed"]
+            yaw_mode = self.mod.YawMode(True, self.table["yaw_scale"] * a.yaw / dt)
+            self.client.moveByVelocityBodyFrameAsync(vx, vy, 0.0, dt, yaw_mode=yaw_mode, vehicle_name=self.name).join()
         else:
-            a, dt = action.without(self.info.masked), self.table["dt"]
-            if self.vehicle == "multirotor":
-                vx = (float(a.forward) - float(a.back)) * self.table["forward_speed"]
-                vy = (float(a.right) - float(a.left)) * self.table["lateral_speed"]
-                yaw_mode = self.mod.YawMode(True, self.table["yaw_scale"] * a.yaw / dt)
-                self.client.moveByVelocityBodyFrameAsync(vx, vy, 0.0, dt, yaw_mode=yaw_mode,
-                                                         vehicle_name=self.name).join()
-            else:
-                controls = self.mod.CarControls()
-                controls.throttle = float(a.forward) - float(a.back)
-                controls.steering = max(-1.0, min(1.0, a.yaw / 30.0))
-                self.client.setCarControls(controls, self.name)
-            self._set_pitch(target.pitch)
-            self._pose = self._read_pose(target.pitch)
-        self._steps += 1
-        done, success, ret, info = self._progress.update(self._pose, action)
-        return self._observe(), done, success, {**info, "return": ret}
+            controls = self.mod.CarControls()
+            controls.throttle = float(a.forward) - float(a.back)
+            controls.steering = max(-1.0, min(1.0, a.yaw / 30.0))
+            self.client.setCarControls(controls, self.name)
+        self._set_pitch(target.pitch)
+        return self._read_pose(target.pitch)
 
     def close(self) -> None:
         """Give control of the vehicle back; safe to call twice. The connection stays pooled for reuse."""

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from harness.errors import CrossviewError
-from harness.spec import DIFFICULTIES, SPLITS, Action, Interaction, TaskSpec
+from harness.spec import DIFFICULTIES, SPLITS, Action, CrossViewGoal, Interaction, Observation, TaskSpec
 
 INTERACTIONS = (Interaction.APPROACH, Interaction.MINE)  # mine = pick up with attack; use is masked (paper)
 
@@ -161,3 +161,49 @@ def start_pose(task: TaskSpec) -> Pose:
 def goal_pose(task: TaskSpec) -> Pose:
     g = task.params["goal_camera"]
     return Pose(*g["position"], yaw=g["yaw"], pitch=g["pitch"])
+
+
+class PoseDriven:
+    """The episode logic both routes share; a route supplies ``_goal_view``, ``_place``, ``_observe`` and may
+    override ``_move`` (vehicles that move themselves)."""
+
+    suite: list[TaskSpec]
+    table: dict[str, Any]
+    _progress: Progress | None = None
+
+    def tasks(self, suite: str = "train") -> list[TaskSpec]:
+        return [t for t in self.suite if t.split == suite]
+
+    def _goal_view(self, task: TaskSpec) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def _place(self, pose: Pose) -> None:
+        raise NotImplementedError
+
+    def _observe(self) -> Observation:
+        raise NotImplementedError
+
+    def _move(self, action: Action) -> Pose:
+        pose = advance(self._pose, action, self.table)
+        self._place(pose)
+        return pose
+
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+        """Render the goal camera's view and the target's mask, then put the agent at the start pose."""
+        image, mask = self._goal_view(task)
+        if not mask.any():
+            raise CrossviewError(f"the target {task.target!r} is not in view of task {task.params['task']!r}'s goal "
+                                 "camera: fix goal_camera in the task suite")
+        self._pose = start_pose(task)
+        self._place(self._pose)
+        self._progress, self._steps = Progress(task), 0
+        _, _, _, info = self._progress.update(self._pose, Action())
+        return self._observe(), CrossViewGoal(image, mask, task.interaction), info
+
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+        if self._progress is None:
+            raise CrossviewError(f"{type(self).__name__}: step() called before reset()")
+        self._pose = self._move(action)
+        self._steps += 1
+        done, success, ret, info = self._progress.update(self._pose, action)
+        return self._observe(), done, success, {**info, "return": ret}

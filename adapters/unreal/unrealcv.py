@@ -21,15 +21,13 @@ from adapters.base import AdapterInfo
 from adapters.unreal.common import (
     INTERACTIONS,
     Pose,
-    Progress,
-    advance,
+    PoseDriven,
     default_table,
     goal_pose,
     load_suite,
-    start_pose,
 )
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Observation, TaskSpec
+from harness.spec import Observation, TaskSpec
 
 MIN_VERSION = (1, 0)
 START_BINARY = ("start the UnrealZoo/UnrealCV binary (it listens on port 9000 unless unrealcv.ini sets another "
@@ -60,7 +58,7 @@ def decode_png(data: Any) -> np.ndarray:
     return np.ascontiguousarray(img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, 2)).astype(np.uint8)
 
 
-class UnrealCVAdapter:
+class UnrealCVAdapter(PoseDriven):
     """An UnrealCV (UnrealZoo) level behind the Adapter protocol; ``tasks`` is a suite YAML (common.py)."""
 
     def __init__(self, tasks: str, host: str = "127.0.0.1", port: int = 9000, camera: int = 0,
@@ -87,16 +85,12 @@ class UnrealCVAdapter:
         self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
-        self._progress: Progress | None = None
 
     def _get(self, command: str) -> Any:
         reply = self.client.request(command)
         if isinstance(reply, str) and reply.lower().startswith("error"):
             raise CrossviewError(f"UnrealCV refused {command!r}: {reply.strip()}")
         return reply
-
-    def tasks(self, suite: str = "train") -> list[TaskSpec]:
-        return [t for t in self.suite if t.split == suite]
 
     def _place(self, pose: Pose) -> None:
         self._get(f"vset {self.cam}/location {pose.x:.2f} {pose.y:.2f} {pose.z:.2f}")
@@ -109,34 +103,17 @@ class UnrealCVAdapter:
         data = self._get(f"vget {self.cam}/depth npy")
         return (np.load(io.BytesIO(bytes(data)), allow_pickle=False).astype(np.float32) / 100.0)
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def _goal_view(self, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
         if task.target not in self.objects:
             raise CrossviewError(f"UnrealCV level has no object {task.target!r} (task {task.params['task']!r}); "
                                  f"some objects: {', '.join(sorted(self.objects)[:8])}")
         colour = np.array(parse_color(str(self._get(f"vget /object/{task.target}/color"))), np.uint8)
         self._place(goal_pose(task))
         image = self._view()
-        mask = (decode_png(self._get(f"vget {self.cam}/object_mask png")) == colour).all(axis=2)
-        if not mask.any():
-            raise CrossviewError(f"the target {task.target!r} is not in view of task {task.params['task']!r}'s goal "
-                                 "camera: fix goal_camera in the task suite")
-        self._pose = start_pose(task)
-        self._place(self._pose)
-        self._progress, self._steps = Progress(task), 0
-        _, _, _, info = self._progress.update(self._pose, Action())
-        return self._observe(), CrossViewGoal(image, mask, task.interaction), info
+        return image, (decode_png(self._get(f"vget {self.cam}/object_mask png")) == colour).all(axis=2)
 
     def _observe(self) -> Observation:
         return Observation(self._view(), self._depth() if self.depth else None, self._steps * self.table["dt"])
-
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
-        if self._progress is None:
-            raise CrossviewError("unrealcv: step() called before reset()")
-        self._pose = advance(self._pose, action, self.table)
-        self._place(self._pose)
-        self._steps += 1
-        done, success, ret, info = self._progress.update(self._pose, action)
-        return self._observe(), done, success, {**info, "return": ret}
 
     def close(self) -> None:
         """Disconnect; safe to call twice."""

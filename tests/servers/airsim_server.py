@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
-import sys
 from typing import Any
 
 import msgpack
 import numpy as np
 
 from adapters.unreal.common import quaternion, yaw_pitch
-from tests.servers.loop import serve_forever
+from tests.servers.loop import listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 SCENE, DEPTH_PLANAR, DEPTH_PERSPECTIVE, SEGMENTATION = 0, 1, 2, 5
@@ -139,12 +137,7 @@ def main() -> None:
     parser.add_argument("--min-client", type=int, default=1)
     args = parser.parse_args()
     scene = AirSimScene(RoomsLevel(args.seed), args.server_version, args.min_client)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(4)
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
-    sys.stdout.flush()
+    sock = listen(args.port)
     serve_forever(sock, handler(scene))
 
 

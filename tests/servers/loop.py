@@ -41,3 +41,13 @@ def serve_forever(sock: socket.socket, on_data: Handler, greeting: bytes = b"") 
                 except OSError:
                     sel.unregister(conn)
                     conn.close()
+
+
+def listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1 (``port`` 0 picks a free one), announced as ``PORT <n>`` on stdout."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(4)
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    return sock

@@ -14,13 +14,12 @@ import argparse
 import io
 import math
 import re
-import socket
 import struct
 
 import imageio.v3 as iio
 import numpy as np
 
-from tests.servers.loop import serve_forever
+from tests.servers.loop import listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 MAGIC = 0x9E2B83C1
@@ -116,11 +115,7 @@ def main() -> None:
     parser.add_argument("--version", default="v1.1.2")
     args = parser.parse_args()
     scene = UnrealCVScene(RoomsLevel(args.seed), args.version)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", args.port))
-    sock.listen(4)
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    sock = listen(args.port)
     serve_forever(sock, handler(scene), greeting=frame(b"connected to RoomsLevel"))
 
 
