@@ -100,7 +100,8 @@ def policy_summary(table: pd.DataFrame, reps: int = 2000) -> pd.DataFrame:
 def gaps(table: pd.DataFrame, reps: int = 2000) -> pd.DataFrame:
     """Generalization gaps per policy: source world − each zero-shot (adapter, domain), and train − heldout."""
     rows = []
-    for policy, t in table[table["judged"] > 0].groupby("policy", sort=False):
+    ordered = table[table["judged"] > 0].sort_values(["series", "step"], na_position="first", kind="stable")
+    for policy, t in ordered.groupby("policy", sort=False):
         src = t[t["role"] == "source"]
         for (adapter, domain), z in t[t["role"] == "zeroshot"].groupby(["adapter", "domain"]):
             if not src.empty:
