@@ -42,7 +42,7 @@ def test_layouts_have_distinct_objects_clear_of_walls(domain: str) -> None:
             assert not blocked(layout, t.x, t.y, t.radius, skip=i)
         nav = NavField(layout)
         reachable = np.isfinite(nav.dist)
-        assert reachable.sum() > 0.5 * (~np.isnan(nav.dist)).sum() * 0.4  # most of the floor reaches the target
+        assert reachable.sum() >= 0.9 * nav.free.sum()  # doorways keep every room connected to the target
 
 
 def test_domains_look_different(rooms) -> None:

@@ -6,6 +6,7 @@ factory here (with the local wire-protocol server their tests start, where the e
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from adapters.base import Adapter, availability, make_adapter
-from policies.base import Policy, make_policy
+from harness.errors import BackendUnavailable
+from policies.base import BUILTIN_POLICIES, Policy, make_policy, policy_kinds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -45,17 +47,44 @@ def adapter_case(case: str) -> tuple[str, dict[str, Any]]:
     entry = ADAPTER_CASES[case]
     return entry() if callable(entry) else entry
 
-# name -> factory
+def _remote() -> Policy:
+    """The random policy behind a policy server started for the session, through the remote client."""
+    from harness.serve import serve_in_thread
+
+    if "remote" not in _SERVED:
+        port, stop = serve_in_thread(lambda: make_policy("random"))
+        atexit.register(stop)
+        _SERVED["remote"] = port
+    return make_policy("remote", url=f"ws://127.0.0.1:{_SERVED['remote']}")
+
+
+_SERVED: dict[str, int] = {}
+
+# name -> factory; a factory raising BackendUnavailable skips its case with the reason
 POLICY_CASES: dict[str, Callable[[], Policy]] = {
     "random": lambda: make_policy("random"),
     "oracle": lambda: make_policy("oracle"),
     "torch-xview": lambda: make_policy("torch", checkpoint=_last_checkpoint()),
+    "remote": _remote,
+    "rocket": lambda: make_policy("rocket"),
 }
+# every policy kind a plugin registers joins, built with its default options
+POLICY_CASES.update({f"plugin:{k}": (lambda k=k: make_policy(k)) for k in policy_kinds()
+                     if k not in BUILTIN_POLICIES})
+
+
+def build_policy(case: str) -> Policy:
+    """Construct a policy case, or skip the test naming what is missing."""
+    try:
+        return POLICY_CASES[case]()
+    except BackendUnavailable as exc:
+        pytest.skip(f"{case}: {exc}")
 
 
 def build_adapter(case: str) -> Adapter:
     """Construct a conformance case, or skip the test naming what is missing."""
-    name, _ = entry if not callable(entry := ADAPTER_CASES[case]) else (case, None)
+    entry = ADAPTER_CASES[case]
+    name = case if callable(entry) else entry[0]  # check the backend before starting any server it needs
     ok, why = availability(name)
     if not ok:
         pytest.skip(f"{name} backend unavailable: {why}")

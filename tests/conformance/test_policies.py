@@ -9,7 +9,7 @@ import pytest
 
 from harness.spec import Action
 from policies.base import Policy
-from tests.conformance.cases import POLICY_CASES, build_adapter
+from tests.conformance.cases import POLICY_CASES, build_adapter, build_policy
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def episodes():
 
 @pytest.fixture(params=sorted(POLICY_CASES))
 def policy(request: pytest.FixtureRequest) -> Policy:
-    return POLICY_CASES[request.param]()
+    return build_policy(request.param)
 
 
 def _act(policy: Policy, batch, seeds) -> list[Action]:
