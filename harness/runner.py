@@ -84,7 +84,7 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
 class Scheduler:
     """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
 
-    def __init__(self, executor: Any, store: Store, pending: list[Episode], retries: int, workers: int,
+    def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int, workers: int,
                  on_record: Callable[[EpisodeRecord], None]) -> None:
         self.ex, self.store, self.retries, self.n_workers = executor, store, retries, workers
         self.pending: deque[Episode] = deque(pending)
@@ -174,6 +174,14 @@ class Scheduler:
         return bool(self.pending) or any(self.inflight.values())
 
 
+def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
+    """Ids of the episodes a run already holds (errors excluded when they are to be retried)."""
+    if not (run_dir / "results.sqlite").is_file():
+        return set()
+    with Store(run_dir, create=False) as store:
+        return store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())
+
+
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
     """The executor the config asks for: local worker processes, or Ray actors."""
     if config.executor == "ray":
@@ -189,10 +197,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
               progress: Any = None, address: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
     plan = build_plan(config, base)
-    check_policies(plan)
     run_dir = run_dir_for(config, out)
-    store = prepare_run(config, run_dir, plan, allow_config_change)
-    skip = store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())
+    skip = _stored_ids(run_dir, retry_errors)
     todo = [e for e in plan.episodes if e.episode_id not in skip]
     outcome = SweepOutcome(run_dir, len(plan), len(plan) - len(todo))
     n_workers = max(1, min(workers or config.workers, len(todo) or 1))
@@ -211,13 +217,20 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             progress.advance(record)
 
     executor = make_executor(config, settings, address)
-    sched = Scheduler(executor, store, todo, config.retries, n_workers, on_record)
-    if progress is not None:
-        progress.start(len(plan), outcome.skipped)
-    try:
+    sched = Scheduler(executor, None, todo, config.retries, n_workers, on_record)
+    try:  # workers start up (imports, GL contexts) while the driver checks policies and opens the store
         if todo:
             for _ in range(n_workers):
                 sched.start_worker()
+        check_policies(plan)
+        store = prepare_run(config, run_dir, plan, allow_config_change)
+    except BaseException:
+        executor.shutdown(graceful=False)
+        raise
+    sched.store = store
+    if progress is not None:
+        progress.start(len(plan), outcome.skipped)
+    try:
         while sched.busy:
             for msg in executor.receive(timeout=0.2):
                 sched.handle(msg)
