@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from harness.errors import CrossviewError
 from harness.plugins import construct, import_target
 from harness.spec import Action, CrossViewGoal, Interaction, Observation
@@ -50,6 +52,24 @@ class Policy(Protocol):
         ``infos`` are empty dicts unless the policy is privileged.
         """
         ...
+
+
+class SlotRandom:
+    """Per-slot random generators seeded per episode, so outcomes never depend on batching or scheduling."""
+
+    def __init__(self, salt: int) -> None:
+        self.salt = salt
+        self.rngs: list[np.random.Generator] = []
+
+    def reset(self, n: int, slots: Sequence[int] | None, seeds: Sequence[int] | None) -> list[int]:
+        """Seed the generators of ``slots`` (all when None) from ``seeds`` (default: the slot index)."""
+        if len(self.rngs) != n:
+            self.rngs = [np.random.default_rng([i, self.salt]) for i in range(n)]
+        slots = list(range(n)) if slots is None else list(slots)
+        for k, slot in enumerate(slots):
+            seed = seeds[k] if seeds is not None else slot
+            self.rngs[slot] = np.random.default_rng([int(seed) & 0xFFFFFFFF, self.salt])
+        return slots
 
 
 BUILTIN_POLICIES: dict[str, str] = {

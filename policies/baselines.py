@@ -11,26 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation
-from policies.base import PolicyInfo
-
-
-class _PerSlotRandom:
-    """Per-slot random generators seeded per episode, so outcomes never depend on batching or scheduling."""
-
-    def __init__(self) -> None:
-        self.rngs: list[np.random.Generator] = []
-
-    def reset(self, n: int, slots: Sequence[int] | None, seeds: Sequence[int] | None) -> list[int]:
-        if len(self.rngs) != n:
-            self.rngs = [np.random.default_rng(i) for i in range(n)]
-        slots = list(range(n)) if slots is None else list(slots)
-        for k, slot in enumerate(slots):
-            seed = seeds[k] if seeds is not None else slot
-            self.rngs[slot] = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xC0FFEE])
-        return slots
+from policies.base import PolicyInfo, SlotRandom
 
 
 class RandomPolicy:
@@ -39,7 +21,7 @@ class RandomPolicy:
     def __init__(self, max_turn: float = 10.0) -> None:
         self.info = PolicyInfo(name="random")
         self.max_turn = float(max_turn)
-        self._rand = _PerSlotRandom()
+        self._rand = SlotRandom(0xC0FFEE)
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
         self._rand.reset(n, slots, seeds)
@@ -73,7 +55,7 @@ class OraclePolicy:
 
     def __init__(self) -> None:
         self.info = PolicyInfo(name="oracle", privileged=True)
-        self._rand = _PerSlotRandom()
+        self._rand = SlotRandom(0xC0FFEE)
         self._last: list[tuple[float, float] | None] = []
         self._unstick: list[int] = []
         self._side: list[bool] = []

@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import CrossviewError
 from harness.spec import Action, CrossViewGoal, Interaction, Observation
-from policies.base import PolicyInfo
+from policies.base import PolicyInfo, SlotRandom
 from policies.baselines import PITCH_STEPS, YAW_STEPS
 from policies.series import file_sha256
 from policies.torch.loading import import_torch, load_into, load_state_dict, read_manifest
@@ -135,17 +135,14 @@ class TorchPolicy:
         self.device, self.sample = device, bool(sample)
         self.info = PolicyInfo(name=Path(checkpoint).stem, input_size=None, batchable=True, device=device,
                                checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"))
-        self._rngs: list[np.random.Generator] = []
+        self._rand = SlotRandom(77)
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
-        if len(self._rngs) != n:
-            self._rngs = [np.random.default_rng(i) for i in range(n)]
-        for k, slot in enumerate(range(n) if slots is None else slots):
-            self._rngs[slot] = np.random.default_rng([int(seeds[k] if seeds is not None else slot) & 0xFFFFFFFF, 77])
+        self._rand.reset(n, slots, seeds)
 
     @torch.no_grad()
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
             infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(observations)) if slots is None else slots
         heads = self.net(*prepare(observations, goals, self.net.input, self.device))
-        return decode_actions(*heads, [self._rngs[s] for s in slots] if self.sample else None)
+        return decode_actions(*heads, [self._rand.rngs[s] for s in slots] if self.sample else None)
