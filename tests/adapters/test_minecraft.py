@@ -92,3 +92,23 @@ def test_missing_engine_names_what_to_install() -> None:
             MinecraftAdapter(tasks=str(TASKS))
     else:
         pytest.skip("MineStudio, its engine, Java and a display are all present here")
+
+
+def test_engine_episode() -> None:
+    from adapters.minecraft.adapter import MinecraftAdapter
+
+    try:
+        MinecraftAdapter.check_available()
+    except BackendUnavailable as exc:
+        pytest.skip(f"Minecraft engine not runnable here: {exc}")
+    adapter = MinecraftAdapter(tasks=str(TASKS))
+    try:
+        import dataclasses
+
+        task = dataclasses.replace(adapter.tasks("train")[-1], seed=1)
+        obs, goal, info = adapter.reset(task)
+        assert obs.rgb.shape == (224, 224, 3) and goal.mask.any() and info["distance"] > 10
+        obs, done, success, info = adapter.step(Action(forward=True))
+        assert obs.rgb.shape == (224, 224, 3)
+    finally:
+        adapter.close()

@@ -3,6 +3,7 @@ with real rendered frames behind them: masks, motion, success, pick/deliver, ver
 
 from __future__ import annotations
 
+import math
 import socket
 
 import numpy as np
@@ -162,3 +163,19 @@ def test_a_short_sweep_through_each_route(tmp_path) -> None:
     assert outcome.exit_code == 0 and outcome.finished == 4  # 2 routes x 1 train task x 2 episodes
     with Store(tmp_path / "unreal", create=False) as store:
         assert sorted(r.adapter for r in store.records()) == ["airsim", "airsim", "unrealcv", "unrealcv"]
+
+
+@pytest.mark.parametrize("vehicle", ["multirotor", "car"])
+def test_vehicles_that_move_themselves(vehicle: str) -> None:
+    adapter = make("airsim", vehicle=vehicle)
+    try:
+        obs, _, info = adapter.reset(adapter.tasks("train")[0])
+        start = adapter._pose
+        obs2, _, _, info2 = adapter.step(Action(forward=True))
+        moved = math.dist((start.x, start.y), (adapter._pose.x, adapter._pose.y))
+        assert moved == pytest.approx(0.25, abs=1e-6)  # 1 m/s for dt = 0.25 s, read back from the simulator
+        assert info2["distance"] < info["distance"] and not np.array_equal(obs.rgb, obs2.rgb)
+        adapter.step(Action(camera=(0.0, 20.0)))
+        assert adapter._pose.yaw == pytest.approx(start.yaw + 20.0, abs=1e-6)  # yaw rate (drone), steering (car)
+    finally:
+        adapter.close()

@@ -98,6 +98,13 @@ class AirSimScene:
             return True
         if method == "simGetSegmentationObjectID":
             return self.ids.get(params[0], -1)
+        if method == "setCarControls":  # a simple car: throttle 1 = 1 m/s and steering 1 = 30°, for 0.25 s
+            controls = params[0]
+            self.yaw += 30.0 * float(controls.get("steering", 0.0))
+            r = math.radians(self.yaw)
+            self.pos[0] += 0.25 * float(controls.get("throttle", 0.0)) * math.cos(r)
+            self.pos[1] += 0.25 * float(controls.get("throttle", 0.0)) * math.sin(r)
+            return None
         if method == "moveByVelocityBodyFrame":
             vx, vy, _, duration = (float(v) for v in params[:4])
             yaw_mode = params[5]
