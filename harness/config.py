@@ -75,6 +75,7 @@ class VideoConfig(_Strict):
     mode: Literal["off", "all", "every", "failures"] = "off"
     every: int = Field(default=10, ge=1)
     fps: int = Field(default=10, ge=1, le=120)
+    thumbnails: bool = True  # a small PNG per episode (last frame | goal) for the report's goal gallery
 
 
 class RayConfig(_Strict):

@@ -207,7 +207,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         threads=max(1, cores // n_workers) if n_workers > 1 else 0,
         slots=config.envs_per_worker, reset_timeout=config.timeouts.reset, step_timeout=config.timeouts.step,
         run_dir=str(run_dir), video_mode=config.video.mode, video_every=config.video.every,
-        video_fps=config.video.fps)
+        video_fps=config.video.fps, thumbnails=config.video.thumbnails)
 
     def on_record(record: EpisodeRecord) -> None:
         outcome.finished += 1
