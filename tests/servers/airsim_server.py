@@ -8,7 +8,6 @@ prints ``PORT <n>`` once listening on 127.0.0.1.
 
 from __future__ import annotations
 
-import argparse
 import math
 from typing import Any
 
@@ -16,7 +15,7 @@ import msgpack
 import numpy as np
 
 from adapters.unreal.common import quaternion, yaw_pitch
-from tests.servers.loop import listen, serve_forever
+from tests.servers.loop import arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 SCENE, DEPTH_PLANAR, DEPTH_PERSPECTIVE, SEGMENTATION = 0, 1, 2, 5
@@ -137,12 +136,7 @@ def handler(scene: AirSimScene):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--server-version", type=int, default=4)
-    parser.add_argument("--min-client", type=int, default=1)
-    args = parser.parse_args()
+    args = arguments(("--server-version", {"type": int, "default": 4}), ("--min-client", {"type": int, "default": 1}))
     scene = AirSimScene(RoomsLevel(args.seed), args.server_version, args.min_client)
     sock = listen(args.port)
     serve_forever(sock, handler(scene))

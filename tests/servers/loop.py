@@ -3,6 +3,7 @@ GL context wants, while several clients may be connected at once, as with a real
 
 from __future__ import annotations
 
+import argparse
 import selectors
 import socket
 from collections.abc import Callable
@@ -51,3 +52,13 @@ def listen(port: int) -> socket.socket:
     sock.listen(4)
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     return sock
+
+
+def arguments(*extra: tuple[str, dict]) -> argparse.Namespace:
+    """Command-line options every test server takes (--port, --seed) plus its own."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=3)
+    for flag, kwargs in extra:
+        parser.add_argument(flag, **kwargs)
+    return parser.parse_args()

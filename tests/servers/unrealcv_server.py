@@ -10,7 +10,6 @@ frame: centimetres, x forward, y right, z up, yaw clockwise from above, pitch up
 
 from __future__ import annotations
 
-import argparse
 import io
 import math
 import re
@@ -19,7 +18,7 @@ import struct
 import imageio.v3 as iio
 import numpy as np
 
-from tests.servers.loop import listen, serve_forever
+from tests.servers.loop import arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 MAGIC = 0x9E2B83C1
@@ -109,11 +108,7 @@ def handler(scene: UnrealCVScene):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--version", default="v1.1.2")
-    args = parser.parse_args()
+    args = arguments(("--version", {"default": "v1.1.2"}))
     scene = UnrealCVScene(RoomsLevel(args.seed), args.version)
     sock = listen(args.port)
     serve_forever(sock, handler(scene), greeting=frame(b"connected to RoomsLevel"))
