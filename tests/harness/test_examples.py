@@ -15,7 +15,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yam
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_config_is_valid(path: Path) -> None:
     config = load_config(path)
-    assert config.name == path.stem or config.name
+    assert config.policies and config.environments and config.fingerprint()
     if all(env.adapter == "rooms" for env in config.environments):
         plan = build_plan(config, path.parent)
         assert len(plan) > 0
