@@ -17,7 +17,7 @@ from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from harness.errors import BackendUnavailable, CrossviewError
 from harness.goals import StoredGoal, load_library
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import Action, CrossViewGoal, Observation, TaskSpec
 
 DEFAULT_LEVEL = "contributed/dmlab30/explore_object_locations_small"
 INSTALL = ("DeepMind Lab is built from source with Bazel (github.com/google-deepmind/lab): build "
@@ -144,6 +144,3 @@ class DMLabAdapter:
         if self._lab is not None:
             self._lab.close()
             self._lab = None
-
-
-__all__ = ["DMLabAdapter", "native_action", "level_config", "generate_maze", "DEFAULT_TABLE", "Interaction"]

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import CrossviewError
-from harness.spec import DIFFICULTIES, SPLITS, Interaction
+from harness.spec import Interaction
 
 
 class _Strict(BaseModel):
@@ -156,7 +156,3 @@ def load_config(path: str | Path) -> SweepConfig:
     if isinstance(data, dict) and "name" not in data:
         data = {"name": p.stem, **data}
     return parse_config(data, str(p))
-
-
-__all__ = ["SweepConfig", "PolicyConfig", "EnvironmentConfig", "load_config", "parse_config", "DIFFICULTIES",
-           "SPLITS"]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from harness.wire import WireError, action_from_wire, goal_from_wire, observation_from_wire, pack, unpack
+from harness.wire import WireError, goal_from_wire, observation_from_wire, pack, unpack
 from policies.base import Policy
 
 PROTOCOL = 1
@@ -184,8 +184,3 @@ def serve_in_thread(factory: Callable[[], Policy], **kwargs: Any) -> tuple[int, 
         thread.join(10)
 
     return port_box[0], stop
-
-
-def action_list(payload: dict[str, Any]) -> list[Any]:
-    """Decode the ``actions`` of an answer."""
-    return [action_from_wire(a) for a in payload.get("actions", [])]

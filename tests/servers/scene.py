@@ -4,7 +4,6 @@ change with the camera pose, depth, per-object segmentation, and task suites wri
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -80,7 +79,3 @@ class RoomsLevel:
 
     def close(self) -> None:
         self.renderer.close()
-
-
-def task_suite(tasks: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"tasks": tasks}
