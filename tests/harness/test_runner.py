@@ -216,3 +216,17 @@ def test_dry_run_and_export(tmp_path) -> None:
     assert len(pd.read_csv(out / "t" / "episodes.csv")) == 12
     missing = crossview("status", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "not a crossview run" in missing.stderr
+
+
+def test_report_on_a_sweep_in_progress(tmp_path) -> None:
+    path, out = _long_config(tmp_path), tmp_path / "runs"
+    proc = _start(path, out)
+    try:
+        _wait_for_rows(proc, out / "t" / "results.sqlite", 6)
+        result = crossview("report", str(out / "t"))
+        assert result.returncode == 0, result.stderr
+        assert (out / "t" / "report" / "index.html").stat().st_size > 1000
+        assert proc.poll() is None, "the sweep was still running while the report was written"
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(30)
