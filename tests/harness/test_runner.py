@@ -129,10 +129,10 @@ def _session_alive(sid: int) -> list[int]:
     return alive
 
 
-def _long_config(tmp_path: Path) -> Path:
+def _long_config(tmp_path: Path, episodes: int = 12) -> Path:
     cfg = small_config()
     for env in cfg["environments"]:
-        env["episodes"] = 12
+        env["episodes"] = episodes
         env["max_steps"] = 40
     return write(tmp_path, cfg)
 
@@ -219,7 +219,7 @@ def test_dry_run_and_export(tmp_path) -> None:
 
 
 def test_report_on_a_sweep_in_progress(tmp_path) -> None:
-    path, out = _long_config(tmp_path), tmp_path / "runs"
+    path, out = _long_config(tmp_path, episodes=60), tmp_path / "runs"
     proc = _start(path, out)
     try:
         _wait_for_rows(proc, out / "t" / "results.sqlite", 6)
