@@ -219,7 +219,7 @@ def test_dry_run_and_export(tmp_path) -> None:
 
 
 def test_report_on_a_sweep_in_progress(tmp_path) -> None:
-    path, out = _long_config(tmp_path, episodes=60), tmp_path / "runs"
+    path, out = _long_config(tmp_path, episodes=400), tmp_path / "runs"  # minutes of work: still running after
     proc = _start(path, out)
     try:
         _wait_for_rows(proc, out / "t" / "results.sqlite", 6)
@@ -228,5 +228,6 @@ def test_report_on_a_sweep_in_progress(tmp_path) -> None:
         assert (out / "t" / "report" / "index.html").stat().st_size > 1000
         assert proc.poll() is None, "the sweep was still running while the report was written"
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)
