@@ -84,9 +84,9 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
 class Scheduler:
     """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
 
-    def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int, workers: int,
+    def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int,
                  on_record: Callable[[EpisodeRecord], None]) -> None:
-        self.ex, self.store, self.retries, self.n_workers = executor, store, retries, workers
+        self.ex, self.store, self.retries = executor, store, retries
         self.pending: deque[Episode] = deque(pending)
         self.inflight: dict[int, dict[str, Episode]] = {}
         self.waiting: dict[int, int] = {}
@@ -217,7 +217,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             progress.advance(record)
 
     executor = make_executor(config, settings, address)
-    sched = Scheduler(executor, None, todo, config.retries, n_workers, on_record)
+    sched = Scheduler(executor, None, todo, config.retries, on_record)
     try:  # workers start up (imports, GL contexts) while the driver checks policies and opens the store
         if todo:
             for _ in range(n_workers):

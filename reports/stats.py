@@ -112,12 +112,25 @@ def profile_with_bands(successes: np.ndarray, n: np.ndarray, taus: np.ndarray, r
     return point, lo, hi
 
 
+def _pair_counts(a: np.ndarray, b: np.ndarray, task: np.ndarray) -> np.ndarray:
+    """Per task, how many binary pairs (A, B) fall in each cell 00, 01, 10, 11 (tasks × 4)."""
+    _, inverse = np.unique(task, return_inverse=True)
+    counts = np.zeros((inverse.max(initial=-1) + 1, 4), np.int64)
+    np.add.at(counts, (inverse, 2 * np.asarray(a, np.int64) + np.asarray(b, np.int64)), 1)
+    return counts
+
+
+def _pair_stats(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Success difference A − B over all pairs, and P(A beats B) averaged over tasks, from cell counts."""
+    nn = c.sum(-1)
+    win, lose, tie = c[..., 2], c[..., 1], c[..., 3] + c[..., 0]
+    return (win - lose).sum(-1) / nn.sum(-1), ((win + 0.5 * tie) / nn).mean(-1)
+
+
 def probability_of_improvement(a: np.ndarray, b: np.ndarray, task: np.ndarray) -> float:
-    """P(A beats B) on paired episodes, averaged over tasks: per task, mean of [a>b] + ½[a=b]."""
-    a, b, task = np.asarray(a, float), np.asarray(b, float), np.asarray(task)
-    per_task = [np.mean((a[task == t] > b[task == t]) + 0.5 * (a[task == t] == b[task == t]))
-                for t in np.unique(task)]
-    return float(np.mean(per_task)) if per_task else float("nan")
+    """P(A beats B) on paired binary episodes, averaged over tasks: per task, mean of [a>b] + ½[a=b]."""
+    counts = _pair_counts(a, b, task)
+    return float(_pair_stats(counts)[1]) if len(counts) else float("nan")
 
 
 @dataclass(frozen=True)
@@ -135,29 +148,17 @@ class Paired:
 def paired_comparison(a: np.ndarray, b: np.ndarray, task: np.ndarray, reps: int = 2000, seed: int = 0,
                       level: float = 0.95) -> Paired:
     """Compare binary outcomes of A and B on the same (task, seed) episodes, stratified by task."""
-    a, b, task = np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(task)
-    tasks, inverse = np.unique(task, return_inverse=True)
-    # Each task's pairs fall in four cells (A,B) = 11, 10, 01, 00; resampling pairs is a multinomial draw.
-    code = 2 * a + b
-    counts = np.zeros((len(tasks), 4), np.int64)
-    np.add.at(counts, (inverse, code), 1)
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    counts = _pair_counts(a, b, task)  # resampling a task's pairs is a multinomial draw over its four cells
     n = counts.sum(1)
     rng = np.random.default_rng(seed)
-    draws = np.stack([rng.multinomial(n[t], counts[t] / n[t], size=reps) for t in range(len(tasks))], axis=1)
-
-    def stats(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        nn = c.sum(-1)
-        win, lose, tie = c[..., 2], c[..., 1], c[..., 3] + c[..., 0]
-        diff = (win - lose).sum(-1) / nn.sum(-1)
-        poi = ((win + 0.5 * tie) / nn).mean(-1)
-        return diff, poi
-
-    d0, p0 = stats(counts)
-    db, pb = stats(draws)
+    draws = np.stack([rng.multinomial(n[t], counts[t] / n[t], size=reps) for t in range(len(counts))], axis=1)
+    d0, p0 = _pair_stats(counts)
+    db, pb = _pair_stats(draws)
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     dl, dh = np.percentile(db, q)
     pl, ph = np.percentile(pb, q)
-    return Paired(int(n.sum()), len(tasks), float(a.mean()), float(b.mean()), Interval(float(d0), dl, dh),
+    return Paired(int(n.sum()), len(counts), float(a.mean()), float(b.mean()), Interval(float(d0), dl, dh),
                   Interval(float(p0), pl, ph))
 
 

@@ -12,17 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BackendUnavailable, CrossviewError
+from harness.errors import CrossviewError, require
 
 INSTALL = "pip install 'crossview-harness[realsense]' and the Debian package libusb-1.0-0"
 
 
 def import_rs() -> Any:
-    try:
-        import pyrealsense2 as rs
-    except ImportError as exc:
-        raise BackendUnavailable(f"pyrealsense2 is not usable here ({exc}): {INSTALL}") from None
-    return rs
+    return require("pyrealsense2", "the RealSense adapter", INSTALL)
 
 
 def resize(image: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:

@@ -44,10 +44,6 @@ class LocalExecutor:
         self._ctx = mp.get_context("spawn")
         self._procs: dict[int, _Proc] = {}
 
-    @property
-    def workers(self) -> list[int]:
-        return list(self._procs)
-
     def start(self, wid: int) -> None:
         """Start worker ``wid``."""
         ours, theirs = self._ctx.Pipe(duplex=True)

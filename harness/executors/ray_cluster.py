@@ -15,18 +15,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import BackendUnavailable
+from harness.errors import require
 from harness.executors.local import Fault
 from harness.plan import Episode
 from harness.worker import Worker, WorkerSettings, limit_threads
 
 
 def import_ray() -> Any:
-    try:
-        import ray
-    except ImportError:
-        raise BackendUnavailable("executor 'ray' needs Ray: pip install 'crossview-harness[ray]'") from None
-    return ray
+    return require("ray", "executor 'ray'", "pip install 'crossview-harness[ray]'")
 
 
 class _Value:
@@ -109,16 +105,8 @@ class RayExecutor:
         self._actors: dict[int, _Actor] = {}
         self._faults: list[Fault] = []
 
-    @property
-    def workers(self) -> list[int]:
-        return list(self._actors)
-
     def start(self, wid: int) -> None:
         self._actors[wid] = _Actor(self._remote.remote(wid, self.settings))
-
-    def actor(self, wid: int) -> Any:
-        """The Ray handle of worker ``wid`` (tests kill it to simulate a lost node)."""
-        return self._actors[wid].handle
 
     def send(self, wid: int, msg: Any) -> bool:
         a = self._actors.get(wid)

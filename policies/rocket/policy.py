@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BackendUnavailable, CrossviewError
+from harness.errors import CrossviewError, require
 from harness.spec import Action, CrossViewGoal, Interaction, Observation
 from policies.base import PolicyInfo
 from policies.rocket.actions import vpt_to_action
@@ -27,11 +27,7 @@ INSTALL = "pip install 'crossview-harness[rocket]' (MineStudio; Java 8 only for 
 
 
 def _minestudio() -> Any:
-    try:
-        from minestudio.models import CrossViewRocket
-    except ImportError as exc:
-        raise BackendUnavailable(f"the rocket policy needs MineStudio ({exc}): {INSTALL}") from None
-    return CrossViewRocket
+    return require("minestudio.models", "the rocket policy (MineStudio)", INSTALL).CrossViewRocket
 
 
 def resize(image: np.ndarray, nearest: bool = False) -> np.ndarray:

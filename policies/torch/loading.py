@@ -10,17 +10,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BackendUnavailable, CrossviewError
+from harness.errors import CrossviewError, require
 from policies.series import manifest_path
 
 
 def import_torch() -> Any:
     """torch, or a one-line error saying how to install it."""
-    try:
-        import torch
-    except ImportError:
-        raise BackendUnavailable("torch is not installed: pip install 'crossview-harness[torch]'") from None
-    return torch
+    return require("torch", "checkpoint policies", "pip install 'crossview-harness[torch]'")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
