@@ -84,6 +84,46 @@ class CrossViewGoal:
         return cls(np.zeros((height, width, 3), np.uint8), np.zeros((height, width), bool), Interaction.NONE)
 
 
+@dataclass(frozen=True)
+class PrivilegedFacts:
+    """Simulator facts a scripted expert (the oracle) needs; never shown to a learning policy.
+
+    Units and frame, whatever the backend's own: metres, one right-handed world frame with x and y on the ground
+    and z up. ``yaw`` is in degrees, 0 facing +x, positive turning right (clockwise seen from above, so a point at
+    bearing ``-degrees(atan2(dy, dx))`` is straight ahead); ``pitch`` is in degrees, positive looking down — the
+    same senses as ``Action.camera``. An adapter that publishes these declares ``AdapterInfo.privileged_facts``.
+    """
+
+    pose: tuple[float, float, float, float, float]  # agent eye x, y, z (m), yaw, pitch (deg)
+    target_pos: tuple[float, float, float]  # the point to reach or act on (m)
+    waypoint: tuple[float, float]  # next ground point (x, y) of a walkable path to the target (m)
+    distance: float  # from the agent to the target's surface (m); success is judged against it
+    success_radius: float  # metres
+    target_centred: bool  # the target is in the middle of the view and unoccluded (acting on it would hit it)
+    target_visible: bool = True
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What an adapter reports beside each observation, as named fields the harness reads.
+
+    ``distance`` (metres to the target, stored as the episode's final distance), ``target`` (the target's name),
+    ``episode_return`` (the backend's own reward sum, where it has one), ``score`` (partial credit in [0, 1] where a
+    task defines it, e.g. UnrealZoo's rescue: 0.5 for picking up plus 0.5 for delivering) and ``provenance``
+    (JSON-serialisable facts about the episode, such as camera intrinsics or level versions, stored with it) go to
+    the store. ``privileged`` goes only to privileged policies. ``extra`` is free-form and read by nobody in the
+    harness (debugging, plugin-specific facts).
+    """
+
+    target: str = ""
+    distance: float | None = None
+    episode_return: float | None = None
+    score: float | None = None
+    privileged: PrivilegedFacts | None = None
+    provenance: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
 BUTTONS = ("forward", "back", "left", "right", "jump", "sneak", "sprint", "attack", "use")
 CAMERA_FIELDS = ("pitch", "yaw")
 ACTION_FIELDS = BUTTONS + CAMERA_FIELDS
