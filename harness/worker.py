@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, make_adapter
-from harness import safety
+from harness import runlog, safety
 from harness.plan import Episode
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
 from harness.video import side_by_side, write_mp4, write_png
@@ -287,6 +287,7 @@ def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, cu
     """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
     safety.install(ignore_interrupt=True)
     limit_threads(settings.threads)
+    runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
     except Exception as exc:
