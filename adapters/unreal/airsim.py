@@ -128,9 +128,18 @@ class AirSimAdapter(PoseDriven):
                 del _CLIENTS[self._key]
                 with contextlib.suppress(Exception):
                     self.client.client.close()
-            detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise CrossviewError(f"AirSim at {self.where}: {method} failed ({detail}); is the simulator still "
+            raise CrossviewError(f"AirSim at {self.where}: {method} failed ({self._describe(exc)}); is the simulator "
                                  f"running? {START_BINARY.replace('PORT', self.where.rsplit(':', 1)[1])}") from None
+
+    def _describe(self, exc: Exception) -> str:
+        """msgpackrpc's errors in words (rpc-msgpack session.py: TimeoutError 'Request timed out'; transport.tcp:
+        TransportError 'Retry connection over the limit' once reconnecting fails; 'Client is closed' after)."""
+        text = str(exc).strip()
+        if type(exc).__name__ == "TimeoutError" or "timed out" in text:
+            return f"no answer within {self._key[-1]:g} s"
+        if "Retry connection over the limit" in text or "Client is closed" in text:
+            return "connection refused or lost"
+        return text.splitlines()[0][:200] if text else type(exc).__name__
 
     def _connect(self, port: int) -> None:
         # microsoft/AirSim PythonClient/airsim/client.py:28-47 (ping, versions; getClientVersion and

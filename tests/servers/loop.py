@@ -1,11 +1,13 @@
 """A single-threaded server loop over many connections (selectors): all rendering stays on one thread, as the
 GL context wants. Faults for the timeout tests: ``--fault silent`` accepts connections and never sends a byte;
-``--fault mute`` answers ``--after N`` requests (counted over the server's life) and then goes silent."""
+``--fault mute`` answers ``--after N`` requests (counted over the server's life) and then goes silent; ``--fault
+die`` answers N requests and then exits, as a simulator killed mid-episode."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import selectors
 import socket
 from collections.abc import Callable
@@ -18,13 +20,16 @@ class Budget:
     """How many more requests the server answers (``None``: all of them)."""
 
     def __init__(self, fault: str, after: int) -> None:
-        self.left = 0 if fault == "silent" else (after if fault == "mute" else None)
+        self.left = 0 if fault == "silent" else (after if fault in ("mute", "die") else None)
+        self.die = fault == "die"
 
     def take(self) -> bool:
-        """Whether to answer one more request."""
+        """Whether to answer one more request (``die``: exit instead of going silent)."""
         if self.left is None:
             return True
         self.left -= 1
+        if self.left < 0 and self.die:
+            os._exit(0)
         return self.left >= 0
 
 
@@ -82,8 +87,8 @@ def arguments(*extra: tuple[str, dict]) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--fault", choices=("none", "silent", "mute"), default="none")
-    parser.add_argument("--after", type=int, default=0, help="with --fault mute: requests answered before silence")
+    parser.add_argument("--fault", choices=("none", "silent", "mute", "die"), default="none")
+    parser.add_argument("--after", type=int, default=0, help="with --fault mute|die: requests answered first")
     for flag, kwargs in extra:
         parser.add_argument(flag, **kwargs)
     return parser.parse_args()
