@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import inspect
 import json
 import signal
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterInfo, make_adapter
+from adapters.base import AdapterInfo, get_entry, make_adapter
 from harness.config import EnvironmentConfig, SweepConfig, resolve_options
 from harness.errors import CrossviewError
 from harness.spec import Interaction, TaskSpec
@@ -135,6 +136,21 @@ def _select(env: EnvironmentConfig, i: int, templates: list[TaskSpec]) -> list[T
     return chosen
 
 
+def bounded_options(adapter: str, options: dict[str, Any], reset: float, step: float) -> dict[str, Any]:
+    """The options an adapter is built with. Where its constructor takes ``timeout`` (seconds per simulator
+    request, as the Unreal routes do), the value given (or its default) is capped at half the sweep's shorter
+    deadline, so a stalled simulator is reported by the adapter in words before the driver must kill its worker."""
+    try:
+        param = inspect.signature(get_entry(adapter).load()).parameters.get("timeout")
+    except Exception:  # not importable here (the worker will say so) or no signature
+        return options
+    cap = 0.5 * min(reset, step)
+    given = options.get("timeout", None if param is None else param.default)
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and given > cap:
+        return {**options, "timeout": cap}
+    return options
+
+
 class Overdue(BaseException):
     """Raised in the main thread when a guarded call outlives its deadline (a BaseException, so that adapters'
     own ``except Exception`` handlers let it through)."""
@@ -169,7 +185,8 @@ def environment_tasks(config: SweepConfig, base: str | Path = ".") -> list[tuple
         options = resolve_options(dict(env.options), base)
         try:
             with overdue_after(seconds):
-                adapter = make_adapter(env.adapter, **options)
+                adapter = make_adapter(env.adapter, **bounded_options(env.adapter, options, seconds,
+                                                                      config.timeouts.step))
                 try:
                     templates, info = adapter.tasks(env.suite), adapter.info
                 finally:

@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, make_adapter
 from harness import runlog, safety
-from harness.plan import Episode
+from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
@@ -132,7 +132,8 @@ class Worker:
         if held is not None and held[0] == ep.env.key:
             return held[1]
         self._drop_adapter(i)
-        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        adapter = make_adapter(ep.env.adapter, **bounded_options(ep.env.adapter, ep.env.options,
+                                                                 self.s.reset_timeout, self.s.step_timeout))
         self.adapters[i] = (ep.env.key, adapter)
         return adapter
 
