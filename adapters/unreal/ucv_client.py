@@ -33,7 +33,8 @@ def _import() -> Any:
         raise BackendUnavailable("the unrealcv client is not installed: pip install 'crossview-harness[unreal]'") \
             from None
     # unrealcv/__init__.py:43-50 gives its logger a terminal handler and no propagation; its print() calls
-    # (__init__.py:97, 128, 317, 415, 448) write to stdout. Route both to the logging tree (the run's log).
+    # (__init__.py:97, 103, 128, 317, 320, 415, 448, 461) write to stdout. Route both to the logging tree (the
+    # run's log).
     _LOG.handlers = [logging.NullHandler()]
     _LOG.propagate = True
     unrealcv.print = lambda *args, **_: _LOG.info(" ".join(str(a) for a in args))
