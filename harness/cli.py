@@ -48,6 +48,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     from harness import commands
 
     commands.add_commands(sub, handlers)
+    from harness.probe.command import add_probe_command
+
+    add_probe_command(sub, handlers)
     return parser, handlers
 
 
