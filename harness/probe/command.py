@@ -16,7 +16,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     config = load_probe_config(args.config)
     console = Console(width=None if Console().is_terminal else 140)
     say = (lambda _m: None) if args.quiet else (lambda m: console.print(m, markup=False, highlight=False))
-    outcome = run_probe(config, args.out, allow_config_change=args.allow_config_change, say=say)
+    outcome = run_probe(config, args.out, allow_config_change=args.allow_config_change,
+                        retry_errors=args.retry_errors, say=say)
     gen_rate = outcome.items_new / outcome.generate_s if outcome.generate_s > 0 and outcome.items_new else 0.0
     console.print(f"generated {outcome.items_new} new items from {outcome.frames_new} frames in "
                   f"{outcome.generate_s:.1f} s ({gen_rate:.1f} items/s); {outcome.items_total} items stored",
@@ -47,6 +48,7 @@ def add_probe_command(sub: Any, handlers: dict[str, Any]) -> None:
     p.add_argument("--out", default="runs", help="folder that holds runs (default: runs)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="add a changed config's items to an existing probe run instead of refusing")
+    p.add_argument("--retry-errors", action="store_true", help="generate and answer again what ended in an error")
     p.add_argument("--no-report", action="store_true", help="store and export only")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")

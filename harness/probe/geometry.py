@@ -42,13 +42,19 @@ def back_project(u: np.ndarray, v: np.ndarray, z: np.ndarray, k: Intrinsics) -> 
     return np.stack([x, y, z], axis=-1)
 
 
+def camera_axes(yaw: float, pitch: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The camera's x (right), y (down) and z (forward) axes in the world frame, for yaw and pitch in degrees as
+    harness.spec.PrivilegedFacts defines them (yaw 0 faces +x, positive turns right; positive pitch looks down)."""
+    theta, p = -math.radians(yaw), math.radians(pitch)
+    forward = np.array([math.cos(theta) * math.cos(p), math.sin(theta) * math.cos(p), -math.sin(p)])
+    right = np.array([math.sin(theta), -math.cos(theta), 0.0])
+    return right, np.cross(forward, right), forward
+
+
 def world_to_camera(point: tuple[float, float, float], pose: tuple[float, float, float, float, float]) -> np.ndarray:
     """A world point in the camera frame of ``pose`` = (x, y, z, yaw°, pitch°) in harness.spec.PrivilegedFacts'
     convention: x, y on the ground, z up; yaw 0 faces +x and positive turns right; pitch positive looks down."""
     x, y, z, yaw, pitch = pose
-    theta, p = -math.radians(yaw), math.radians(pitch)
-    forward = np.array([math.cos(theta) * math.cos(p), math.sin(theta) * math.cos(p), -math.sin(p)])
-    right = np.array([math.sin(theta), -math.cos(theta), 0.0])
-    down = np.cross(forward, right)
+    right, down, forward = camera_axes(yaw, pitch)
     d = np.subtract(point, (x, y, z), dtype=np.float64)
     return np.array([d @ right, d @ down, d @ forward])

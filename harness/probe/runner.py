@@ -1,10 +1,10 @@
 """Run a probe config: generate the items of every source's frames, have every answerer answer them, export.
 
 Durable and resumable like sweeps: frames and answers have content-hash keys; stored ones are skipped on a
-re-run; a failing adapter reset is retried ``retries`` times (with a fresh adapter) before the frame is stored
-as an error; a failing answer (a transport error, a raising callable) is retried and then stored as ``error``,
-which reports count but never score. Only this driver writes the store; answers are computed on threads
-(``concurrency`` per answerer) and written here as they complete.
+re-run (errored ones too, unless ``retry_errors``); a failing adapter reset is retried ``retries`` times (with a
+fresh adapter) before the frame is stored as an error; a failing answer (a transport error, a raising callable)
+is retried and then stored as ``error``, which reports count but never score. Only this driver writes the
+store; answers are computed on threads (``concurrency`` per answerer) and written here as they complete.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _frame_plan(source: SourceConfig, domains: tuple[str, ...]) -> list[tuple[st
 
 
 def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStore, out: ProbeOutcome,
-                     say: Say) -> None:
+                     say: Say, retry_errors: bool) -> None:
     from adapters.base import make_adapter
 
     try:
@@ -73,7 +73,7 @@ def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStor
         return
     fp, opts, look = source_fingerprint(source), config.gen_options(), Look(**source.look.model_dump())
     domains = tuple(source.domains or adapter.info.domains or ("default",))
-    done = store.frame_keys(with_errors=False)
+    done = store.frame_keys(with_errors=not retry_errors)
     try:
         for domain, index in _frame_plan(source, domains):
             probe_key = f"{fp}/{source.adapter}/{domain}/{index}"
@@ -112,9 +112,9 @@ def _answer_one(answerer: Answerer, item: ProbeItem) -> tuple[Any, float]:
 
 
 def _answer_all(answerer: Answerer, items: list[ProbeItem], store: ProbeStore, retries: int,
-                out: ProbeOutcome) -> None:
+                out: ProbeOutcome, retry_errors: bool) -> None:
     pending = {answer_id(i.item_id, answerer): i for i in items}
-    for aid in store.answer_ids(("answered", "unparseable")):
+    for aid in store.answer_ids(("answered", "unparseable") if retry_errors else None):
         pending.pop(aid, None)
     tries: Counter = Counter()
     t0 = time.perf_counter()
@@ -148,8 +148,10 @@ def _answer_all(answerer: Answerer, items: list[ProbeItem], store: ProbeStore, r
 
 
 def run_probe(config: ProbeConfig, out_dir: str | Path, allow_config_change: bool = False,
-              say: Say = lambda _msg: None) -> ProbeOutcome:
-    """Generate (or resume) the probe set of ``config`` under ``out_dir/<name>``, answer it, export it."""
+              retry_errors: bool = False, say: Say = lambda _msg: None) -> ProbeOutcome:
+    """Generate (or resume) the probe set of ``config`` under ``out_dir/<name>``, answer it, export it.
+
+    Stored frames and answers are skipped, errored ones too unless ``retry_errors``."""
     run_dir = Path(out_dir) / config.name
     answerers = [make_answerer(a.name, a.kind, a.options) for a in config.answerers]  # fail before any work
     clear_stale(run_dir)
@@ -164,14 +166,14 @@ def run_probe(config: ProbeConfig, out_dir: str | Path, allow_config_change: boo
         out = ProbeOutcome(run_dir)
         t0 = time.perf_counter()
         for source in config.sources:
-            _generate_source(config, source, store, out, say)
+            _generate_source(config, source, store, out, say, retry_errors)
         out.generate_s = time.perf_counter() - t0
         rows = store.items()
         out.items_total = len(rows)
         say(f"{out.items_new} new items from {out.frames_new} frames ({out.items_total} stored); answering")
         items = [load_item(r, run_dir) for r in rows]
         for answerer in answerers:
-            _answer_all(answerer, items, store, config.retries, out)
+            _answer_all(answerer, items, store, config.retries, out, retry_errors)
             close = getattr(answerer, "close", None)
             if close is not None:
                 close()

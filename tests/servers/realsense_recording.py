@@ -83,7 +83,7 @@ if __name__ == "__main__":  # python -m tests.servers.realsense_recording OUT.db
 
     parser = argparse.ArgumentParser(description="write the tests' RealSense recording (software_device)")
     parser.add_argument("out", type=Path)
-    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", default="96,128", help="colour height,width (default 96,128)")
     args = parser.parse_args()
     h, w = (int(v) for v in args.size.split(","))
