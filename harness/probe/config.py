@@ -25,10 +25,9 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.config import _describe
+from harness.config import _describe, read_yaml
 from harness.errors import CrossviewError
 from harness.probe.items import TASKS
 from harness.probe.options import GenOptions
@@ -153,15 +152,4 @@ def parse_probe_config(data: Any, source: str = "probe config", base: Path | Non
 
 def load_probe_config(path: str | Path) -> ProbeConfig:
     """Read and validate ``probe.yaml``; the run name defaults to the file's stem."""
-    p = Path(path)
-    if not p.is_file():
-        raise CrossviewError(f"probe config file {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise CrossviewError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if isinstance(data, dict) and "name" not in data:
-        data = {"name": p.stem, **data}
-    return parse_probe_config(data, str(p), p.resolve().parent)
+    return parse_probe_config(read_yaml(path, "probe config file"), str(path), Path(path).resolve().parent)
