@@ -23,7 +23,7 @@ IMAGES = "images"
 
 def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG", optimize=False)
+    Image.fromarray(image).save(buf, format="PNG", compress_level=3)  # lossless; level 3: 2x faster than 6
     return buf.getvalue()
 
 

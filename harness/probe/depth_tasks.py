@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.probe.frames import Frame
+from harness.probe.frames import Frame, SceneObject
 from harness.probe.geometry import back_project
 from harness.probe.marks import draw_boxes
 from harness.probe.options import GenOptions
@@ -39,14 +39,25 @@ def _box_at(cx: int, cy: int, side: int, h: int, w: int) -> Box:
     return x0, y0, x0 + side - 1, y0 + side - 1
 
 
-def sample_region(frame: Frame, rng: np.random.Generator, opts: GenOptions) -> Region | None:
-    """One flat-depth region, half the time on a visible object when the frame knows its objects; None if the
-    drawn spot is unusable (the caller draws again)."""
+def _side(frame: Frame, opts: GenOptions) -> int:
+    return max(4, int(round(min(frame.depth.shape) * opts.region_frac)))
+
+
+def _visible(frame: Frame, opts: GenOptions) -> list[SceneObject]:
+    """Objects with enough pixels in view to hold a marked region."""
+    side = _side(frame, opts)
+    return [o for o in frame.objects if o.mask.sum() >= side * side]
+
+
+def sample_region(frame: Frame, rng: np.random.Generator, opts: GenOptions,
+                  visible: list[SceneObject] | None = None) -> Region | None:
+    """One flat-depth region, half the time on one of the ``visible`` objects (default: ``_visible(frame)``);
+    None if the drawn spot is unusable (the caller draws again)."""
     depth = frame.depth
     h, w = depth.shape
-    side = max(4, int(round(min(h, w) * opts.region_frac)))
+    side = _side(frame, opts)
     on = None
-    visible = [o for o in frame.objects if o.mask.sum() >= side * side]
+    visible = _visible(frame, opts) if visible is None else visible
     if visible and rng.random() < 0.5:
         obj = visible[int(rng.integers(len(visible)))]
         ys, xs = np.nonzero(obj.mask)
@@ -79,8 +90,9 @@ def depth_order(frame: Frame, rng: np.random.Generator, opts: GenOptions) -> dic
     """Two marked regions whose depths differ by at least the margin; which is closer?"""
     if frame.depth is None:
         return None
+    visible = _visible(frame, opts)
     for _ in range(opts.tries):
-        a, b = sample_region(frame, rng, opts), sample_region(frame, rng, opts)
+        a, b = sample_region(frame, rng, opts, visible), sample_region(frame, rng, opts, visible)
         if a is None or b is None or not _apart(a.box, b.box) or abs(a.depth - b.depth) < opts.depth_margin_m:
             continue
         return {"question": "Two regions of the image are marked with numbered boxes. Which marked region is "
@@ -116,8 +128,9 @@ def _entities(frame: Frame, rng: np.random.Generator, opts: GenOptions) -> tuple
     if len(found) >= 2:
         return "object", found
     found = []  # fewer than two objects in view (or a world without masks): marked regions instead
+    visible = _visible(frame, opts)
     for _ in range(opts.tries):
-        r = sample_region(frame, rng, opts)
+        r = sample_region(frame, rng, opts, visible)
         if r is not None and all(_apart(r.box, e[1]) for e in found):
             x0, y0, x1, y1 = r.box
             found.append(("", r.box, back_project(np.array((x0 + x1) / 2), np.array((y0 + y1) / 2),

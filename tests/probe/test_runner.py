@@ -19,7 +19,7 @@ from harness.probe.config import parse_probe_config
 from harness.probe.runner import run_probe
 from harness.probe.store import ProbeStore
 from reports.probe import build_probe_report
-from tests.harness.sweeps import crossview
+from tests.harness.sweeps import REPO, crossview
 from tests.probe.runs import small_probe
 
 CALLABLES = [{"name": "first", "kind": "callable", "options": {"target": "tests.probe.answerers:always_first"}},
@@ -128,6 +128,16 @@ def test_bad_callables_fail_before_any_work(options, match, tmp_path: Path) -> N
     with pytest.raises(CrossviewError, match=match):
         run_probe(config, tmp_path)
     assert not (tmp_path / "p").exists()
+
+
+def test_example_probe_config_is_valid() -> None:
+    from harness.probe.config import load_probe_config
+
+    for path in sorted((REPO / "examples").glob("probe*.yaml")):
+        config = load_probe_config(path)
+        assert {s.adapter for s in config.sources} >= {"rooms", "realsense"} and config.fingerprint()
+        rig = next(s for s in config.sources if s.adapter == "realsense")
+        assert Path(rig.options["file"]).is_absolute() and Path(rig.options["goals"]).is_dir()
 
 
 def test_cli_probe(tmp_path: Path) -> None:
