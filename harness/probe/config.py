@@ -82,6 +82,13 @@ class GenConfig(_Strict):
     tries: int = Field(default=60, ge=1, le=10_000)
 
 
+class ProbeTimeouts(_Strict):
+    """Deadlines in seconds: starting a source's adapter process (imports, simulator start), sampling one frame."""
+
+    startup: float = Field(default=120.0, gt=0)
+    frame: float = Field(default=60.0, gt=0)
+
+
 class ProbeConfig(_Strict):
     """A whole probe run: sources × frames × tasks, and who answers."""
 
@@ -95,6 +102,7 @@ class ProbeConfig(_Strict):
         default_factory=lambda: [AnswererConfig(name="random", kind="random"),
                                  AnswererConfig(name="oracle", kind="depth-oracle")], min_length=1)
     retries: int = Field(default=2, ge=0, le=20)
+    timeouts: ProbeTimeouts = Field(default_factory=ProbeTimeouts)
     gallery: int = Field(default=3, ge=0, le=100)  # items per world × task in the report's gallery
 
     @field_validator("tasks")

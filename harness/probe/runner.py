@@ -1,10 +1,12 @@
 """Run a probe config: generate the items of every source's frames, have every answerer answer them, export.
 
 Durable and resumable like sweeps: frames and answers have content-hash keys; stored ones are skipped on a
-re-run (errored ones too, unless ``retry_errors``); a failing adapter reset is retried ``retries`` times (with a
-fresh adapter) before the frame is stored as an error; a failing answer (a transport error, a raising callable)
-is retried and then stored as ``error``, which reports count but never score. Only this driver writes the
-store; answers are computed on threads (``concurrency`` per answerer) and written here as they complete.
+re-run (errored ones too, unless ``retry_errors``). Each source's adapter lives in its own process
+(harness.probe.worker) with deadlines (``timeouts``): a frame whose adapter raised, hung or died is retried
+``retries`` times (a hung or dead simulator is replaced) before it is stored as an error. A failing answer (a
+transport error, a raising callable) is retried and then stored as ``error``, which reports count but never
+score. Only this driver writes the store; answers are computed on threads (``concurrency`` per answerer) and
+written here as they complete.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from harness.errors import BackendUnavailable, CrossviewError
 from harness.probe.answerers import Answerer, make_answerer
 from harness.probe.config import ProbeConfig, SourceConfig, source_fingerprint
 from harness.probe.dataset import export, load_item, save_item
-from harness.probe.frames import Look, sample_frame
+from harness.probe.frames import Look
 from harness.probe.generate import frame_key, generate
 from harness.probe.items import ProbeItem, parse_reply
 from harness.probe.store import AnswerRow, ProbeStore
+from harness.probe.worker import FrameFailure, FrameTimeout, FrameWorker, Request
 
 Say = Callable[[str], None]
 
@@ -61,36 +64,37 @@ def _frame_plan(source: SourceConfig, domains: tuple[str, ...]) -> list[tuple[st
 
 def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStore, out: ProbeOutcome,
                      say: Say, retry_errors: bool) -> None:
-    from adapters.base import make_adapter
-
+    fp, opts, look = source_fingerprint(source), config.gen_options(), Look(**source.look.model_dump())
+    done = store.frame_keys(with_errors=not retry_errors)
+    todo = source.domains is None or any(not any(k.startswith(f"{fp}/{source.adapter}/{d}/{i}/") for k in done)
+                                         for d, i in _frame_plan(source, tuple(source.domains)))
+    if not todo:
+        return
     try:
-        adapter = make_adapter(source.adapter, **source.options)
+        worker = FrameWorker(source.adapter, source.options, config.timeouts.startup, config.timeouts.frame)
     except BackendUnavailable as exc:
         if not source.optional:
             raise
         out.skipped_sources.append(f"{source.adapter}: {exc}")
         say(f"skipping optional source {source.adapter}: {exc}")
         return
-    fp, opts, look = source_fingerprint(source), config.gen_options(), Look(**source.look.model_dump())
-    domains = tuple(source.domains or adapter.info.domains or ("default",))
-    done = store.frame_keys(with_errors=not retry_errors)
+    except FrameTimeout as exc:
+        raise CrossviewError(str(exc)) from None
+    domains = tuple(source.domains or worker.domains or ("default",))
     try:
         for domain, index in _frame_plan(source, domains):
             probe_key = f"{fp}/{source.adapter}/{domain}/{index}"
             if any(k.startswith(probe_key + "/") for k in done):
                 continue
             t0, error, frame = time.perf_counter(), None, None
+            request = Request(domain, source.role, index, config.seed, look, source.suite)
             for attempt in range(config.retries + 1):
                 try:
-                    frame = sample_frame(adapter, domain, source.role, index, config.seed, look, source.suite)
+                    frame = worker.sample(request)
                     break
-                except CrossviewError:
-                    raise
-                except Exception as exc:  # a simulator's failure: retry with a fresh adapter
-                    error = f"{type(exc).__name__}: {exc}"
+                except (FrameTimeout, FrameFailure) as exc:  # a simulator's failure: retried (a fresh one if hung)
+                    error = str(exc)
                     say(f"frame {domain}/{index} of {source.adapter} failed (attempt {attempt + 1}): {error}")
-                    adapter.close()
-                    adapter = make_adapter(source.adapter, **source.options)
             if frame is None:
                 store.add_frame(f"{probe_key}/error", source.adapter, domain, index, [], {}, 0.0, error)
                 out.frame_errors += 1
@@ -102,7 +106,7 @@ def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStor
             out.frames_new += 1
             out.items_new += len(rows)
     finally:
-        adapter.close()
+        worker.close()
 
 
 def _answer_one(answerer: Answerer, item: ProbeItem) -> tuple[Any, float]:

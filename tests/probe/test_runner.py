@@ -158,3 +158,28 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert err.strip().count("\n") == 0 and "sources[0].frames" in err and not (tmp_path / "runs").exists()
     assert main(["probe", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_hung_and_failing_simulators_are_retried_then_stored_as_errors(tmp_path: Path) -> None:
+    faulty = "tests.harness.faulty:FaultyRooms"  # faults inside step(), i.e. during the camera moves
+    base = {"image_size": [64, 64], "every": 1, "at_step": 1}
+    config = parse_probe_config({
+        "name": "faults", "per_task": 1, "retries": 1, "timeouts": {"frame": 4},
+        "sources": [{"adapter": faulty, "domains": ["apartment"], "frames": 1, "look": {"steps": 3},
+                     "options": {**base, "fault": "hang", "once_dir": str(tmp_path)}},
+                    {"adapter": faulty, "domains": ["warehouse"], "frames": 3, "look": {"steps": 3},
+                     "options": {**base, "fault": "raise"}}]})
+    said: list[str] = []
+    out = run_probe(config, tmp_path / "runs", say=said.append)
+    hung = [m for m in said if "did not give a frame within 4 s" in m]
+    raised = [m for m in said if "injected simulator failure" in m]
+    assert hung and raised  # the hang was killed and retried once (and then worked: once_dir)
+    with ProbeStore(out.run_dir, create=False) as store:
+        frames = store.frames()
+    ok = [f for f in frames if f["error"] is None]
+    errors = [f for f in frames if f["error"]]
+    # the seeds of these frames draw 3, 2, 3 and 0 camera moves: the frame without moves never reaches the fault
+    assert {(f["domain"], f["idx"]) for f in ok} == {("apartment", 0), ("warehouse", 2)}
+    assert len(hung) == 1 and len(raised) == 4 and out.frame_errors == len(errors) == 2  # 2 attempts each
+    assert out.exit_code == 1
+    assert all("injected simulator failure" in f["error"] and f["domain"] == "warehouse" for f in errors)
