@@ -8,5 +8,6 @@ human label is needed and every item can be checked.
 
 Modules: ``geometry`` (camera frame), ``frames`` (sampling frames from adapters), ``items`` (the item type,
 prompts and strict answer parsing), ``marks`` (drawing), ``depth_tasks`` and ``patch_tasks`` (generation),
-``answerers`` and ``chat`` (who answers), ``config``, ``store``, ``dataset`` (export) and ``runner``.
+``answerers`` and ``chat`` (who answers), ``config``, ``store``, ``dataset`` (export), ``worker`` (an adapter in
+its own process, with deadlines), ``runner`` and ``command`` (the CLI).
 """

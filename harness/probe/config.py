@@ -14,6 +14,8 @@
       - {name: vlm, kind: openai, options: {base_url: "http://127.0.0.1:8000/v1", model: qwen2.5-vl,
                                             concurrency: 8, timeout_s: 60}}
       - {name: mine, kind: callable, options: {target: mypkg.probes:answer}}
+    retries: 2                      # per frame and per answer, before it is stored as an error
+    timeouts: {startup: 120, frame: 60}
 
 Relative paths in source options ``file``, ``goals`` and ``tasks`` are taken from the config file's folder.
 """
