@@ -14,47 +14,93 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.errors import BackendUnavailable, CrossviewError
 from harness.plugins import construct, import_target
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 ENTRY_POINT_GROUP = "crossview.adapters"
 
 
 @dataclass(frozen=True)
 class AdapterInfo:
-    """What an adapter can do; the runner checks policies against it before any episode runs."""
+    """What an adapter can do. The runner's pre-flight check (harness.compat), the harness's masking and the
+    conformance checks (harness.conformance) read every field:
+
+    - ``obs_size`` (height, width) of ``Observation.rgb`` and ``depth``; policies with a fixed input size must match.
+    - ``has_depth``: ``Observation.depth`` is float32 metres, finite and > 0, else always None.
+    - ``seedable``: the same TaskSpec (seed included) gives the same goal and frames for the same actions; the
+      conformance check replays episodes to verify it (and the masking check needs it).
+    - ``privileged_success``: ``step`` judges success itself (a bool every step); otherwise it may answer None
+      (an operator or nobody judges).
+    - ``control_hz``: steps per second; ``Observation.t`` advances by ``1 / control_hz`` per step on a seedable
+      (simulated) adapter.
+    - ``masked``: action fields (buttons, ``"pitch"``, ``"yaw"``) the backend cannot honour. The harness sets them
+      to neutral before every ``step`` (``Action.without``), so adapters need not, and an adapter must not give
+      them any effect (conformance checks it).
+    - ``interactions``: those the adapter's tasks use; policies are checked against them.
+    - ``domains``: every ``TaskSpec.domain`` the adapter's suites use (conformance checks it); empty = not declared.
+    - ``privileged_facts``: ``StepInfo.privileged`` is a ``PrivilegedFacts`` after every reset and step (pose,
+      target, waypoint, ...); privileged policies (the oracle) run only on adapters declaring it.
+    """
 
     name: str
     obs_size: tuple[int, int]  # (height, width)
     has_depth: bool
-    seedable: bool  # same TaskSpec gives the same frames
-    privileged_success: bool  # success judged by the simulator (else by an operator, or None)
+    seedable: bool
+    privileged_success: bool
     control_hz: float
-    masked: frozenset[str] = frozenset()  # action fields (buttons, "pitch", "yaw") this adapter ignores
+    masked: frozenset[str] = frozenset()
     interactions: tuple[Interaction, ...] = (Interaction.APPROACH,)
     domains: tuple[str, ...] = ()
+    privileged_facts: bool = False
+
+    def __post_init__(self) -> None:
+        bad = set(self.masked) - set(ACTION_FIELDS)
+        if bad:
+            raise CrossviewError(f"adapter {self.name!r} masks unknown action field(s) {sorted(bad)}: "
+                                 f"allowed are {', '.join(ACTION_FIELDS)}")
+        if not self.control_hz > 0:
+            raise CrossviewError(f"adapter {self.name!r}: control_hz must be > 0, got {self.control_hz}")
+        object.__setattr__(self, "masked", frozenset(self.masked))
 
 
 @runtime_checkable
 class Adapter(Protocol):
-    """One backend behind crossview's interface (modelled on dm_env: reset / step / close)."""
+    """One backend behind crossview's interface (modelled on dm_env: reset / step / close).
+
+    The full contract (units, frame, what each field means) is in docs/writing-plugins.md; ``crossview check
+    adapter NAME`` verifies it.
+    """
 
     info: AdapterInfo
 
     def tasks(self, suite: str) -> list[TaskSpec]:
-        """Task templates of a suite (the seed of each is replaced per episode by the runner)."""
+        """Task templates of split ``suite`` ("train" or "heldout"); the runner replaces each seed per episode."""
         ...
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
-        """Start the episode described by ``task``; return the first view, the goal and privileged info."""
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
+        """Start the episode described by ``task``; return the first view, the goal and the step facts."""
         ...
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
-        """Apply one action; return (observation, done, success or None if nobody can judge, privileged info)."""
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
+        """Apply one action; return (observation, done, success or None if nobody can judge, step facts)."""
         ...
 
     def close(self) -> None:
-        """Release the simulator, renderer, sockets or devices."""
+        """Release the simulator, renderer, sockets or devices (idempotent)."""
         ...
+
+
+def step_info(value: Any, who: str) -> StepInfo:
+    """``value`` if it is a StepInfo, else a one-line error naming the adapter that broke the contract."""
+    if not isinstance(value, StepInfo):
+        raise CrossviewError(f"adapter {who!r} returned {type(value).__name__} as its info: the contract is "
+                             "harness.spec.StepInfo (see docs/writing-plugins.md)")
+    return value
+
+
+def masked_step(adapter: Adapter, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
+    """Step ``adapter`` with its masked fields neutralised: how the harness steps every adapter."""
+    obs, done, success, info = adapter.step(action.without(adapter.info.masked))
+    return obs, bool(done), success, step_info(info, adapter.info.name)
 
 
 @dataclass(frozen=True)

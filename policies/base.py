@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import CrossviewError
 from harness.plugins import construct, import_target
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 
 ENTRY_POINT_GROUP = "crossview.policies"
 
@@ -26,11 +26,11 @@ class PolicyInfo:
     """What a policy needs and can do; the runner checks it against each adapter before running."""
 
     name: str
-    input_size: tuple[int, int] | None = None  # (height, width) it expects, None = any (the runner resizes)
+    input_size: tuple[int, int] | None = None  # (height, width) it needs, checked against the adapter; None = any
     interactions: tuple[Interaction, ...] = ()  # empty = any
     batchable: bool = True
     device: str = "cpu"
-    privileged: bool = False  # reads the simulator's privileged info (oracle only)
+    privileged: bool = False  # reads PrivilegedFacts (oracle only); runs only where the adapter declares them
     checkpoint_sha256: str = ""
     checkpoint_step: int | None = None
 
@@ -46,10 +46,11 @@ class Policy(Protocol):
         ...
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         """One action per batch element; element k belongs to slot ``slots[k]`` (default: slot k).
 
-        ``infos`` are empty dicts unless the policy is privileged.
+        ``privileged`` holds each slot's ``PrivilegedFacts`` when ``info.privileged`` is set (and the adapter
+        declares ``privileged_facts``), else None for every slot: a learning policy never sees them.
         """
         ...
 

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from adapters.base import Adapter
 from adapters.gym_env import CrossViewEnv
-from harness.spec import BUTTONS, Action, CrossViewGoal, Observation, TaskSpec
+from harness.spec import BUTTONS, Action, CrossViewGoal, Observation, StepInfo, TaskSpec
 from tests.conformance.cases import ADAPTER_CASES, build_adapter
 
 
@@ -35,7 +35,7 @@ def test_protocol_shapes_and_types(adapter: Adapter) -> None:
     assert isinstance(adapter, Adapter)
     h, w = adapter.info.obs_size
     obs, goal, info = adapter.reset(first_task(adapter))
-    assert isinstance(obs, Observation) and isinstance(goal, CrossViewGoal) and isinstance(info, dict)
+    assert isinstance(obs, Observation) and isinstance(goal, CrossViewGoal) and isinstance(info, StepInfo)
     assert obs.rgb.dtype == np.uint8 and obs.rgb.shape == (h, w, 3)
     if adapter.info.has_depth:
         assert obs.depth is not None and obs.depth.dtype == np.float32 and obs.depth.shape == (h, w)
@@ -47,7 +47,7 @@ def test_protocol_shapes_and_types(adapter: Adapter) -> None:
     assert goal.mask.any(), "the goal mask must mark the target"
     assert goal.interaction in adapter.info.interactions
     obs2, done, success, info2 = adapter.step(Action(forward=True))
-    assert obs2.rgb.shape == (h, w, 3) and isinstance(done, bool) and isinstance(info2, dict)
+    assert obs2.rgb.shape == (h, w, 3) and isinstance(done, bool) and isinstance(info2, StepInfo)
     assert success is None or isinstance(success, bool)
     assert obs2.t > obs.t
 

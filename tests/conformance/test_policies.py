@@ -29,7 +29,7 @@ def policy(request: pytest.FixtureRequest) -> Policy:
 
 def _act(policy: Policy, batch, seeds) -> list[Action]:
     policy.reset(len(batch), seeds=seeds)
-    infos = [info if policy.info.privileged else {} for _, _, info in batch]
+    infos = [info.privileged if policy.info.privileged else None for _, _, info in batch]
     return policy.act([o for o, _, _ in batch], [g for _, g, _ in batch], infos)
 
 
@@ -54,5 +54,5 @@ def test_slot_reset_reproduces(policy: Policy, episodes) -> None:
     first = _act(policy, episodes, [5, 6, 7])
     policy.reset(3, slots=[1], seeds=[6])
     again = policy.act([o for o, _, _ in episodes], [g for _, g, _ in episodes],
-                       [i if policy.info.privileged else {} for _, _, i in episodes])
+                       [i.privileged if policy.info.privileged else None for _, _, i in episodes])
     assert again[1] == first[1]
