@@ -7,13 +7,12 @@ Built-in adapters are listed below; third-party ones register through the ``cros
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from harness.errors import BackendUnavailable, CrossviewError
-from harness.plugins import construct, import_target
+from harness.errors import CrossviewError
+from harness.plugins import construct
+from harness.registry import PluginEntry, from_entry_points, import_path_entry, probe
 from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 ENTRY_POINT_GROUP = "crossview.adapters"
@@ -103,50 +102,36 @@ def masked_step(adapter: Adapter, action: Action) -> tuple[Observation, bool, bo
     return obs, bool(done), success, step_info(info, adapter.info.name)
 
 
-@dataclass(frozen=True)
-class AdapterEntry:
-    """A registered adapter: where its class lives and how to make its backend available."""
-
-    name: str
-    target: str  # "module:Class"
-    install: str = ""  # what to install when the backend is missing
-    source: str = "builtin"
-    _loader: Callable[[], type] | None = field(default=None, compare=False, repr=False)
-
-    def load(self) -> type:
-        """Import the adapter class."""
-        return self._loader() if self._loader is not None else import_target(self.target)
-
+AdapterEntry = PluginEntry  # a registered adapter (harness.registry)
 
 BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
-    "rooms": AdapterEntry("rooms", "adapters.rooms.adapter:RoomsAdapter", "pip install mujoco"),
-    "dmlab": AdapterEntry("dmlab", "adapters.dmlab:DMLabAdapter", "build DeepMind Lab from source (README)"),
+    "rooms": AdapterEntry("rooms", "adapters.rooms.adapter:RoomsAdapter", "pip install mujoco", requires=("mujoco",)),
+    "dmlab": AdapterEntry("dmlab", "adapters.dmlab:DMLabAdapter", "build DeepMind Lab from source (README)",
+                          requires=("deepmind_lab",)),
     "airsim": AdapterEntry("airsim", "adapters.unreal.airsim:AirSimAdapter",
-                           "pip install 'crossview-harness[cosysairsim]' or '[airsim]' (README)"),
+                           "pip install 'crossview-harness[cosysairsim]' or '[airsim]' (README)",
+                           requires=("cosysairsim|airsim",)),
     "unrealcv": AdapterEntry("unrealcv", "adapters.unreal.unrealcv:UnrealCVAdapter",
-                             "pip install 'crossview-harness[unreal]'"),
+                             "pip install 'crossview-harness[unreal]'", requires=("unrealcv",)),
     "realsense": AdapterEntry("realsense", "adapters.realsense.adapter:RigAdapter",
-                              "pip install 'crossview-harness[realsense]' and apt-get install libusb-1.0-0"),
+                              "pip install 'crossview-harness[realsense]' and apt-get install libusb-1.0-0",
+                              requires=("pyrealsense2",)),
     "minecraft": AdapterEntry("minecraft", "adapters.minecraft.adapter:MinecraftAdapter",
-                              "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)"),
+                              "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)",
+                              requires=("minestudio",)),
 }
 
 
 def registry() -> dict[str, AdapterEntry]:
     """All adapters: the built-in ones plus every ``crossview.adapters`` entry point installed."""
-    entries = dict(BUILTIN_ADAPTERS)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in entries:
-            entries[ep.name] = AdapterEntry(ep.name, ep.value, source=ep.dist.name if ep.dist else "plugin",
-                                            _loader=ep.load)
-    return entries
+    return {**from_entry_points(ENTRY_POINT_GROUP), **BUILTIN_ADAPTERS}
 
 
 def get_entry(name: str) -> AdapterEntry:
     """The registry entry for ``name`` (or a ``module:Class`` path), else a one-line error listing the adapters."""
     entries = registry()
     if name not in entries and ":" in name:  # an unpackaged plugin, named by its import path
-        return AdapterEntry(name, name, source="import path")
+        return import_path_entry(name)
     if name not in entries:
         raise CrossviewError(f"unknown adapter {name!r}: known adapters are {', '.join(sorted(entries))} "
                              "(third-party adapters register through the 'crossview.adapters' entry point)")
@@ -159,17 +144,6 @@ def make_adapter(name: str, **options: Any) -> Adapter:
 
 
 def availability(name: str) -> tuple[bool, str]:
-    """Whether adapter ``name`` can run here, and if not, what to install (one line)."""
-    entry = get_entry(name)
-    try:
-        cls = entry.load()
-    except ImportError as exc:
-        return False, f"{exc}; install: {entry.install or 'see the adapter documentation'}"
-    check = getattr(cls, "check_available", None)
-    if check is None:
-        return True, "available"
-    try:
-        check()
-    except BackendUnavailable as exc:
-        return False, str(exc)
-    return True, "available"
+    """Whether adapter ``name`` can run here, and if not, what is wrong and what to install (one line)."""
+    result = probe(get_entry(name))
+    return result.ok, result.detail
