@@ -162,6 +162,35 @@ def probe(entry: PluginEntry) -> Availability:
     return Availability(True, "available", ", ".join(versions))
 
 
+def _requirement_versions(dist: str) -> dict[str, str]:
+    """Installed versions of the (non-extra) requirements of distribution ``dist``."""
+    out = {}
+    for req in metadata.requires(dist) or []:
+        if "extra ==" in req.replace('"', "").replace("'", ""):
+            continue
+        name = re.split(r"[\s;<>=!~\[(@]", req.strip(), maxsplit=1)[0]
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
+
+
+def plugin_provenance(entries: dict[str, PluginEntry]) -> dict[str, dict[str, Any]]:
+    """For each plugin used (by name): where it came from, its distribution's version and what that brings."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in entries.items():
+        facts: dict[str, Any] = {"target": entry.target, "source": entry.source}
+        if entry.dist:
+            try:
+                facts["distribution"] = {"name": entry.dist, "version": metadata.version(entry.dist),
+                                         "requires": _requirement_versions(entry.dist)}
+            except metadata.PackageNotFoundError:
+                facts["distribution"] = {"name": entry.dist, "version": "missing"}
+        out[name] = facts
+    return out
+
+
 def probe_isolated(kind: str, name: str, timeout: float = PROBE_TIMEOUT_S) -> Availability:
     """``probe`` of adapter or policy ``name`` in a fresh interpreter (a crash or hang becomes a row)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}

@@ -182,7 +182,7 @@ class Worker:
         info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-            checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
+            checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
             interaction=ep.task.interaction.name.lower(), target=info.target or ep.task.target,
             difficulty=ep.task.difficulty, split=ep.task.split, role=ep.env.role, seed=ep.task.seed,
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
