@@ -17,7 +17,7 @@ from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from harness.errors import BackendUnavailable, CrossviewError
 from harness.goals import StoredGoal, load_library
-from harness.spec import Action, CrossViewGoal, Observation, TaskSpec
+from harness.spec import Action, CrossViewGoal, Observation, StepInfo, TaskSpec
 
 DEFAULT_LEVEL = "contributed/dmlab30/explore_object_locations_small"
 INSTALL = ("DeepMind Lab is built from source with Bazel (github.com/google-deepmind/lab): build "
@@ -108,7 +108,7 @@ class DMLabAdapter:
                 return g.goal
         raise CrossviewError(f"dmlab: goal {name!r} is not in the goal library")
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         if self._lab is None:
             maze = generate_maze(seed=task.seed, **self.maze) if self.maze else None
             self._lab = self.deepmind_lab.Lab(self.level, ["RGB_INTERLEAVED", POSITION],
@@ -122,22 +122,22 @@ class DMLabAdapter:
         obs = self._lab.observations()
         return Observation(np.ascontiguousarray(obs["RGB_INTERLEAVED"]), None, self._steps / self.info.control_hz)
 
-    def _info(self, reward: float) -> dict[str, Any]:
-        info: dict[str, Any] = {"reward": reward}
+    def _info(self, reward: float) -> StepInfo:
+        extra: dict[str, Any] = {"reward": reward}
         if self._lab.is_running():
             obs = self._lab.observations()
             if POSITION in obs:
-                info["pose"] = tuple(float(v) for v in obs[POSITION])
-        return info
+                extra["pose"] = tuple(float(v) for v in obs[POSITION])
+        return StepInfo(target=self._task.target if self._task else "", extra=extra)
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         reward = float(self._lab.step(native_action(action, self.table), num_steps=self.repeat))
         self._steps += 1
         running = self._lab.is_running()
         success = reward > 0
         if not running and not success:
             return Observation(np.zeros((*self.size, 3), np.uint8), None, self._steps / self.info.control_hz), \
-                True, False, {"reward": reward}
+                True, False, StepInfo(target=self._task.target, extra={"reward": reward})
         return self._observe(), success, success, self._info(reward)
 
     def close(self) -> None:

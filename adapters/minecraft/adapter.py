@@ -22,7 +22,7 @@ from adapters.minecraft.actions import env_action
 from adapters.minecraft.projection import block_mask, look_at
 from adapters.minecraft.tasks import INTERACTIONS, START_DISTANCE, MinecraftTask, load_tasks
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 FOV = 70.0
 APPROACH_RADIUS = 2.0
@@ -107,7 +107,7 @@ class MinecraftAdapter:
         obs, _, _, _, info = self._sim.step(env_action(Action()))
         return obs, info
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         t = self._find(task)
         sim = self._make_sim(t)
         sim.reset()
@@ -132,14 +132,14 @@ class MinecraftAdapter:
     def _observe(self, obs: dict) -> Observation:
         return Observation(np.asarray(obs["image"], np.uint8), None, self._steps / self.info.control_hz)
 
-    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
+    def _info(self, info: dict[str, Any]) -> StepInfo:
         x, y, z = _position(info)
         t = self._task
         assert t is not None
-        return {"distance": math.dist((x, y, z), (t.at[0] + 0.5, t.at[1] + 0.5, t.at[2] + 0.5)),
-                "target": f"{t.kind}:{t.target}"}
+        return StepInfo(target=f"{t.kind}:{t.target}",
+                        distance=math.dist((x, y, z), (t.at[0] + 0.5, t.at[1] + 0.5, t.at[2] + 0.5)))
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         t = self._task
         if t is None:
             raise CrossviewError("minecraft: step() called before reset()")
@@ -149,7 +149,7 @@ class MinecraftAdapter:
         if t.interaction in STAT:
             success = _stat(info, STAT[t.interaction], t.target) > self._baseline
         else:
-            success = out["distance"] <= APPROACH_RADIUS
+            success = out.distance <= APPROACH_RADIUS
         return self._observe(obs), bool(success or terminated or truncated), bool(success), out
 
     def close(self) -> None:

@@ -107,7 +107,7 @@ def test_engine_episode() -> None:
 
         task = dataclasses.replace(adapter.tasks("train")[-1], seed=1)
         obs, goal, info = adapter.reset(task)
-        assert obs.rgb.shape == (224, 224, 3) and goal.mask.any() and info["distance"] > 10
+        assert obs.rgb.shape == (224, 224, 3) and goal.mask.any() and info.distance > 10
         obs, done, success, info = adapter.step(Action(forward=True))
         assert obs.rgb.shape == (224, 224, 3)
     finally:
