@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from adapters.base import masked_step, step_info
 from harness.errors import CrossviewError
 from harness.probe.geometry import Intrinsics
-from harness.spec import Action, Observation, TaskSpec
+from harness.spec import Action, Observation, StepInfo, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -61,16 +62,10 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:4], "big") >> 1
 
 
-def read_info(info: Any) -> tuple[tuple[float, ...] | None, Mapping[str, Any]]:
-    """(camera pose, provenance) from an adapter's info: a harness.spec.StepInfo, or the older free-form dict."""
-    privileged = getattr(info, "privileged", None)
-    if privileged is not None or hasattr(info, "provenance"):
-        pose = tuple(privileged.pose) if privileged is not None else None
-        return pose, dict(getattr(info, "provenance", None) or {})
-    if isinstance(info, Mapping):
-        pose = info.get("pose")
-        return (tuple(pose) if pose is not None else None), dict(info.get("provenance") or {})
-    return None, {}
+def read_info(info: StepInfo) -> tuple[tuple[float, ...] | None, Mapping[str, Any]]:
+    """(camera pose from the privileged facts, provenance) of an adapter's StepInfo."""
+    pose = tuple(info.privileged.pose) if info.privileged is not None else None
+    return pose, dict(info.provenance or {})
 
 
 # ------------------------------------------------------------------ adapter-specific facts
@@ -135,11 +130,10 @@ def sample_frame(adapter: Any, domain: str, role: str, index: int, probe_seed: i
     rng = np.random.default_rng(seed)
     task = _pick_task(adapter, domain, suite, rng, seed)
     obs, _goal, info = adapter.reset(task)
-    pose, provenance = read_info(info)
-    masked = adapter.info.masked
+    pose, provenance = read_info(step_info(info, name))
     for _ in range(int(rng.integers(0, look.steps + 1))):
         action = Action(camera=(float(rng.uniform(-look.pitch, look.pitch)), float(rng.uniform(-look.yaw, look.yaw))))
-        obs, done, _success, info = adapter.step(action.without(masked) if masked else action)
+        obs, done, _success, info = masked_step(adapter, action)
         pose = read_info(info)[0] or pose
         if done:
             break
