@@ -75,8 +75,7 @@ def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStor
     except BackendUnavailable as exc:
         if not source.optional:
             raise
-        out.skipped_sources.append(f"{source.adapter}: {exc}")
-        say(f"skipping optional source {source.adapter}: {exc}")
+        out.skipped_sources.append(f"{source.adapter}: {exc}")  # the command prints these at the end
         return
     except FrameTimeout as exc:
         raise CrossviewError(str(exc)) from None
