@@ -27,7 +27,7 @@ from harness.probe.config import ProbeConfig, SourceConfig, source_fingerprint
 from harness.probe.dataset import export, load_item, save_item
 from harness.probe.frames import Look
 from harness.probe.generate import frame_key, generate
-from harness.probe.items import ProbeItem, parse_reply
+from harness.probe.items import parse_reply
 from harness.probe.store import AnswerRow, ProbeStore
 from harness.probe.worker import FrameFailure, FrameTimeout, FrameWorker, Request
 
@@ -108,26 +108,27 @@ def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStor
         worker.close()
 
 
-def _answer_one(answerer: Answerer, item: ProbeItem) -> tuple[Any, float]:
+def _answer_one(answerer: Answerer, row: dict[str, Any], run_dir: Path) -> tuple[Any, float]:
+    item = load_item(row, run_dir)  # on the answering thread: only pending items are read, never all at once
     t0 = time.perf_counter()
     reply = answerer.answer(item)
     return reply, time.perf_counter() - t0
 
 
-def _answer_all(answerer: Answerer, items: list[ProbeItem], store: ProbeStore, retries: int,
+def _answer_all(answerer: Answerer, rows: list[dict[str, Any]], store: ProbeStore, retries: int,
                 out: ProbeOutcome, retry_errors: bool) -> None:
-    pending = {answer_id(i.item_id, answerer): i for i in items}
+    pending = {answer_id(r["item_id"], answerer): r for r in rows}
     for aid in store.answer_ids(("answered", "unparseable") if retry_errors else None):
         pending.pop(aid, None)
     tries: Counter = Counter()
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(max_workers=max(1, int(getattr(answerer, "concurrency", 1)))) as pool:
-        futures = {pool.submit(_answer_one, answerer, item): aid for aid, item in pending.items()}
+        futures = {pool.submit(_answer_one, answerer, row, store.run_dir): aid for aid, row in pending.items()}
         while futures:
             finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
             for fut in finished:
                 aid = futures.pop(fut)
-                item = pending[aid]
+                row = pending[aid]
                 tries[aid] += 1
                 try:
                     reply, wall = fut.result()
@@ -135,18 +136,17 @@ def _answer_all(answerer: Answerer, items: list[ProbeItem], store: ProbeStore, r
                     reason = f"{type(exc).__name__}: {exc}"[:500]
                     if tries[aid] <= retries:
                         store.add_attempt(aid, tries[aid], reason)
-                        futures[pool.submit(_answer_one, answerer, item)] = aid
+                        futures[pool.submit(_answer_one, answerer, row, store.run_dir)] = aid
                         continue
-                    row = AnswerRow(aid, item.item_id, answerer.name, answerer.fingerprint(), "error", None, None,
-                                    None, tries[aid], 0.0, reason)
+                    result = AnswerRow(aid, row["item_id"], answerer.name, answerer.fingerprint(), "error", None,
+                                       None, None, tries[aid], 0.0, reason)
                 else:
-                    choice = parse_reply(reply, len(item.choices), item.choices)
-                    status = "unparseable" if choice is None else "answered"
-                    row = AnswerRow(aid, item.item_id, answerer.name, answerer.fingerprint(), status,
-                                    str(reply)[:2000], choice, None if choice is None else choice == item.answer,
-                                    tries[aid], wall)
-                store.add_answer(row)
-                out.answers[(answerer.name, row.status)] += 1
+                    choice = parse_reply(reply, len(row["choices"]), tuple(row["choices"]))
+                    result = AnswerRow(aid, row["item_id"], answerer.name, answerer.fingerprint(),
+                                       "unparseable" if choice is None else "answered", str(reply)[:2000], choice,
+                                       None if choice is None else choice == row["answer"], tries[aid], wall)
+                store.add_answer(result)
+                out.answers[(answerer.name, result.status)] += 1
     out.answer_s[answerer.name] = time.perf_counter() - t0
 
 
@@ -174,9 +174,8 @@ def run_probe(config: ProbeConfig, out_dir: str | Path, allow_config_change: boo
         rows = store.items()
         out.items_total = len(rows)
         say(f"{out.items_new} new items from {out.frames_new} frames ({out.items_total} stored); answering")
-        items = [load_item(r, run_dir) for r in rows]
         for answerer in answerers:
-            _answer_all(answerer, items, store, config.retries, out, retry_errors)
+            _answer_all(answerer, rows, store, config.retries, out, retry_errors)
             close = getattr(answerer, "close", None)
             if close is not None:
                 close()
