@@ -1,7 +1,8 @@
 """Who answers probes: ``random``, ``depth-oracle`` (the ground truth; the ceiling reports normalize to), any
 Python callable, and a vision-language model behind an OpenAI-compatible endpoint (``harness.probe.chat``).
 
-An answerer returns the raw reply for one item; the runner parses it strictly (``items.parse_reply``), so an
+An answerer returns the raw reply for one item (``reads_images = False`` on one that never looks at the pixels
+spares reading them); the runner parses it strictly (``items.parse_reply``), so an
 answer nobody can read is counted as unparseable, never guessed. ``concurrency`` says how many items it may
 answer at once (threads); ``fingerprint`` names everything that decides its replies (answer ids hash it).
 """
@@ -61,6 +62,7 @@ class RandomAnswerer:
     """A uniformly random letter per item, seeded by (seed, item id): the floor reports normalize to."""
 
     concurrency = 1
+    reads_images = False
 
     def __init__(self, name: str = "random", seed: int = 0) -> None:
         self.name, self.seed = name, int(seed)
@@ -77,6 +79,7 @@ class OracleAnswerer:
     """Reads the ground truth: the ceiling (and a check that every stored answer follows from its facts)."""
 
     concurrency = 1
+    reads_images = False
 
     def __init__(self, name: str = "oracle") -> None:
         self.name = name

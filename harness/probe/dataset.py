@@ -44,11 +44,13 @@ def save_item(item: ProbeItem, run_dir: Path) -> dict[str, Any]:
             "images": json.dumps(paths), "content_sha256": item.content_sha256()}
 
 
-def load_item(row: dict[str, Any], run_dir: Path) -> ProbeItem:
-    """The item of a store row (JSON columns decoded), its images read back from the PNGs."""
-    images = tuple(np.asarray(Image.open(run_dir / DATASET / p).convert("RGB")) for p in row["images"])
+def load_item(row: dict[str, Any], run_dir: Path, images: bool = True) -> ProbeItem:
+    """The item of a store row (JSON columns decoded), its images read back from the PNGs (none unless
+    ``images``: for answerers that never look at them)."""
+    pixels = tuple(np.asarray(Image.open(run_dir / DATASET / p).convert("RGB")) for p in row["images"]) \
+        if images else ()
     return ProbeItem(row["item_id"], row["task"], row["adapter"], row["domain"], row["role"], row["frame_index"],
-                     row["seed"], row["question"], tuple(row["choices"]), row["answer"], images, row["truth"],
+                     row["seed"], row["question"], tuple(row["choices"]), row["answer"], pixels, row["truth"],
                      row["provenance"])
 
 

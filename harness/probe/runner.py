@@ -109,7 +109,8 @@ def _generate_source(config: ProbeConfig, source: SourceConfig, store: ProbeStor
 
 
 def _answer_one(answerer: Answerer, row: dict[str, Any], run_dir: Path) -> tuple[Any, float]:
-    item = load_item(row, run_dir)  # on the answering thread: only pending items are read, never all at once
+    # on the answering thread: only pending items are read, never all at once; images only for those who look
+    item = load_item(row, run_dir, images=getattr(answerer, "reads_images", True))
     t0 = time.perf_counter()
     reply = answerer.answer(item)
     return reply, time.perf_counter() - t0
