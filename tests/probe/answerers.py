@@ -1,4 +1,4 @@
-"""Answerers for the tests, named by import path in probe configs (kind: callable)."""
+"""Answerers (and one adapter without its backend) for the tests, named by import path in probe configs."""
 
 from __future__ import annotations
 
@@ -26,3 +26,12 @@ def make_constant(letter: str = "B"):
 
 def two_arguments(item: ProbeItem, extra: str) -> str:
     return "A"
+
+
+class AbsentBackend:
+    """An adapter whose backend is not installed here (named by import path in probe configs)."""
+
+    def __init__(self, **options: object) -> None:
+        from harness.errors import BackendUnavailable
+
+        raise BackendUnavailable("absent_sim is not installed: pip install absent-sim")

@@ -183,3 +183,15 @@ def test_hung_and_failing_simulators_are_retried_then_stored_as_errors(tmp_path:
     assert len(hung) == 1 and len(raised) == 4 and out.frame_errors == len(errors) == 2  # 2 attempts each
     assert out.exit_code == 1
     assert all("injected simulator failure" in f["error"] and f["domain"] == "warehouse" for f in errors)
+
+
+def test_absent_backends_are_skipped_when_optional_else_one_line(tmp_path: Path) -> None:
+    absent = {"adapter": "tests.probe.answerers:AbsentBackend", "frames": 1}
+    config = small_probe()
+    optional = config.model_copy(update={"name": "opt", "sources": [parse_probe_config(
+        {"sources": [{**absent, "optional": True}]}).sources[0], config.sources[0]]})
+    out = run_probe(optional, tmp_path)
+    assert out.frames_new == 2 and out.skipped_sources == ["tests.probe.answerers:AbsentBackend: absent_sim is "
+                                                           "not installed: pip install absent-sim"]
+    with pytest.raises(CrossviewError, match="absent_sim is not installed"):
+        run_probe(parse_probe_config({"name": "req", "sources": [absent]}), tmp_path)
