@@ -21,7 +21,7 @@ import numpy as np
 from adapters.base import AdapterInfo
 from adapters.minecraft import world
 from adapters.minecraft.actions import env_action
-from adapters.minecraft.prereqs import missing
+from adapters.minecraft.prereqs import minestudio_dir, missing
 from adapters.minecraft.projection import (
     block_box,
     box_mask,
@@ -68,6 +68,33 @@ def sim_options(size: tuple[int, ...], render_size: tuple[int, ...], t: Minecraf
     """
     return {"action_type": "env", "obs_size": (int(size[1]), int(size[0])), "render_size": tuple(render_size),
             "seed": int(t.seed), "inventory": {i: {"type": n, "quantity": q} for i, (n, q) in enumerate(t.inventory)}}
+
+
+def engine_call(what: str, call: Any) -> Any:
+    """Run an engine call; whatever the engine raises becomes one line.
+
+    A failed launch surfaces from MineStudio as an EOFError carrying the launch log
+    (minestudio/simulator/minerl/env/malmo.py:437-454); MineStudio also raises bare Exceptions and socket errors.
+    """
+    try:
+        return call()
+    except CrossviewError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        text = " ".join(str(exc).split())[-300:]
+        raise CrossviewError(f"minecraft: the engine failed during {what} ({type(exc).__name__}: {text}); check "
+                             f"Java 8 and xvfb-run, and MineStudio's log under {minestudio_dir()}") from None
+
+
+def reset_world(sim: Any, seed: int) -> Any:
+    """Seed the world, then reset: MineStudio applies a seed to the next reset only.
+
+    ``env.seed`` stores it (minerl/env/_multiagent.py:143-159), the reset sends it with the mission
+    (_multiagent.py:642-643) and then forgets it (_multiagent.py:508), as HardResetCallback knows
+    (callbacks/hard_reset.py:73 seeds before every reset).
+    """
+    sim.env.seed(int(seed))
+    return sim.reset()
 
 
 class MinecraftAdapter:
@@ -117,20 +144,9 @@ class MinecraftAdapter:
         self._inventory = t.inventory
         return self._sim
 
-    def _engine(self, what: str, call: Any) -> Any:
-        """Run an engine call; whatever the engine raises becomes one line (a failed launch is an EOFError)."""
-        try:
-            return call()
-        except CrossviewError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - MineStudio raises bare Exceptions, EOFError, socket errors
-            text = " ".join(str(exc).split())[-300:]
-            raise CrossviewError(f"minecraft: the engine failed during {what} ({type(exc).__name__}: {text}); "
-                                 f"check Java 8 and xvfb-run, and MineStudio's log under {world_dir()}") from None
-
     def _step(self, action: dict[str, Any]) -> tuple[dict, bool, dict]:
-        obs, _, terminated, truncated, info = self._engine("a step", lambda: self._sim.step(action))
-        if "error" in info:  # a lost connection (_multiagent.py:372-377)
+        obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
+        if "error" in info:  # a lost connection (_multiagent.py:371-376)
             raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
         return obs, bool(terminated or truncated), info
 
@@ -144,7 +160,7 @@ class MinecraftAdapter:
         return obs, info
 
     def _command(self, text: str) -> None:
-        self._engine(f"command {text.split()[0]}", lambda: self._sim.env.execute_cmd(text))
+        engine_call(f"command {text.split()[0]}", lambda: self._sim.env.execute_cmd(text))
 
     def _ground(self, x: float, z: float) -> tuple[float, float, float] | None:
         """Put the player on the surface near (x, z); its feet position if it stands there, else None."""
@@ -233,9 +249,8 @@ class MinecraftAdapter:
 
     def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         t = self._find(task)
-        sim = self._engine("start-up", lambda: self._make_sim(t))
-        sim.env.seed(int(t.seed))  # before every reset: _multiagent.py:143-159 stores it, :508 drops it after use
-        self._engine("reset", sim.reset)
+        sim = engine_call("start-up", lambda: self._make_sim(t))
+        engine_call("reset", lambda: reset_world(sim, t.seed))
         self._summoned = False
         rng = np.random.default_rng(task.seed)
         self._place(t)
@@ -318,10 +333,3 @@ class MinecraftAdapter:
             sim, self._sim = self._sim, None
             with contextlib.suppress(Exception):  # a dead engine may fail to close; nothing is left to release
                 sim.close()
-
-
-def world_dir() -> str:
-    """MineStudio's data folder (where its logs and instances live)."""
-    from adapters.minecraft.prereqs import minestudio_dir
-
-    return str(minestudio_dir())
