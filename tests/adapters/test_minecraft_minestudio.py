@@ -24,8 +24,24 @@ TASK = MinecraftTask("t", Interaction.MINE, "block", "diamond_ore", (1.0, 2.0), 
                      inventory=(("iron_pickaxe", 1),))
 
 
+@pytest.fixture(scope="module")
+def studio_dir(tmp_path_factory):
+    """A private MINESTUDIO_DIR holding an empty engine jar, set before MineStudio is first imported.
+
+    MineStudio fixes its database folder at import (minestudio/simulator/minerl/env/database_manager.py:17), and
+    its reset starts a watchdog (database_manager.py:46-56, daemon.py) that exits once this process has.
+    """
+    folder = tmp_path_factory.mktemp("minestudio")
+    jar = folder / "engine" / "build" / "libs" / "mcprec-6.13.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_bytes(b"")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINESTUDIO_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture()
-def sim(tmp_path, monkeypatch):
+def sim(studio_dir):
     """A real MinecraftSim whose engine jar is an empty file (so nothing can launch a game)."""
     pytest.importorskip("minestudio.simulator", reason="MineStudio's Python layer is not importable here "
                         "(pip install minestudio==1.1.6 in its own environment: nox -s minestudio)")
@@ -33,10 +49,6 @@ def sim(tmp_path, monkeypatch):
 
     from adapters.minecraft.adapter import sim_options
 
-    jar = tmp_path / "engine" / "build" / "libs" / "mcprec-6.13.jar"
-    jar.parent.mkdir(parents=True)
-    jar.write_bytes(b"")
-    monkeypatch.setenv("MINESTUDIO_DIR", str(tmp_path))
     s = MinecraftSim(**sim_options((90, 160), (640, 360), TASK))
     yield s
     s.env.close()
@@ -83,7 +95,7 @@ def test_info_reads_back_through_minestudio(sim) -> None:
     assert later["voxels"] == voxels
 
 
-def test_interact_statistics_exist_in_minestudio() -> None:
+def test_interact_statistics_exist_in_minestudio(studio_dir) -> None:
     mc = pytest.importorskip("minestudio.simulator.minerl.herobraine.hero.mc",
                              reason="MineStudio's Python layer is not importable here (nox -s minestudio)")
     known = {tuple(k) for k in mc.ALL_STAT_KEYS}
