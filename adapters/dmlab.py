@@ -173,7 +173,7 @@ class DMLabAdapter:
                 raise CrossviewError(f"goal {g.name!r} was captured in level {g.meta['level']}, not {level}")
             goal_object(g)
             settings = {str(k): setting_text(v) for k, v in (config or {}).items()}
-            if g.meta.get("config", {}) != settings:
+            if "config" in g.meta and g.meta["config"] != settings:
                 raise CrossviewError(f"goal {g.name!r} was captured with level settings {g.meta.get('config', {})}, "
                                      f"not this adapter's {settings}; its world would differ")
         self.level, self.size, self.fps, self.repeat = level, (int(height), int(width)), fps, int(action_repeat)
