@@ -111,6 +111,38 @@ def cell_position(layout: str, row: int, col: int) -> tuple[float, float]:
     return float((col - 1) * CELL_UNITS + CELL_UNITS // 2), float((len(rows) - row) * CELL_UNITS + CELL_UNITS // 2)
 
 
+def world_cell(layout: str, x: float, y: float) -> tuple[int, int]:
+    """The 1-based (row, col) maze cell holding world point (x, y) (lua_maze_generation.cc:474-495)."""
+    height = len(layout.strip("\n").split("\n"))
+    return height - math.floor(y / CELL_UNITS), math.floor(x / CELL_UNITS + 1.0)
+
+
+def waypoint(layout: str, start: tuple[float, float], goal: tuple[float, float]) -> tuple[float, float]:
+    """The next point (units) on a shortest path through the maze's open cells from ``start`` to ``goal``.
+
+    Cells are 4-connected and walls are ``*``; the goal itself once in its cell (or when no path is known).
+    """
+    rows = layout.strip("\n").split("\n")
+    open_cell = lambda r, c: 1 <= r <= len(rows) and 1 <= c <= len(rows[r - 1]) and rows[r - 1][c - 1] != "*"  # noqa: E731
+    first, last = world_cell(layout, *start), world_cell(layout, *goal)
+    if first == last or not open_cell(*first):
+        return goal
+    came: dict[tuple[int, int], tuple[int, int]] = {last: last}
+    frontier = [last]
+    while frontier and first not in came:  # breadth-first from the goal, so the step out of ``first`` is direct
+        nxt = []
+        for r, c in frontier:
+            for cell in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+                if cell not in came and open_cell(*cell):
+                    came[cell] = (r, c)
+                    nxt.append(cell)
+        frontier = nxt
+    if first not in came:
+        return goal
+    step = came[first]
+    return goal if step == last else cell_position(layout, *step)
+
+
 def to_crossview(pos: Any, rot: Any | None = None) -> tuple[float, ...]:
     """A DMLab position (units) and optional (pitch, yaw, roll) as crossview eye pose (m, m, m[, yaw°, pitch°])."""
     x, y, z = (float(v) / UNITS_PER_METRE for v in pos[:3])
@@ -203,7 +235,9 @@ class DMLabAdapter:
                 "yaw_degrees_per_common_degree": step * self.table["yaw_scale"],
                 "pitch_degrees_per_common_degree": step * self.table["pitch_scale"],
                 "success_rule": "the goal's object" if goal_object(g) is not None else
-                "any apple (the goal records no object position)"}
+                "any apple (the goal records no object position)",
+                "target_visibility": "bearing within 45° of the view (walls ignored)",
+                "units_per_metre": UNITS_PER_METRE}
 
     def tasks(self, suite: str = "train") -> list[TaskSpec]:
         """One task per goal of the library in the split ``suite``; its seed is the goal's level seed."""
@@ -244,9 +278,13 @@ class DMLabAdapter:
         if target is not None and POSITION in obs and ROTATION in obs:
             pose = to_crossview(obs[POSITION], obs[ROTATION])
             tx, ty, tz = to_crossview(target)
+            layout = g.meta.get("entity_layer")
+            wx, wy = (waypoint(layout, tuple(obs[POSITION][:2]), target[:2]) if isinstance(layout, str)
+                      else target[:2])
             bearing = -math.degrees(math.atan2(ty - pose[1], tx - pose[0]))
             off = abs((bearing - pose[3] + 180.0) % 360.0 - 180.0)
-            privileged = PrivilegedFacts(pose=pose, target_pos=(tx, ty, tz), waypoint=(tx, ty),
+            privileged = PrivilegedFacts(pose=pose, target_pos=(tx, ty, tz),
+                                         waypoint=(wx / UNITS_PER_METRE, wy / UNITS_PER_METRE),
                                          distance=(d or 0.0) / UNITS_PER_METRE,
                                          success_radius=PICKUP_RADIUS / UNITS_PER_METRE,
                                          target_centred=off < 10.0, target_visible=off < 45.0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -147,8 +146,3 @@ def player_position(info: dict[str, Any]) -> tuple[float, float, float, float, f
         return tuple(float(p[k]) for k in ("x", "y", "z", "yaw", "pitch"))  # type: ignore[return-value]
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"MineStudio's info has no usable player_pos ({p!r})") from None
-
-
-def first(items: Iterable[Any]) -> Any:
-    """The first item of an iterable, or None."""
-    return next(iter(items), None)

@@ -247,3 +247,15 @@ def test_engine_goal_capture_records_its_world(tmp_path: Path) -> None:
         assert np.array_equal(obs.rgb, g.goal.image)  # same seed, same script: the goal's own view
     finally:
         adapter.close()
+
+
+def test_maze_waypoints_by_hand() -> None:
+    from adapters.dmlab import waypoint, world_cell
+
+    layout = "*****\n* * *\n*   *\n*****\n"  # 4 rows; open cells (2,2), (2,4), (3,2), (3,3), (3,4)
+    assert world_cell(layout, 150.0, 250.0) == (2, 2) and world_cell(layout, 399.0, 100.0) == (3, 4)
+    # from (2,2) to (2,4): the wall at (2,3) forces the way down through (3,2)
+    assert waypoint(layout, (150.0, 250.0), (350.0, 250.0)) == (150.0, 150.0)
+    assert waypoint(layout, (150.0, 150.0), (350.0, 250.0)) == (250.0, 150.0)  # then along row 3
+    assert waypoint(layout, (340.0, 260.0), (350.0, 250.0)) == (350.0, 250.0)  # same cell: the goal itself
+    assert waypoint("***\n* *\n***\n", (150.0, 150.0), (150.0, 50.0)) == (150.0, 50.0)  # no path: the goal
