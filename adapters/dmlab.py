@@ -172,6 +172,25 @@ def goal_object(g: StoredGoal) -> tuple[float, float, float] | None:
     return float(obj[0]), float(obj[1]), float(obj[2])
 
 
+def episode_provenance(level: str, seed: int, fps: int, action_repeat: int, table: dict[str, Any],
+                       has_object: bool) -> dict[str, Any]:
+    """What an episode records about its world, timing, turn scale and success rule."""
+    step = degrees_per_pixel(fps, action_repeat)
+    return {"level": level, "level_seed": seed, "fps": fps, "action_repeat": action_repeat,
+            "engine_frame_msec": engine_frame_msec(fps), "degrees_per_pixel_step": step,
+            "yaw_degrees_per_common_degree": step * table["yaw_scale"],
+            "pitch_degrees_per_common_degree": step * table["pitch_scale"],
+            "success_rule": "the goal's object" if has_object else "any apple (the goal records no object position)",
+            "target_visibility": "bearing within 45° of the view (walls ignored)", "units_per_metre": UNITS_PER_METRE}
+
+
+def goal_collected(reward: float, player: Any, target: tuple[float, float, float] | None) -> bool:
+    """Whether a step's reward is the goal's: any reward without a goal object, else one within PICKUP_RADIUS."""
+    if reward <= 0:
+        return False
+    return target is None or math.dist(tuple(player[:2]), target[:2]) <= PICKUP_RADIUS
+
+
 def open_lab(level: str, width: int, height: int, fps: int, config: dict[str, Any] | None = None,
              renderer: str = "software") -> Any:
     """A ``deepmind_lab.Lab`` observing colour, pose and maze layout; one line if the level refuses its settings."""
@@ -229,15 +248,8 @@ class DMLabAdapter:
 
     def provenance(self, g: StoredGoal) -> dict[str, Any]:
         """Facts stored with each episode: level, seed, timing, turn scale and the success rule."""
-        step = degrees_per_pixel(self.fps, self.repeat)
-        return {"level": self.level, "level_seed": g.meta["seed"], "fps": self.fps, "action_repeat": self.repeat,
-                "engine_frame_msec": engine_frame_msec(self.fps), "degrees_per_pixel_step": step,
-                "yaw_degrees_per_common_degree": step * self.table["yaw_scale"],
-                "pitch_degrees_per_common_degree": step * self.table["pitch_scale"],
-                "success_rule": "the goal's object" if goal_object(g) is not None else
-                "any apple (the goal records no object position)",
-                "target_visibility": "bearing within 45° of the view (walls ignored)",
-                "units_per_metre": UNITS_PER_METRE}
+        return episode_provenance(self.level, int(g.meta["seed"]), self.fps, self.repeat, self.table,
+                                  goal_object(g) is not None)
 
     def tasks(self, suite: str = "train") -> list[TaskSpec]:
         """One task per goal of the library in the split ``suite``; its seed is the goal's level seed."""
@@ -301,11 +313,7 @@ class DMLabAdapter:
         running = bool(self._lab.is_running())
         if running:  # observations() raises once the episode has ended (dmlab_module.c:579-583)
             self._obs = self._lab.observations()
-        if reward > 0 and goal_object(self._goal) is not None:
-            d = self._distance(self._obs)
-            success = d is not None and d <= PICKUP_RADIUS
-        else:
-            success = reward > 0
+        success = goal_collected(reward, self._obs.get(POSITION, (math.inf, math.inf)), goal_object(self._goal))
         return self._observe(), bool(success or not running), bool(success), self._facts(self._obs, reward)
 
     def close(self) -> None:

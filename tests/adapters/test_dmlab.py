@@ -259,3 +259,23 @@ def test_maze_waypoints_by_hand() -> None:
     assert waypoint(layout, (150.0, 150.0), (350.0, 250.0)) == (250.0, 150.0)  # then along row 3
     assert waypoint(layout, (340.0, 260.0), (350.0, 250.0)) == (350.0, 250.0)  # same cell: the goal itself
     assert waypoint("***\n* *\n***\n", (150.0, 150.0), (150.0, 50.0)) == (150.0, 50.0)  # no path: the goal
+
+
+def test_success_is_the_goal_object() -> None:
+    from adapters.dmlab import goal_collected
+
+    apple = (450.0, 750.0, 30.0)
+    assert goal_collected(1.0, (440.0, 770.0, 30.0), apple)  # picked up where the goal's apple stands
+    assert not goal_collected(1.0, (650.0, 750.0, 30.0), apple)  # another apple, two cells away
+    assert not goal_collected(0.0, (450.0, 750.0, 30.0), apple)
+    assert goal_collected(1.0, (650.0, 750.0, 30.0), None)  # a goal without an object: any apple
+
+
+def test_episode_provenance_records_timing_and_rule() -> None:
+    from adapters.dmlab import episode_provenance
+
+    p = episode_provenance(LEVEL, 7, 60, 2, DEFAULT_TABLE, True)
+    assert p["level_seed"] == 7 and p["fps"] == 60 and p["action_repeat"] == 2 and p["engine_frame_msec"] == 16
+    assert p["yaw_degrees_per_common_degree"] == pytest.approx(1.0032) and p["success_rule"] == "the goal's object"
+    assert episode_provenance(LEVEL, 7, 60, 2, DEFAULT_TABLE, False)["success_rule"].startswith("any apple")
+    json.dumps(p)  # stored with the episode as JSON
