@@ -1,7 +1,8 @@
 """DeepMind Lab through the real ``deepmind_lab`` module (built from source with Bazel; see the README).
 
 Checked against google-deepmind/lab (b1db91a): ``deepmind_lab.Lab(level, observations, config, renderer)``
-(python/dmlab_module.c:138-166; every config value must be a str: dmlab_module.c:254-266), ``reset(seed=)``
+(python/dmlab_module.c:138-166; every config value must be a str: dmlab_module.c:251-273; a level refusing a
+setting fails init with RuntimeError: :276-279), ``reset(seed=)``
 (:311-354), ``step(action, num_steps=)`` with an int32[7] action (:379-430), ``observations()`` and ``is_running()``
 (:361-377, :576-583: observations() raises RuntimeError once the episode has ended), ``close()`` (:676).
 
@@ -93,7 +94,7 @@ def setting_text(value: Any) -> str:
 
 
 def level_config(width: int, height: int, fps: int, extra: dict | None = None) -> dict[str, str]:
-    """DMLab's config mapping (all values strings, as dmlab_module.c:254-266 requires)."""
+    """DMLab's config mapping (all values strings, as dmlab_module.c:251-273 requires)."""
     config = {"width": str(width), "height": str(height), "fps": str(fps)}
     for key, value in (extra or {}).items():
         config[str(key)] = setting_text(value)

@@ -87,6 +87,7 @@ def test_maze_cells_by_hand() -> None:
 
 def test_object_cells_of_a_labmaze_layout() -> None:
     labmaze = pytest.importorskip("labmaze", reason="labmaze (DMLab's maze generator) is not installed")
+    # google-deepmind/labmaze:labmaze/random_maze.py:28-41 (object_token, random_seed), base.py:30 entity_layer
     maze = labmaze.RandomMaze(height=11, width=11, max_rooms=4, room_min_size=3, room_max_size=5,
                               spawns_per_room=1, objects_per_room=1, object_token="A", random_seed=3)
     layout = str(maze.entity_layer)
