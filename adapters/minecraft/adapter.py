@@ -50,7 +50,11 @@ DEFAULT_MOB_SIZE = (0.9, 1.3)
 
 
 def mob_size(name: str) -> tuple[float, float]:
-    """(width, height) of a mob's box from minecraft-data (a MineStudio dependency, pinned to 3.20.0)."""
+    """(width, height) of a mob's box from minecraft-data (a MineStudio dependency, pinned to 3.20.0).
+
+    ``minecraft_data(version)`` (SpockBotMC/python-minecraft-data:minecraft_data/__init__.py:8) indexes entities
+    by name in ``entities_name`` (minecraft_data/tools.py:32); MineStudio's engine is Minecraft 1.16.5.
+    """
     try:
         import minecraft_data
 
