@@ -53,7 +53,8 @@ def mob_size(name: str) -> tuple[float, float]:
     """(width, height) of a mob's box from minecraft-data (a MineStudio dependency, pinned to 3.20.0).
 
     ``minecraft_data(version)`` (SpockBotMC/python-minecraft-data:minecraft_data/__init__.py:8) indexes entities
-    by name in ``entities_name`` (minecraft_data/tools.py:32); MineStudio's engine is Minecraft 1.16.5.
+    by name in ``entities_name`` (minecraft_data/tools.py:32); MineStudio's engine is Minecraft 1.16 (its constants are
+    minerl/herobraine/hero/mc_constants.1.16.json), so the 1.16.5 data apply.
     """
     try:
         import minecraft_data
