@@ -192,6 +192,14 @@ def goal_collected(reward: float, player: Any, target: tuple[float, float, float
     return target is None or math.dist(tuple(player[:2]), target[:2]) <= PICKUP_RADIUS
 
 
+def lab_call(what: str, call: Any) -> Any:
+    """Run a ``deepmind_lab`` call; its RuntimeError/ValueError (dmlab_module.c:338-341, 418-422) as one line."""
+    try:
+        return call()
+    except (RuntimeError, ValueError) as exc:
+        raise CrossviewError(f"dmlab: {what} failed: {' '.join(str(exc).split())}") from None
+
+
 def open_lab(level: str, width: int, height: int, fps: int, config: dict[str, Any] | None = None,
              renderer: str = "software") -> Any:
     """A ``deepmind_lab.Lab`` observing colour, pose and maze layout; one line if the level refuses its settings."""
@@ -268,7 +276,7 @@ class DMLabAdapter:
         g = self._find(task)
         if self._lab is None:
             self._lab = open_lab(self.level, self.size[1], self.size[0], self.fps, self.extra, self.renderer)
-        self._lab.reset(seed=int(g.meta["seed"]))  # the goal's world, whatever the runner's episode seed
+        lab_call("reset", lambda: self._lab.reset(seed=int(g.meta["seed"])))  # the goal's world, not the runner's seed
         self._goal, self._steps, self._return = g, 0, 0.0
         self._obs = self._lab.observations()
         return self._observe(), g.goal, self._facts(self._obs, 0.0)
@@ -308,7 +316,8 @@ class DMLabAdapter:
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._goal is None or self._lab is None:
             raise CrossviewError("dmlab: step() called before reset()")
-        reward = float(self._lab.step(native_action(action, self.table), num_steps=self.repeat))
+        reward = float(lab_call("a step", lambda: self._lab.step(native_action(action, self.table),
+                                                                 num_steps=self.repeat)))
         self._steps += 1
         self._return += reward
         running = bool(self._lab.is_running())

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.errors import CrossviewError
+
 AIR = frozenset({"air", "cave_air", "void_air"})
 LIQUID = frozenset({"water", "lava", "bubble_column"})
 TARGET_TAG = "crossview_target"
@@ -145,4 +147,4 @@ def player_position(info: dict[str, Any]) -> tuple[float, float, float, float, f
     try:
         return tuple(float(p[k]) for k in ("x", "y", "z", "yaw", "pitch"))  # type: ignore[return-value]
     except (KeyError, TypeError, ValueError):
-        raise ValueError(f"MineStudio's info has no usable player_pos ({p!r})") from None
+        raise CrossviewError(f"minecraft: MineStudio's info has no usable player_pos ({p!r})") from None

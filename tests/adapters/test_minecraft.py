@@ -175,7 +175,7 @@ def test_reports() -> None:
     assert world.stat_value(info, "custom", "open_chest") == 2.0 and world.stat_value(info, "kill_entity", "sheep") == 1
     assert world.stat_value(info, "use_item", "chest") == 0.0
     assert world.player_position({"player_pos": {"x": 1, "y": 2, "z": 3, "yaw": 4, "pitch": 5}}) == (1, 2, 3, 4, 5)
-    with pytest.raises(ValueError, match="player_pos"):
+    with pytest.raises(CrossviewError, match="player_pos"):
         world.player_position({})
 
 
