@@ -242,7 +242,8 @@ class DMLabAdapter:
         self.info = AdapterInfo(
             name="dmlab", obs_size=self.size, has_depth=False, seedable=True, privileged_success=True,
             control_hz=fps / self.repeat, masked=frozenset(self.table["masked"]),
-            interactions=tuple(sorted({g.goal.interaction for g in self.library})), domains=(level,))
+            interactions=tuple(sorted({g.goal.interaction for g in self.library})), domains=(level,),
+            privileged_facts=all(goal_object(g) is not None for g in self.library))  # facts need the object
         self._lab: Any = None
         self._goal: StoredGoal | None = None
 

@@ -20,7 +20,7 @@ Handler = Any
 def _plan_counts(plan: Any) -> Any:
     from rich.table import Table
 
-    counts = Counter((e.policy.name, e.env.adapter, e.task.domain, e.env.role) for e in plan.episodes)
+    counts = Counter((e.policy.name, e.env.name, e.task.domain, e.env.role) for e in plan.episodes)
     table = Table(title=f"plan: {len(plan)} episodes")
     for col in ("policy", "adapter", "domain", "role", "episodes"):
         table.add_column(col)
@@ -46,7 +46,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = Path(args.config).resolve().parent
     console = Console(width=None if Console().is_terminal else 140)
     if args.dry_run:
-        console.print(_plan_counts(build_plan(config, base)))
+        from harness.compat import check_policies
+
+        plan = build_plan(config, base)
+        check_policies(plan)  # constructs every policy once and checks it against each adapter it will face
+        console.print(_plan_counts(plan))
+        console.print("dry run: every adapter and policy was constructed and is compatible; nothing was run")
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,

@@ -114,7 +114,7 @@ class MinecraftAdapter:
         self.render_size = tuple(int(v) for v in render_size)  # (W, H), MineStudio's
         self.info = AdapterInfo(name="minecraft", obs_size=self.size, has_depth=False, seedable=False,
                                 privileged_success=True, control_hz=20.0, masked=frozenset(masked),
-                                interactions=INTERACTIONS, domains=("overworld",))
+                                interactions=INTERACTIONS, domains=("overworld",), privileged_facts=True)
         self._sim: Any = None
         self._inventory: tuple | None = None
         self._task: MinecraftTask | None = None

@@ -177,7 +177,7 @@ def test_missing_engine_says_how_to_build_it() -> None:
     with pytest.raises(BackendUnavailable, match="^dmlab: deepmind_lab is not installed .*Bazel"):
         DMLabAdapter(goals=str(GOALS))
     ok, line = availability("dmlab")
-    assert not ok and "\n" not in line and "Bazel" in line
+    assert not ok and "\n" not in line and "deepmind_lab" in line and "DeepMind Lab from source" in line
 
 
 @pytest.mark.skipif(not HAVE_LAB, reason=NO_LAB)
