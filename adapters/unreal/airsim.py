@@ -113,7 +113,7 @@ class AirSimAdapter(PoseDriven):
         self._connect(int(port))
         h, w = self._scene()[0].shape[:2]
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
-                                privileged_success=True, control_hz=1.0 / self.table["dt"],
+                                privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
 
     def _rpc(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -94,7 +94,7 @@ class UnrealCVAdapter(PoseDriven):
             self.close()
             raise
         self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
-                                privileged_success=True, control_hz=1.0 / self.table["dt"],
+                                privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
 
     def _get(self, command: str) -> Any:
