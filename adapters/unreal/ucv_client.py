@@ -67,12 +67,20 @@ def connect(host: str, port: int, timeout: float) -> Any:
                     "server serves one client at a time (is another client connected?) or is still loading")
             _LOG.info("UnrealCV %s: %s", where, bytes(greeting)[:200].decode(errors="replace"))
             self.sock = sock
-            self.t = threading.Thread(target=self.receive_loop_queue, daemon=True)
+            self.t = threading.Thread(target=self._receive, daemon=True, name=f"unrealcv-{where}")
             self.t.start()
             # the capability probe (__init__.py:228) waits a fixed 15 s on a silent server: crossview checks the
             # version itself, under its own timeout
             self._command_capabilities_checked = True
             return True
+
+        def _receive(self) -> None:
+            """Upstream's receive loop; its final ConnectionError after a lost server (__init__.py:426-431) is
+            logged, not left to threading's hook, which would print a traceback on the terminal."""
+            try:
+                self.receive_loop_queue()
+            except Exception as exc:
+                _LOG.info("UnrealCV %s: receive loop ended: %s", f"{host}:{port}", exc)
 
         def ask(self, command: str) -> Any:
             """Upstream's request under the timeout; a timeout or lost connection breaks the client."""

@@ -4,7 +4,6 @@ on those facts, pick/deliver scoring, depth, resolution, the shipped suites."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -37,13 +36,13 @@ def route(request) -> str:
 
 
 def run_oracle(adapter, task) -> tuple[bool, bool, StepInfo, int]:
-    """The oracle's own logic on the adapter's privileged facts, as the runner hands them to it."""
+    """The oracle on the adapter's privileged facts, as the worker hands them to it."""
     obs, goal, info = adapter.reset(task)
     oracle = OraclePolicy()
     oracle.reset(1)
     done = success = False
     for k in range(task.max_steps):
-        action = oracle.act([obs], [goal], [dataclasses.asdict(info.privileged)])[0]
+        action = oracle.act([obs], [goal], [info.privileged])[0]
         obs, done, success, info = adapter.step(action)
         if done:
             return done, success, info, k + 1

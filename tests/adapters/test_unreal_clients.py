@@ -4,7 +4,6 @@ the local msgpack-rpc server: versions, the oracle on the privileged facts, vehi
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 
@@ -49,7 +48,7 @@ def test_oracle_on_the_facts_succeeds_on_both_kinds_of_task() -> None:
             oracle = OraclePolicy()
             oracle.reset(1)
             for _ in range(task.max_steps):
-                action = oracle.act([obs], [goal], [dataclasses.asdict(info.privileged)])[0]
+                action = oracle.act([obs], [goal], [info.privileged])[0]
                 obs, done, success, info = adapter.step(action)
                 if done:
                     break
