@@ -39,6 +39,7 @@ from harness.spec import Action, CrossViewGoal, Interaction, Observation, Privil
 FOV = 70.0  # MinecraftSim's fixed field of view (entry.py:128)
 APPROACH_RADIUS = 2.0
 REACH = 4.5  # how far the player can mine or hit
+REACH_SLACK = 0.5  # the player may move this far in the tick after it opened the target
 GOAL_DISTANCE = 6.0
 GOAL_TRIES = 12
 START_TRIES = 8
@@ -150,9 +151,21 @@ class MinecraftAdapter:
         return self._sim
 
     def _step(self, action: dict[str, Any]) -> tuple[dict, bool, dict]:
-        obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
-        if "error" in info:  # a lost connection (_multiagent.py:371-376)
-            raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
+        """One engine tick; after any engine failure the simulator is dropped, so the next reset starts afresh.
+
+        A lost connection is meant to come back as ``info["error"]`` (_multiagent.py:360-376), but that path
+        calls ``observation_space.sample()``, whose Text space passes the class ``np.dtype`` as a dtype
+        (minerl/herobraine/hero/spaces.py:491-497) and raises TypeError instead; either way the env is left with
+        ``done = True`` (_multiagent.py:364) and MinecraftSim keeps every info key it ever saw (entry.py:240-244),
+        so the same simulator would fail every later step.
+        """
+        try:
+            obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
+            if "error" in info:
+                raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
+        except CrossviewError:
+            self.close()
+            raise
         return obs, bool(terminated or truncated), info
 
     def _noop(self, ticks: int = 1, **asks: Any) -> tuple[dict, dict]:
@@ -292,8 +305,8 @@ class MinecraftAdapter:
             return found is not None and found in world.AIR and (t.stat is None or rose)
         if t.interaction is Interaction.HUNT:  # the tagged mob is gone and the player killed one of its type
             return "mobs" in asks and not world.mentions(info.get("mobs"), world.TARGET_TAG) and rose
-        if t.interaction is Interaction.INTERACT:
-            return rose
+        if t.interaction is Interaction.INTERACT:  # the custom.* statistics count opening ANY block of the kind,
+            return rose and self._dist <= REACH + REACH_SLACK  # so the player must be within reach of the target
         return self._dist <= APPROACH_RADIUS and (t.stat is None or rose)
 
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
@@ -334,6 +347,7 @@ class MinecraftAdapter:
             "target_visibility": "geometric (projected box in view), not an occlusion test"})
 
     def close(self) -> None:
+        self._ended = True
         if self._sim is not None:
             sim, self._sim = self._sim, None
             with contextlib.suppress(Exception):  # a dead engine may fail to close; nothing is left to release

@@ -137,3 +137,38 @@ def test_a_failed_launch_is_one_line(sim) -> None:
         engine_call("reset", lambda: reset_world(sim, 7))
     line = str(exc.value)
     assert "\n" not in line and line.startswith("minecraft: the engine failed during reset (EOFError")
+
+
+def test_launch_client_needs_no_virtual_display_on_macos(studio_dir) -> None:
+    from importlib.resources import files
+
+    from adapters.minecraft.prereqs import display_tools
+
+    script = files("minestudio.simulator.minerl.env").joinpath("launchClient.sh").read_text()
+    darwin, _, rest = script.partition('if [ "$(uname)" = "Darwin" ]; then')[2].partition("else")
+    assert "xvfb-run" not in darwin and "java" in darwin  # launchClient.sh:38-39
+    assert "xvfb-run -a java" in rest.partition("fi")[0]  # launchClient.sh:41
+    assert display_tools("Darwin") == () and display_tools("Linux") == ("xvfb-run",)
+
+
+def test_a_lost_connection_drops_the_simulator(sim) -> None:
+    """A closed socket is what a dead engine leaves; MineStudio's own step then fails (its error path raises
+    TypeError from Text.sample, spaces.py:491-497, after setting done: _multiagent.py:360-376)."""
+    import socket
+    import types
+
+    from adapters.minecraft.adapter import MinecraftAdapter
+
+    dead = socket.socket()
+    dead.close()
+    name = sim.env.task.agent_names[0]
+    # an instance whose engine is gone: its socket closed, its process no longer running (malmo.py:357)
+    sim.env.instances, sim.env.done, sim.env.has_finished = [types.SimpleNamespace(
+        client_socket=dead, running=False)], False, {name: False}
+    adapter = object.__new__(MinecraftAdapter)  # the engine plumbing only
+    adapter._sim, adapter._ended = sim, False
+    with pytest.raises(CrossviewError) as exc:
+        adapter._step(env_action(Action()))
+    assert "\n" not in str(exc.value) and str(exc.value).startswith("minecraft: the engine failed during a step")
+    assert adapter._sim is None  # the next reset builds a fresh simulator instead of reusing a dead one
+    assert sim.env.done  # MineStudio's env would refuse every later step (_multiagent.py:405-406)
