@@ -185,11 +185,21 @@ def episode_provenance(level: str, seed: int, fps: int, action_repeat: int, tabl
             "target_visibility": "bearing within 45° of the view (walls ignored)", "units_per_metre": UNITS_PER_METRE}
 
 
-def goal_collected(reward: float, player: Any, target: tuple[float, float, float] | None) -> bool:
-    """Whether a step's reward is the goal's: any reward without a goal object, else one within PICKUP_RADIUS."""
+def goal_collected(reward: float, player: Any, target: tuple[float, float, float] | None,
+                   before: Any | None = None) -> bool:
+    """Whether a step's reward is the goal's: any reward without a goal object, else one within PICKUP_RADIUS of
+    the player's position after the step or ``before`` it.
+
+    The position before counts too because collecting a map's last apple finishes the map
+    (factories/explore/object_locations_factory.lua:33-39), and the next engine frame of the same ``step``
+    (``num_steps`` = action_repeat) reloads it (dmlab_connect.c:1181-1202), putting the player at a new spawn
+    point (object_locations_factory.lua:41-46) far from the apple it just took.
+    """
     if reward <= 0:
         return False
-    return target is None or math.dist(tuple(player[:2]), target[:2]) <= PICKUP_RADIUS
+    if target is None:
+        return True
+    return any(p is not None and math.dist(tuple(p[:2]), target[:2]) <= PICKUP_RADIUS for p in (player, before))
 
 
 def lab_call(what: str, call: Any) -> Any:
@@ -317,6 +327,7 @@ class DMLabAdapter:
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._goal is None or self._lab is None:
             raise CrossviewError("dmlab: step() called before reset()")
+        before = self._obs.get(POSITION)
         reward = float(lab_call("a step", lambda: self._lab.step(native_action(action, self.table),
                                                                  num_steps=self.repeat)))
         self._steps += 1
@@ -324,7 +335,7 @@ class DMLabAdapter:
         running = bool(self._lab.is_running())
         if running:  # observations() raises once the episode has ended (dmlab_module.c:579-583)
             self._obs = self._lab.observations()
-        success = goal_collected(reward, self._obs.get(POSITION, (math.inf, math.inf)), goal_object(self._goal))
+        success = goal_collected(reward, self._obs.get(POSITION), goal_object(self._goal), before)
         return self._observe(), bool(success or not running), bool(success), self._facts(self._obs, reward)
 
     def close(self) -> None:

@@ -79,6 +79,9 @@ def test_maze_cells_by_hand() -> None:
     assert object_position(layout, "2,2", 30.0) == ([150.0, 150.0, 30.0], [2, 2])
     with pytest.raises(CrossviewError, match="holds 'P', not an object"):
         object_position(layout, "2,4", 30.0)
+    # doors are 'H' / 'I' in generated mazes with hasDoors (lua_maze_generation.cc:307-308), not objects
+    with pytest.raises(CrossviewError, match="holds 'H', not an object"):
+        object_position("*****\n*AHP*\n*****\n", "2,3", 30.0)
     with pytest.raises(CrossviewError, match="outside"):
         object_position(layout, "9,1", 30.0)
     with pytest.raises(CrossviewError, match="ROW,COL"):
@@ -270,6 +273,13 @@ def test_success_is_the_goal_object() -> None:
     assert not goal_collected(1.0, (650.0, 750.0, 30.0), apple)  # another apple, two cells away
     assert not goal_collected(0.0, (450.0, 750.0, 30.0), apple)
     assert goal_collected(1.0, (650.0, 750.0, 30.0), None)  # a goal without an object: any apple
+    # the map's last apple: object_locations_factory.lua:33-39 finishes the map, the next frame of the same
+    # step reloads it (dmlab_connect.c:1181-1202) and respawns the player elsewhere (object_locations_factory.lua:
+    # 41-46); the position before the step still shows the pickup
+    spawn, beside = (1050.0, 150.0, 30.0), (455.0, 730.0, 30.0)
+    assert goal_collected(1.0, spawn, apple, before=beside)
+    assert not goal_collected(1.0, spawn, apple, before=(650.0, 750.0, 30.0))
+    assert not goal_collected(1.0, None, apple)
 
 
 def test_episode_provenance_records_timing_and_rule() -> None:
