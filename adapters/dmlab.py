@@ -71,7 +71,10 @@ def native_action(action: Action, table: dict[str, Any]) -> np.ndarray:
     """The int32[7] DMLab action of a common action (masked fields ignored, values clipped to DMLab's spec).
 
     Index order is dmlab_connect.c:74-82 (look left/right, look down/up, strafe, move, fire, jump, crouch);
-    a positive look left/right turns right (the engine negates it into yaw, dmlab_connect.c:1140-1141).
+    a positive look left/right turns right (the engine negates it into yaw, dmlab_connect.c:1140-1141) and a
+    positive look down/up looks down (it adds to Quake's pitch, dmlab_connect.c:1142-1143, cl_input.c:596; upstream's
+    python/tests/spawn_inventory_test.py:46-52 looks at the floor with +100, although python/random_agent.py:40-41
+    names +10 "look_up").
     """
     a = action.without(frozenset(table.get("masked", ())))
     out = np.zeros(7, np.float64)

@@ -159,6 +159,7 @@ class MinecraftAdapter:
         ``done = True`` (_multiagent.py:364) and MinecraftSim keeps every info key it ever saw (entry.py:240-244),
         so the same simulator would fail every later step.
         """
+        world.forget_reports(self._sim, action)
         try:
             obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
             if "error" in info:

@@ -15,7 +15,9 @@ the placed target back: ``MinecraftAdapter._verify``); MineStudio only sends key
 ``info["mobs"]`` (_multiagent.py:244-249). A voxel report is a list of entries with a ``type`` and ``x, y, z``
 (callbacks/reward_gate.py:67-72). The adapter asks for one voxel (or one column) at a time, so it never depends
 on whether those coordinates are absolute or relative. MineStudio keeps the last value of every info key between
-steps (entry.py:240-244), so a report is read only on the step that asked for it.
+steps (entry.py:240-244) and MineRL copies a report into ``info`` only when the engine sent one
+(_multiagent.py:244-249), so a report is read only on the step that asked for it, and ``forget_reports`` drops the
+kept one first: an engine that answers an empty box with no report must not leave the last one standing.
 """
 
 from __future__ import annotations
@@ -96,6 +98,18 @@ def mob_request(centre: tuple[float, float, float], player: tuple[float, float, 
     """The ``mobs`` action value asking for a box of ``margin`` blocks around a point."""
     dx, dy, dz = offsets(tuple(math.floor(c) for c in centre), player)  # type: ignore[arg-type]
     return [dx - margin, dx + margin, dy - margin, dy + margin, dz - margin, dz + margin]
+
+
+REPORTS = ("voxels", "mobs")
+
+
+def forget_reports(sim: Any, action: dict[str, Any]) -> None:
+    """Drop the reports ``action`` asks for from MinecraftSim's kept ``info`` (entry.py:240-244) before the step."""
+    kept = getattr(sim, "info", None)
+    if isinstance(kept, dict):
+        for key in REPORTS:
+            if key in action:
+                kept.pop(key, None)
 
 
 def single_voxel(report: Any) -> str | None:

@@ -144,6 +144,8 @@ def test_launch_client_needs_no_virtual_display_on_macos(studio_dir) -> None:
 
     from adapters.minecraft.prereqs import display_tools
 
+    pytest.importorskip("minestudio.simulator.minerl.env", reason="MineStudio's Python layer is not importable "
+                        "here (nox -s minestudio)")
     script = files("minestudio.simulator.minerl.env").joinpath("launchClient.sh").read_text()
     darwin, _, rest = script.partition('if [ "$(uname)" = "Darwin" ]; then')[2].partition("else")
     assert "xvfb-run" not in darwin and "java" in darwin  # launchClient.sh:38-39
@@ -172,3 +174,17 @@ def test_a_lost_connection_drops_the_simulator(sim) -> None:
     assert "\n" not in str(exc.value) and str(exc.value).startswith("minecraft: the engine failed during a step")
     assert adapter._sim is None  # the next reset builds a fresh simulator instead of reusing a dead one
     assert sim.env.done  # MineStudio's env would refuse every later step (_multiagent.py:405-406)
+
+
+def test_a_report_is_never_a_kept_one(sim) -> None:
+    # MinecraftSim keeps the last mobs report when the engine sends none (entry.py:240-244, _multiagent.py:248-249)
+    listed = [{"name": world.TARGET_TAG, "type": "sheep"}]
+    _observe(sim, mobs=listed)
+    _, info = _observe(sim)
+    assert info["mobs"] == listed  # upstream: the old report stands
+    world.forget_reports(sim, {"mobs": [0, 0, 0, 0, 0, 0]})  # what the adapter does before a step that asks
+    _, info = _observe(sim)
+    assert "mobs" not in info  # so a missing report reads as none, not as the target still being there
+    _observe(sim, voxels=[{"type": "air", "x": 0, "y": 0, "z": 0}])
+    world.forget_reports(sim, {"mobs": [0, 0, 0, 0, 0, 0]})
+    assert "voxels" in sim.info  # only what the action asks for is dropped
