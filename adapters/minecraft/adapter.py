@@ -190,8 +190,10 @@ class MinecraftAdapter:
 
     # --- the target ----------------------------------------------------------------------------------------
     def _place(self, t: MinecraftTask) -> None:
+        # Go to the target first, also for an exact [x, y, z]: /setblock and /summon act only in loaded chunks, and
+        # after a reset only those around the world spawn are (upstream waits there too: hard_reset.py:90-93).
+        feet = self._ground(t.at[0], t.at[-1])
         if t.on_ground:
-            feet = self._ground(t.at[0], t.at[1])
             if feet is None:
                 raise CrossviewError(f"minecraft task {t.name}: no standable ground near target.at {list(t.at)}; "
                                      "move the target")
