@@ -196,6 +196,11 @@ def test_engine_episodes_reproduce_the_goal_world() -> None:
         assert np.array_equal(first.rgb, again.rgb) and first.rgb.shape == (120, 160, 3) and goal.mask.any()
         assert info.provenance["level_seed"] == 7 and info.provenance["success_rule"] == "the goal's object"
         assert info.provenance["action_repeat"] == 2 and info.provenance["fps"] == 60
+        # the fixture's object cell was written by hand: check it against the level's own maze for seed 7
+        g = adapter.library[1]
+        layout = adapter._lab.observations()["DEBUG.MAZE.LAYOUT"]
+        position, cell = object_position(layout, ",".join(map(str, g.meta["object_cell"])), 30.0)
+        assert cell == g.meta["object_cell"] and position[:2] == g.meta["object"][:2]
         obs, done, success, info = adapter.step(Action(forward=True, camera=(0.0, 5.0)))
         assert obs.rgb.shape == (120, 160, 3) and info.privileged is not None
     finally:
