@@ -110,6 +110,13 @@ def test_crossview_frame() -> None:
     x, y, z, yaw, pitch = to_crossview((320.0, 64.0, 0.0), (350.0, 90.0, 0.0))
     assert (x, y, z) == pytest.approx((10.0, 2.0, 26 / 32)) and yaw == -90.0 and pitch == -10.0
     assert to_crossview((32.0, 0.0, 0.0)) == (1.0, 0.0, 0.0)
+    # crouching lowers the eye to CROUCH_VIEWHEIGHT = 12 units (bg_public.h:51, bg_pmove.c:1283-1308)
+    from adapters.dmlab import CROUCH, CROUCH_EYE_UNITS, JUMP
+
+    assert to_crossview((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), CROUCH_EYE_UNITS)[2] == pytest.approx(12 / 32)
+    t = merge_table(DEFAULT_TABLE, None, "dmlab")
+    crouch = native_action(Action(sneak=True), t)
+    assert crouch[CROUCH] == 1 and crouch[JUMP] == 0  # upmove = (jump - crouch) * 127 < 0 (dmlab_connect.c:1144)
     assert UNITS_PER_METRE == 32.0
 
 
