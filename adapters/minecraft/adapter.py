@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from adapters.base import AdapterInfo
 from adapters.minecraft import world
 from adapters.minecraft.actions import env_action
-from adapters.minecraft.prereqs import minestudio_dir, missing
+from adapters.minecraft.prereqs import missing
 from adapters.minecraft.projection import (
     block_box,
     box_mask,
@@ -76,20 +77,26 @@ def sim_options(size: tuple[int, ...], render_size: tuple[int, ...], t: Minecraf
             "seed": int(t.seed), "inventory": {i: {"type": n, "quantity": q} for i, (n, q) in enumerate(t.inventory)}}
 
 
+LAUNCH_TRAILER = "Minecraft process finished unexpectedly. There was an error with Malmo."  # malmo.py:453-454
+
+
 def engine_call(what: str, call: Any) -> Any:
     """Run an engine call; whatever the engine raises becomes one line.
 
-    A failed launch surfaces from MineStudio as an EOFError carrying the launch log
-    (minestudio/simulator/minerl/env/malmo.py:437-454); MineStudio also raises bare Exceptions and socket errors.
+    A failed launch surfaces from MineStudio as an EOFError carrying the launch log and a fixed last sentence
+    (minestudio/simulator/minerl/env/malmo.py:437-454), which is dropped so the log's own last words fit the line;
+    MineStudio also raises bare Exceptions and socket errors. Only a game that started writes a log file, under
+    ``$MALMO_MINECRAFT_OUTPUT_LOGDIR`` (default: the working directory) ``/logs`` (malmo.py:484-488, 522-523).
     """
     try:
         return call()
     except CrossviewError:
         raise
     except Exception as exc:  # noqa: BLE001 - see above
-        text = " ".join(str(exc).split())[-300:]
+        text = " ".join(str(exc).replace(LAUNCH_TRAILER, "").split())[-300:]
         raise CrossviewError(f"minecraft: the engine failed during {what} ({type(exc).__name__}: {text}); check "
-                             f"Java 8 and xvfb-run, and MineStudio's log under {minestudio_dir()}") from None
+                             f"Java 8 and xvfb-run; a game that started logs to "
+                             f"{os.environ.get('MALMO_MINECRAFT_OUTPUT_LOGDIR', '.')}/logs") from None
 
 
 def reset_world(sim: Any, seed: int) -> Any:

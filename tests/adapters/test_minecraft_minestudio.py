@@ -130,6 +130,16 @@ def test_every_reset_is_seeded(sim, monkeypatch) -> None:
     assert sim.env._seed is None  # MineStudio forgot it after the reset (_multiagent.py:508)
 
 
+def test_launch_trailer_is_minestudios(studio_dir) -> None:
+    from importlib.resources import files
+
+    from adapters.minecraft.adapter import LAUNCH_TRAILER
+
+    pytest.importorskip("minestudio.simulator.minerl.env", reason="MineStudio's Python layer is not importable "
+                        "here (nox -s minestudio)")
+    assert LAUNCH_TRAILER in files("minestudio.simulator.minerl.env").joinpath("malmo.py").read_text()
+
+
 def test_a_failed_launch_is_one_line(sim) -> None:
     from adapters.minecraft.adapter import engine_call, reset_world
 
@@ -137,6 +147,10 @@ def test_a_failed_launch_is_one_line(sim) -> None:
         engine_call("reset", lambda: reset_world(sim, 7))
     line = str(exc.value)
     assert "\n" not in line and line.startswith("minecraft: the engine failed during reset (EOFError")
+    from adapters.minecraft.adapter import LAUNCH_TRAILER
+
+    # MineStudio's fixed last sentence (malmo.py:453-454) is dropped: the launch log's own words fill the line
+    assert LAUNCH_TRAILER not in line and "logs to" in line
 
 
 def test_launch_client_needs_no_virtual_display_on_macos(studio_dir) -> None:
