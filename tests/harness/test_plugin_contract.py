@@ -12,18 +12,15 @@ import pytest
 
 from harness.config import SweepConfig
 from harness.plan import build_plan
-from tests.harness.sweeps import REPO, crossview, small_config, write
+from tests.harness.sweeps import REPO, crossview, fake_dist, small_config, write
 
 
 @pytest.fixture
 def broken_dist(tmp_path: Path) -> dict[str, str]:
     """An installed distribution 'broken-plugin' declaring a broken adapter and one whose class does not exist."""
-    dist = tmp_path / "broken_plugin-0.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text(
-        "[crossview.adapters]\nbroken = tests.harness.broken_plugin:BrokenAdapter\n"
-        "misnamed = tests.harness.broken_plugin:NoSuchAdapter\n")
+    fake_dist(tmp_path, "broken-plugin", "0.3", "[crossview.adapters]\n"
+              "broken = tests.harness.broken_plugin:BrokenAdapter\n"
+              "misnamed = tests.harness.broken_plugin:NoSuchAdapter\n")
     return {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
 
 
