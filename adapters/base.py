@@ -116,9 +116,10 @@ BUILTIN_ADAPTERS: dict[str, AdapterEntry] = {
     "realsense": AdapterEntry("realsense", "adapters.realsense.adapter:RigAdapter",
                               "pip install 'crossview-harness[realsense]' and apt-get install libusb-1.0-0",
                               requires=("pyrealsense2",)),
+    # no ``requires``: MinecraftAdapter.check_available names every missing piece (MineStudio, its engine, Java 8,
+    # xvfb-run) in one line, where an import probe would stop at the first
     "minecraft": AdapterEntry("minecraft", "adapters.minecraft.adapter:MinecraftAdapter",
-                              "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)",
-                              requires=("minestudio",)),
+                              "pip install 'crossview-harness[minecraft]' (README: engine, Java 8, xvfb)"),
 }
 
 
