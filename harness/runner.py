@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import runlog
 from harness.compat import check_policies
 from harness.config import SweepConfig
 from harness.errors import CrossviewError
@@ -208,7 +209,12 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
               allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
               progress: Any = None, address: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
-    plan = build_plan(config, base)
+    held = runlog.hold()  # what libraries log while planning goes to the run's log once its folder exists
+    try:
+        plan = build_plan(config, base)
+    except BaseException:
+        runlog.detach(held)
+        raise
     run_dir = run_dir_for(config, out)
     skip = _stored_ids(run_dir, retry_errors)
     todo = [e for e in plan.episodes if e.episode_id not in skip]
@@ -238,7 +244,9 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
+        runlog.detach(held)
         raise
+    log = runlog.release(held, run_dir)
     sched.store = store
     if progress is not None:
         progress.start(len(plan), outcome.skipped)
@@ -255,6 +263,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
     finally:
         executor.shutdown(graceful=False)
         store.close()
+        runlog.detach(log)
         if progress is not None:
             progress.stop()
     return outcome

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
-from harness import safety
-from harness.plan import Episode
+from harness import runlog, safety
+from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
@@ -131,7 +131,8 @@ class Worker:
         if held is not None and held[0] == ep.env.key:
             return held[1]
         self._drop_adapter(i)
-        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        adapter = make_adapter(ep.env.adapter, **bounded_options(ep.env.adapter, ep.env.options,
+                                                                 self.s.reset_timeout, self.s.step_timeout))
         self.adapters[i] = (ep.env.key, adapter)
         return adapter
 
@@ -287,6 +288,7 @@ def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, cu
     """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
     safety.install(ignore_interrupt=True)
     limit_threads(settings.threads)
+    runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
     except Exception as exc:
