@@ -13,6 +13,7 @@ Errors and unjudged episodes are counted, never scored.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 import time
@@ -79,8 +80,14 @@ class MergedRuns:
         self.metas: list[dict] = []
         for run in self.runs:
             with Store(run, create=False) as store:  # validates the folder; counts an old run's episodes once
-                self.metas.append({k: store.get_meta(k) for k in ("config", "versions", "git", "machine")}
-                                  | {"run": str(run)})
+                meta: dict = {"run": str(run)}
+                for key in ("config", "versions", "git", "machine"):
+                    try:
+                        meta[key] = store.get_meta(key)
+                    except json.JSONDecodeError as exc:
+                        raise CrossviewError(f"{run / DB_NAME}: stored metadata {key!r} is not valid JSON ({exc}); "
+                                             "the store is damaged: restore it or run the sweep again") from None
+                self.metas.append(meta)
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._merged: Store | None = None
         if len(self.runs) == 1:

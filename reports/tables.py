@@ -23,7 +23,7 @@ def order_policies(cells: pd.DataFrame, kinds: dict[str, str]) -> list[str]:
     kind = first["policy"].map(lambda p: kinds.get(p, kinds.get(p.split("@")[0], "")))
     rank = np.where(kind.isin(BASELINES), 2, np.where(first["step"].notna(), 0, 1))
     first = first.assign(rank=rank, k=kind.map(lambda k: BASELINES.index(k) if k in BASELINES else -1))
-    return first.sort_values(["rank", "series", "step", "k", "policy"], kind="stable")["policy"].tolist()
+    return first.sort_values(["rank", "k", "series", "step", "policy"], kind="stable")["policy"].tolist()
 
 
 def order_worlds(cells: pd.DataFrame) -> list[tuple[str, str, str]]:
