@@ -69,7 +69,8 @@ def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
     m = matrix[matrix["judged"] > 0]
     if m.empty:
         return None
-    m = m.assign(col=m["adapter"] + "/" + m["domain"] + "\n" + m["interaction"])
+    role = m["role"].map({"source": " (source)"}).fillna("")
+    m = m.assign(col=m["adapter"] + "/" + m["domain"] + role + "\n" + m["interaction"])
     rows = list(dict.fromkeys(m.sort_values("policy_order")["policy"]))
     cols = list(dict.fromkeys(m.sort_values(["world_order", "interaction"])["col"]))
     k = m.pivot_table(index="policy", columns="col", values="successes", aggfunc="sum").reindex(rows)[cols]
@@ -84,6 +85,10 @@ def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
             if np.isfinite(rate[i, j]):
                 ax.text(j, i, f"{rate[i, j]:.0%}\n{int(k.iat[i, j])}/{int(n.iat[i, j])}", ha="center",
                         va="center", color="white" if rate[i, j] < 0.6 else "black", fontsize=6.5)
+    worlds = [c.split("\n")[0] for c in cols]
+    for j in range(1, len(cols)):
+        if worlds[j] != worlds[j - 1]:  # a white rule between worlds (source first)
+            ax.axvline(j - 0.5, color="white", lw=3)
     ax.set_title("success by policy × world × interaction (k/n judged episodes)", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.03, label="success rate")
     return _save(fig, out)
