@@ -137,6 +137,13 @@ def aggregate(successes: np.ndarray, n: np.ndarray, how: str = "iqm", floor: tup
     """Mean or IQM across tasks of per-task success rate, or of normalized score when the baselines are given as
     (successes, n) per task; interval as in the module docstring. Tasks with n == 0 (or, normalized, a span below
     ``min_span``) are left out."""
+    return aggregates(successes, n, (how,), floor, ceiling, reps, seed, level, min_span)[how]
+
+
+def aggregates(successes: np.ndarray, n: np.ndarray, hows: tuple[str, ...] = ("mean", "iqm"),
+               floor: tuple[np.ndarray, np.ndarray] | None = None, ceiling: tuple[np.ndarray, np.ndarray] | None = None,
+               reps: int = 2000, seed: int = 0, level: float = 0.95, min_span: float = MIN_SPAN) -> dict[str, Interval]:
+    """``aggregate`` for several statistics at once, sharing one set of bootstrap replicates."""
     k, n = np.asarray(successes, np.float64), np.asarray(n, np.float64)
     keep = n > 0
     if floor is not None and ceiling is not None:
@@ -145,24 +152,29 @@ def aggregate(successes: np.ndarray, n: np.ndarray, how: str = "iqm", floor: tup
         with np.errstate(invalid="ignore", divide="ignore"):
             keep &= np.isfinite(normalized(0.0, fk / fn, ck / cn, min_span))
     if not keep.any():
-        return NAN
-    f = AGGREGATES[how]
+        return {how: NAN for how in hows}
     rng = np.random.default_rng(seed)
     k, n = k[keep], n[keep]
+    out = {}
     if floor is None or ceiling is None:
-        point = float(f(k / n))
-        if how == "mean":  # closed form: Wilson at Kish's effective size
+        rates = k / n
+        if "mean" in hows:  # closed form: Wilson at Kish's effective size
+            point = float(np.mean(rates))
             lo, hi = wilson_at(point, kish_size(n), float(sps.norm.ppf((1 + level) / 2)))
-            return Interval(point, float(min(lo, point)), float(max(hi, point)))
-        return _hull(point, f(predictive_rates(k, n, reps, rng)), level)
+            out["mean"] = Interval(point, float(min(lo, point)), float(max(hi, point)))
+        rest = [h for h in hows if h != "mean"]
+        if rest:
+            boots = predictive_rates(k, n, reps, rng)
+            out |= {h: _hull(float(AGGREGATES[h](rates)), AGGREGATES[h](boots), level) for h in rest}
+        return {h: out[h] for h in hows}
     boots = predictive_rates(k, n, reps, rng)
     fk, fn, ck, cn = fk[keep], fn[keep], ck[keep], cn[keep]
-    point = float(f(normalized(k / n, fk / fn, ck / cn)))
+    scores_now = normalized(k / n, fk / fn, ck / cn)
     bf, bc = predictive_rates(fk, fn, reps, rng), predictive_rates(ck, cn, reps, rng)
     with np.errstate(invalid="ignore", divide="ignore"):
         span = np.maximum(bc - bf, max(min_span, 1.0 / float(np.max(cn))))  # a redrawn span keeps the minimum
         scores = (boots - bf) / span
-    return _hull(point, f(scores), level)
+    return {h: _hull(float(AGGREGATES[h](scores_now)), AGGREGATES[h](scores), level) for h in hows}
 
 
 def gap(k_in: np.ndarray, n_in: np.ndarray, k_out: np.ndarray, n_out: np.ndarray, reps: int = 2000, seed: int = 0,

@@ -81,11 +81,10 @@ def zero_shot_summary(cells: pd.DataFrame, kinds: dict[str, str], reps: int = 20
         row = {"policy": policy, "zero-shot tasks": len(z), "zero-shot episodes": int(z["judged"].sum()),
                "note": "" if len(z) else "no judged zero-shot episode"}
         k, n = z["successes"].to_numpy(), z["judged"].to_numpy()
-        row["mean"] = stats.aggregate(k, n, "mean", reps=reps)
-        row["iqm"] = stats.aggregate(k, n, "iqm", reps=reps)
+        row |= stats.aggregates(k, n, reps=reps)
         floor, ceiling = _baselines(z)
-        for how in ("mean", "iqm"):
-            row[f"normalized {how}"] = stats.aggregate(k, n, how, floor, ceiling, reps=reps, min_span=min_span)
+        row |= {f"normalized {h}": v for h, v in stats.aggregates(k, n, ("mean", "iqm"), floor, ceiling, reps=reps,
+                                                                 min_span=min_span).items()}
         row["source mean"] = stats.aggregate(s["successes"], s["judged"], "mean", reps=reps)
         row["gap (source − zero-shot)"] = stats.gap(s["successes"], s["judged"], k, n, reps=reps)
         rows.append(row)
@@ -122,8 +121,7 @@ def summary(cells: pd.DataFrame, kinds: dict[str, str], reps: int = 2000) -> pd.
             continue
         k, n = t["successes"].to_numpy(), t["judged"].to_numpy()
         rows.append({"policy": policy, "series": t["series"].iloc[0], "step": t["step"].iloc[0], "tasks": len(t),
-                     "episodes": int(n.sum()), "mean": stats.aggregate(k, n, "mean", reps=reps),
-                     "iqm": stats.aggregate(k, n, "iqm", reps=reps)})
+                     "episodes": int(n.sum()), **stats.aggregates(k, n, reps=reps)})
     return pd.DataFrame(rows)
 
 
