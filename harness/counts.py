@@ -13,11 +13,12 @@ Errors and unjudged episodes are counted, never scored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import CrossviewError
-from harness.store import DB_NAME, EPISODE_COLUMNS, Store
+from harness.store import DB_NAME, EPISODE_COLUMNS, Store, drop_tallies, install_tallies
 
 TASK = ("adapter", "domain", "interaction", "difficulty", "split")
 _IDENT = ("CASE WHEN coalesce(checkpoint_sha256, '') <> '' THEN checkpoint_sha256 || '|' || adapter || '|' || domain"
@@ -65,6 +66,17 @@ class Counts:
     metas: tuple[dict, ...]
 
 
+@contextlib.contextmanager
+def _opened(run: Path) -> Iterator[Store]:
+    """The run's store, with SQLite's errors (a read-only or damaged file) as one line naming the file."""
+    try:
+        with Store(run, create=False) as store:
+            yield store
+    except sqlite3.Error as exc:
+        raise CrossviewError(f"{run / DB_NAME}: cannot read this run ({exc}); if the folder is read-only, copy the "
+                             "run somewhere writable once (its first report adds count tables)") from None
+
+
 class MergedRuns:
     """The tallies of one or more runs (harness/store.py keeps them per run); use as a context manager.
 
@@ -79,7 +91,7 @@ class MergedRuns:
         self.runs = [Path(r) for r in runs]
         self.metas: list[dict] = []
         for run in self.runs:
-            with Store(run, create=False) as store:  # validates the folder; counts an old run's episodes once
+            with _opened(run) as store:  # validates the folder; counts an old run's episodes once
                 meta: dict = {"run": str(run)}
                 for key in ("config", "versions", "git", "machine"):
                     try:
@@ -96,6 +108,8 @@ class MergedRuns:
             self._tmp = tempfile.TemporaryDirectory(prefix="crossview-merge-")
             self._merged = Store(self._tmp.name)
             self.db = self._merged._db
+            self.db.execute("PRAGMA cache_size=-500000")  # 500 MB at most, for the bulk copy and recount
+            drop_tallies(self.db)
         for i, run in enumerate(self.runs):
             self.db.execute(f"ATTACH DATABASE ? AS r{i}", ((run / DB_NAME).resolve().as_uri() + "?mode=ro",))
         self._check_definitions()
@@ -108,6 +122,7 @@ class MergedRuns:
             for i in reversed(range(len(self.runs))):  # the last run given wins an episode stored twice
                 self.db.execute(f"INSERT OR IGNORE INTO episodes ({cols}) SELECT {cols} FROM r{i}.episodes")
             self.db.execute("COMMIT")
+            install_tallies(self.db, rebuild=True)  # counted once, set-wise
 
     def close(self) -> None:
         """Release the connection and any temporary merged store."""
