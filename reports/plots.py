@@ -69,8 +69,8 @@ def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
     m = matrix[matrix["judged"] > 0]
     if m.empty:
         return None
-    role = m["role"].map({"source": " (source)"}).fillna("")
-    m = m.assign(col=m["adapter"] + "/" + m["domain"] + role + "\n" + m["interaction"])
+    role = m["role"].map({"source": "source: "}).fillna("")
+    m = m.assign(col=m["adapter"] + "/" + m["domain"] + "\n" + role + m["interaction"])
     rows = list(dict.fromkeys(m.sort_values("policy_order")["policy"]))
     cols = list(dict.fromkeys(m.sort_values(["world_order", "interaction"])["col"]))
     k = m.pivot_table(index="policy", columns="col", values="successes", aggfunc="sum").reindex(rows)[cols]
