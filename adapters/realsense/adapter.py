@@ -20,7 +20,7 @@ from adapters.realsense.camera import RealSenseCamera, import_rs
 from adapters.realsense.robot import RobotBase, make_base
 from harness.errors import CrossviewError
 from harness.goals import StoredGoal, load_library
-from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 PAPER_MASKED = ("pitch", "jump", "sneak", "use")  # the paper's car: camera pitch masked
 
@@ -78,7 +78,7 @@ class RigAdapter:
         self._last = Observation(rgb, depth, (stamp - self._t0) / 1000.0 if self._t0 is not None else 0.0)
         return self._last, False
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         goal = self._goal(task)
         self.base.stop()
         if self.operator == "terminal":
@@ -93,7 +93,7 @@ class RigAdapter:
         self._t0 = stamp
         self._last = Observation(rgb, depth, 0.0)
         self._task, self._steps = task, 0
-        return self._last, goal, {"provenance": {"intrinsics": self.camera.intrinsics}}
+        return self._last, goal, StepInfo(target=task.target, provenance={"intrinsics": self.camera.intrinsics})
 
     def _judge(self) -> bool | None:
         if self.operator != "terminal":
@@ -107,7 +107,7 @@ class RigAdapter:
             if answer in ("s", "skip", ""):
                 return None
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._task is None:
             raise CrossviewError("realsense: step() called before reset()")
         self.base.apply(action)
@@ -115,8 +115,8 @@ class RigAdapter:
         self._steps += 1
         if ended or self._steps >= self._task.max_steps:
             self.base.stop()
-            return obs, True, self._judge(), {"end_of_recording": ended}
-        return obs, False, None, {}
+            return obs, True, self._judge(), StepInfo(target=self._task.target, extra={"end_of_recording": ended})
+        return obs, False, None, StepInfo(target=self._task.target)
 
     def close(self) -> None:
         self.base.close()
