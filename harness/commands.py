@@ -132,7 +132,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import compare_policies
 
-    print(compare_policies(args.runs, args.a, args.b, reps=args.reps))
+    print(compare_policies(args.runs, args.a, args.b, world=args.world, role=args.role, reps=args.reps))
     return 0
 
 
@@ -233,12 +233,14 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     handlers["report"] = cmd_report
 
     p = sub.add_parser("compare", help="paired comparison of two policies on identical episodes",
-                       description="Compare policies A and B on the episodes they share (same task and seed): "
-                                   "success difference and probability of improvement, with stratified paired "
-                                   "bootstrap intervals.")
+                       description="Compare policies A and B on the episodes they share (same task, target, "
+                                   "seed and index): success difference with Newcombe's paired interval, exact "
+                                   "McNemar p-value, probability of improvement.")
     p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
     p.add_argument("--a", required=True, help="policy A (as named in the run, e.g. xview@3000)")
     p.add_argument("--b", required=True, help="policy B")
+    p.add_argument("--world", default=None, help="only this world: ADAPTER or ADAPTER/DOMAIN")
+    p.add_argument("--role", default=None, choices=("source", "zeroshot"), help="only source or zero-shot tasks")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     handlers["compare"] = cmd_compare
 
