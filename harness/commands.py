@@ -30,6 +30,7 @@ def _plan_counts(plan: Any) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import safety
     from harness.config import load_config
     from harness.plan import build_plan
     from harness.progress import SweepProgress, summary_table
@@ -49,6 +50,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print(_plan_counts(build_plan(config, base)))
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
+    safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
     with Store(outcome.run_dir, create=False) as store:
