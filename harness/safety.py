@@ -125,7 +125,7 @@ def _watch(fd: int, parent: int, period: float) -> None:
             os._exit(EXIT_ORPHANED)
 
 
-def install(interrupt: bool, parent: int = 0, period: float = 0.02) -> None:
+def install(interrupt: bool, parent: int = 0, period: float = 0.01) -> None:
     """Run the emergency stops on SIGINT/SIGTERM/SIGHUP (and, with ``parent``, when that process is gone).
 
     Call it once, from the main thread. With ``interrupt`` the first of these signals also raises
