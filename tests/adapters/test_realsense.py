@@ -172,6 +172,29 @@ def test_operator_flow_judges_and_skips(recording: Path) -> None:
         rig.close()
 
 
+def test_a_camera_failing_mid_episode_stops_the_robot_first(tmp_path: Path, peer: RobotPeer) -> None:
+    from adapters.realsense.adapter import RigAdapter
+
+    colour, depth = scene()
+    lost = record(tmp_path / "lost.db3", 6, colour, depth)
+    rig = RigAdapter(goals=str(GOALS), file=str(lost), image_size=(24, 32), operator="none",
+                     robot={"driver": "line", "url": peer.url, "heartbeat_s": 0})
+    try:
+        rig.reset(rig.tasks("train")[0])
+        rig.step(Action(forward=True))
+        lost.unlink()
+        rig.camera.stop()  # the camera goes away (a cable pulled): it cannot be opened again
+        with pytest.raises(CrossviewError, match="unreadable"):
+            rig.step(Action(camera=(0.0, 10.0)))
+        assert peer.commands() == ["STOP", "MOVE 0.100 0.000", "TURN 10.00", "STOP"]
+        assert "the rig failed during a step" in (safety.unconfirmed() or "")
+        with pytest.raises(safety.EmergencyStop):  # latched: the next episode needs the operator first
+            rig.reset(rig.tasks("train")[0])
+        assert peer.commands()[-1] == "STOP"
+    finally:
+        rig.close()
+
+
 def _rig_config(recording: Path, robot: dict, name: str, policy: str = "random") -> dict:
     return {"name": name, "policies": [{"name": policy, "kind": policy}],
             "environments": [{"adapter": "realsense", "role": "zeroshot", "suite": "train", "episodes": 2,
