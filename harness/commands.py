@@ -20,7 +20,7 @@ Handler = Any
 def _plan_counts(plan: Any) -> Any:
     from rich.table import Table
 
-    counts = Counter((e.policy.name, e.env.adapter, e.task.domain, e.env.role) for e in plan.episodes)
+    counts = Counter((e.policy.name, e.env.name, e.task.domain, e.env.role) for e in plan.episodes)
     table = Table(title=f"plan: {len(plan)} episodes")
     for col in ("policy", "adapter", "domain", "role", "episodes"):
         table.add_column(col)
@@ -47,7 +47,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = Path(args.config).resolve().parent
     console = Console(width=None if Console().is_terminal else 140)
     if args.dry_run:
-        console.print(_plan_counts(build_plan(config, base)))
+        from harness.compat import check_policies
+
+        plan = build_plan(config, base)
+        check_policies(plan)  # constructs every policy once and checks it against each adapter it will face
+        console.print(_plan_counts(plan))
+        console.print("dry run: every adapter and policy was constructed and is compatible; nothing was run")
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
     safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
@@ -169,9 +174,18 @@ def cmd_goal(args: argparse.Namespace) -> int:
     from harness import goal_capture
 
     if args.goal_command == "capture":
-        if (args.file is None) == (args.serial is None):
-            raise CrossviewError("goal capture: give exactly one of --file RECORDING or --serial CAMERA")
-        size = tuple(int(v) for v in args.size.split(","))
+        if sum(v is not None for v in (args.file, args.serial, args.dmlab)) != 1:
+            raise CrossviewError("goal capture: give exactly one of --file RECORDING, --serial CAMERA or --dmlab LEVEL")
+        size = tuple(int(v) for v in (args.size or ("240,320" if args.dmlab else "224,224")).split(","))
+        if args.dmlab is not None:
+            from adapters import dmlab_capture
+
+            if args.seed is None:
+                raise CrossviewError("goal capture --dmlab: give --seed N (the level seed the goal's episodes use)")
+            path = dmlab_capture.capture(args.out, args.name, args.box, args.seed, args.dmlab, args.steps,
+                                         args.object, args.interaction, args.target, args.split, size)
+            print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
+            return 0
         path = goal_capture.capture(args.out, args.name, args.box, args.interaction, args.file, args.serial,
                                     args.frame, size, args.target, args.split)
         print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
@@ -244,7 +258,7 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--max-mb", type=float, default=32.0, help="largest message accepted, MiB (default 32)")
     handlers["serve"] = cmd_serve
 
-    p = sub.add_parser("goal", help="capture or preview cross-view goals for the rig (or DMLab)")
+    p = sub.add_parser("goal", help="capture or preview cross-view goals for the rig or DMLab")
     goal = p.add_subparsers(dest="goal_command", metavar="ACTION", required=True)
     c = goal.add_parser("capture", help="goal image + target mask (GrabCut in a box, refined by depth)")
     c.add_argument("--file", default=None, help="a RealSense recording (.db3 or .bag)")
@@ -256,7 +270,12 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     c.add_argument("--target", default="", help="what the target is (default: the name)")
     c.add_argument("--split", default="train", choices=("train", "heldout"))
     c.add_argument("--frame", type=int, default=0, help="which frame of the source (default 0)")
-    c.add_argument("--size", default="224,224", help="height,width of the saved goal (default 224,224)")
+    c.add_argument("--size", default=None, help="height,width of the saved goal (default 224,224; DMLab 240,320)")
+    c.add_argument("--dmlab", default=None, metavar="LEVEL", help="capture in this DeepMind Lab level instead")
+    c.add_argument("--seed", type=int, default=None, help="DMLab: the level seed (fixes maze, spawn, objects)")
+    c.add_argument("--steps", default="", help="DMLab: actions before the shot, e.g. yaw=30*3,forward*12")
+    c.add_argument("--object", default=None, metavar="ROW,COL",
+                   help="DMLab: the goal object's maze cell (1-based); success then needs that object")
     s = goal.add_parser("show", help="write a preview PNG of a saved goal")
     s.add_argument("goal", help="path of the goal (FOLDER/NAME or FOLDER/NAME.png)")
     s.add_argument("--out", default=None, help="PNG to write (default: FOLDER/NAME.preview.png)")

@@ -56,10 +56,17 @@ class EnvRef:
     adapter: str
     options: dict[str, Any] = field(default_factory=dict)
     role: str = "zeroshot"
+    label: str = ""  # the name results are stored under; set when one adapter runs with several option sets
 
     @property
     def key(self) -> str:
         return _canon([self.adapter, self.options])
+
+    @property
+    def name(self) -> str:
+        """The adapter's name in results: ``rooms``, or ``rooms@1a2b3c`` (an options fingerprint) when a sweep
+        uses one adapter with two option sets, so reports never merge them."""
+        return self.label or self.adapter
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,16 @@ def environment_tasks(config: SweepConfig) -> list[tuple[EnvRef, list[TaskSpec],
     return out
 
 
+def _label_option_sets(envs: list[tuple[EnvRef, list[TaskSpec], AdapterInfo]]
+                       ) -> list[tuple[EnvRef, list[TaskSpec], AdapterInfo]]:
+    """Give each option set of an adapter used with several its own label (name@options-fingerprint)."""
+    keys: dict[str, set[str]] = {}
+    for env, _, _ in envs:
+        keys.setdefault(env.adapter, set()).add(env.key)
+    return [(dataclasses.replace(env, label=f"{env.adapter}@{_digest(env.options)[:6]}")
+             if len(keys[env.adapter]) > 1 else env, templates, info) for env, templates, info in envs]
+
+
 @dataclass(frozen=True)
 class Plan:
     """The episodes of a sweep, and the capabilities of each adapter they use (by ``EnvRef.key``)."""
@@ -161,7 +178,7 @@ class Plan:
 def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
-    envs = environment_tasks(config)
+    envs = _label_option_sets(environment_tasks(config))
     episodes_per_env = [e.episodes for e in config.environments]
     plan: list[Episode] = []
     for policy in policies:

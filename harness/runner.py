@@ -53,10 +53,22 @@ def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> Epi
     """The stored row of an episode that could not be run to its end."""
     return EpisodeRecord(
         episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-        checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
+        checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
         interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
         split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
         steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts)
+
+
+def plan_plugins(plan: Plan) -> dict[str, Any]:
+    """Provenance of every adapter and policy kind the plan uses: builtin, import path, or which distribution."""
+    from adapters.base import get_entry as adapter_entry
+    from harness.registry import plugin_provenance
+    from policies.base import get_entry as policy_entry
+
+    adapters = {e.env.adapter for e in plan.episodes}
+    kinds = {e.policy.kind for e in plan.episodes}
+    return {"adapters": plugin_provenance({a: adapter_entry(a) for a in sorted(adapters)}),
+            "policies": plugin_provenance({k: policy_entry(k) for k in sorted(kinds)})}
 
 
 def run_dir_for(config: SweepConfig, out: str | Path) -> Path:
@@ -75,7 +87,7 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
     history = (store.get_meta("configs") or []) if existing else []
     if not history or history[-1]["fingerprint"] != config.fingerprint():
         history.append({"fingerprint": config.fingerprint(), "at": time.time(), "config": config.model_dump()})
-    facts = provenance()
+    facts = {**provenance(), "plugins": plan_plugins(plan)}
     store.set_meta({"fingerprint": config.fingerprint(), "config": config.model_dump(), "configs": history,
                     "plan_ids": [e.episode_id for e in plan.episodes], **facts})
     (run_dir / "run.json").write_text(json.dumps({"config": config.model_dump(), **facts}, indent=2, default=str))

@@ -22,7 +22,7 @@ DB_NAME = "results.sqlite"
 _FIELDS = [f.name for f in dataclasses.fields(EpisodeRecord)]
 _TYPES = {"checkpoint_step": "INTEGER", "seed": "INTEGER", "index": "INTEGER", "success": "INTEGER",
           "steps": "INTEGER", "episode_return": "REAL", "final_distance": "REAL", "wall_s": "REAL",
-          "attempts": "INTEGER"}
+          "attempts": "INTEGER", "score": "REAL"}
 _COLUMNS = ", ".join(f'"{f}" {_TYPES.get(f, "TEXT")}' + (" PRIMARY KEY" if f == "episode_id" else "")
                      for f in _FIELDS)
 _SCHEMA = f"""

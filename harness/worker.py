@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Adapter, make_adapter
+from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import safety
 from harness.plan import Episode
-from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
+from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
 
@@ -48,7 +48,7 @@ class _Slot:
     episode: Episode
     obs: Observation
     goal: CrossViewGoal
-    info: dict[str, Any]
+    info: StepInfo
     started: float
     steps: int = 0
     success: bool | None = False
@@ -56,12 +56,11 @@ class _Slot:
     provenance: str | None = None
 
 
-def _provenance(info: dict[str, Any]) -> str | None:
+def _provenance(info: StepInfo) -> str | None:
     """An adapter's per-episode provenance (e.g. camera intrinsics) as JSON for the store."""
     import json
 
-    value = info.get("provenance")
-    return None if value is None else json.dumps(value, default=str)
+    return None if info.provenance is None else json.dumps(dict(info.provenance), default=str)
 
 
 def _short(exc: BaseException) -> str:
@@ -173,6 +172,7 @@ class Worker:
             adapter = self._adapter(i, ep)
             obs, goal, info = adapter.reset(ep.task)
             self._disarm()
+            info = step_info(info, ep.env.adapter)
         except Exception as exc:
             self._disarm()
             if isinstance(exc, safety.EmergencyStop):
@@ -203,15 +203,15 @@ class Worker:
             write_mp4(run / video, slot.frames, self.s.video_fps)
         if self.s.thumbnails:
             write_png(run / "thumbs" / f"{ep.episode_id}.png", side_by_side(slot.obs.rgb, slot.goal, 112))
-        distance = slot.info.get("distance")
+        info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-            checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
-            interaction=ep.task.interaction.name.lower(), target=str(slot.info.get("target") or ep.task.target),
+            checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
+            interaction=ep.task.interaction.name.lower(), target=info.target or ep.task.target,
             difficulty=ep.task.difficulty, split=ep.task.split, role=ep.env.role, seed=ep.task.seed,
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
-            episode_return=float(slot.info.get("return", 1.0 if slot.success else 0.0)),
-            final_distance=None if distance is None else float(distance),
+            episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
+            final_distance=info.distance, score=info.score,
             wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance, error=error)
         self._send("done", record.to_row())
 
@@ -225,10 +225,10 @@ class Worker:
             assert first is not None
             policy = self._policy(first.episode)
             batch = [self.slots[i] for i in idx]
-            infos = [s.info if policy.info.privileged else {} for s in batch]  # privileged facts: oracle only
+            facts = [s.info.privileged if policy.info.privileged else None for s in batch]  # oracle only
             try:
                 self._arm(self.s.step_timeout, POLICY_MARK + first.episode.episode_id)
-                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], infos, slots=idx)
+                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], facts, slots=idx)
                 self._disarm()
                 if len(actions) != len(idx):
                     raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")
@@ -249,7 +249,7 @@ class Worker:
         assert slot is not None and self.adapters[i] is not None
         try:
             self._arm(self.s.step_timeout, slot.episode.episode_id)
-            slot.obs, done, success, slot.info = self.adapters[i][1].step(action)
+            slot.obs, done, success, slot.info = masked_step(self.adapters[i][1], action)
             self._disarm()
         except Exception as exc:
             self._disarm()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.plugins import construct, import_target
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.plugins import construct
+from harness.registry import PluginEntry, from_entry_points, import_path_entry
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 
 ENTRY_POINT_GROUP = "crossview.policies"
 
@@ -26,11 +26,11 @@ class PolicyInfo:
     """What a policy needs and can do; the runner checks it against each adapter before running."""
 
     name: str
-    input_size: tuple[int, int] | None = None  # (height, width) it expects, None = any (the runner resizes)
+    input_size: tuple[int, int] | None = None  # (height, width) it needs, checked against the adapter; None = any
     interactions: tuple[Interaction, ...] = ()  # empty = any
     batchable: bool = True
     device: str = "cpu"
-    privileged: bool = False  # reads the simulator's privileged info (oracle only)
+    privileged: bool = False  # reads PrivilegedFacts (oracle only); runs only where the adapter declares them
     checkpoint_sha256: str = ""
     checkpoint_step: int | None = None
 
@@ -46,10 +46,11 @@ class Policy(Protocol):
         ...
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         """One action per batch element; element k belongs to slot ``slots[k]`` (default: slot k).
 
-        ``infos`` are empty dicts unless the policy is privileged.
+        ``privileged`` holds each slot's ``PrivilegedFacts`` when ``info.privileged`` is set (and the adapter
+        declares ``privileged_facts``), else None for every slot: a learning policy never sees them.
         """
         ...
 
@@ -79,22 +80,37 @@ BUILTIN_POLICIES: dict[str, str] = {
     "rocket": "policies.rocket.policy:RocketPolicy",
     "remote": "policies.remote:RemotePolicy",
 }
+# what each built-in kind's backend needs (modules to import, and how to install them)
+_BUILTIN_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "torch": (("torch", "safetensors"), "pip install 'crossview-harness[torch]'"),
+    "rocket": (("torch", "minestudio"), "pip install 'crossview-harness[rocket]' (README: MineStudio recipe)"),
+    "remote": (("websockets", "msgpack"), "pip install 'crossview-harness[serve]'"),
+}
+
+
+def policy_registry() -> dict[str, PluginEntry]:
+    """Every policy kind: built-ins plus ``crossview.policies`` entry points (built-ins win a name clash)."""
+    builtin = {k: PluginEntry(k, t, _BUILTIN_NEEDS.get(k, ((), ""))[1], requires=_BUILTIN_NEEDS.get(k, ((), ""))[0])
+               for k, t in BUILTIN_POLICIES.items()}
+    return {**from_entry_points(ENTRY_POINT_GROUP), **builtin}
 
 
 def policy_kinds() -> dict[str, str]:
-    """Every policy kind: built-ins plus ``crossview.policies`` entry points."""
-    kinds = dict(BUILTIN_POLICIES)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        kinds.setdefault(ep.name, ep.value)
-    return kinds
+    """Every policy kind and its ``module:attr`` target."""
+    return {k: e.target for k, e in policy_registry().items()}
+
+
+def get_entry(kind: str) -> PluginEntry:
+    """The registry entry of ``kind`` (or a ``module:factory`` path), else a one-line error listing the kinds."""
+    kinds = policy_registry()
+    if kind not in kinds and ":" in kind:  # an unpackaged plugin, named by its import path
+        return import_path_entry(kind)
+    if kind not in kinds:
+        raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
+                             "(third-party policies register through the 'crossview.policies' entry point)")
+    return kinds[kind]
 
 
 def make_policy(kind: str, **options: Any) -> Policy:
     """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
-    kinds = policy_kinds()
-    if kind not in kinds and ":" in kind:  # an unpackaged plugin, named by its import path
-        kinds[kind] = kind
-    if kind not in kinds:
-        raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
-                             "(third-party policies register through the 'crossview.policies' entry point)")
-    return construct(f"policy kind {kind!r}", lambda: import_target(kinds[kind]), options)
+    return construct(f"policy kind {kind!r}", get_entry(kind).load, options)

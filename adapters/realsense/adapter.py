@@ -23,7 +23,7 @@ from adapters.realsense.robot import RobotBase, make_base
 from harness import safety
 from harness.errors import CrossviewError
 from harness.goals import StoredGoal, load_library
-from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 PAPER_MASKED = ("pitch", "jump", "sneak", "use")  # the paper's car: camera pitch masked
 
@@ -101,7 +101,7 @@ class RigAdapter:
             pass
         safety.confirm()
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         goal = self._goal(task)
         self.base.stop()
         self._confirm_stop()
@@ -118,7 +118,7 @@ class RigAdapter:
         self._last = Observation(rgb, depth, 0.0)
         self._task, self._steps = task, 0
         self.base.rearm()
-        return self._last, goal, {"provenance": {"intrinsics": self.camera.intrinsics}}
+        return self._last, goal, StepInfo(target=task.target, provenance={"intrinsics": self.camera.intrinsics})
 
     def _judge(self) -> bool | None:
         if self.operator != "terminal":
@@ -132,7 +132,7 @@ class RigAdapter:
             if answer in ("s", "skip", ""):
                 return None
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._task is None:
             raise CrossviewError("realsense: step() called before reset()")
         try:
@@ -146,8 +146,8 @@ class RigAdapter:
         self._steps += 1
         if ended or self._steps >= self._task.max_steps:
             self.base.stop()
-            return obs, True, self._judge(), {"end_of_recording": ended}
-        return obs, False, None, {}
+            return obs, True, self._judge(), StepInfo(target=self._task.target, extra={"end_of_recording": ended})
+        return obs, False, None, StepInfo(target=self._task.target)
 
     def close(self) -> None:
         self.base.close()

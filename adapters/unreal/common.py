@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from harness.errors import CrossviewError
-from harness.spec import DIFFICULTIES, SPLITS, Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import DIFFICULTIES, SPLITS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 INTERACTIONS = (Interaction.APPROACH, Interaction.MINE)  # mine = pick up with attack; use is masked (paper)
 
@@ -70,26 +70,29 @@ class Progress:
     task: TaskSpec
     picked: bool = False
 
-    def update(self, pose: Pose, action: Action) -> tuple[bool, bool, float, dict[str, Any]]:
-        """(done, success, return so far, info) after a step at ``pose``."""
+    def update(self, pose: Pose, action: Action) -> tuple[bool, bool, StepInfo]:
+        """(done, success, info) after a step at ``pose``; ``info.score`` is the partial credit so far."""
         p = self.task.params
         target = p["target_position"]
         distance = math.dist((pose.x, pose.y), (target[0], target[1]))
-        info: dict[str, Any] = {"distance": distance, "target": self.task.target}
         radius = self.task.success_radius
         if self.task.interaction == Interaction.APPROACH:
             ok = distance <= radius
-            return ok, ok, float(ok), info
+            return ok, ok, self._info(distance, float(ok))
         pressed = action.attack if self.task.interaction == Interaction.MINE else action.use
         if not self.picked and pressed and distance <= radius:
             self.picked = True
         deliver = p.get("deliver_to")
-        info["picked"] = self.picked
         if deliver is None:
-            return self.picked, self.picked, float(self.picked), info
-        info["distance"] = math.dist((pose.x, pose.y), (deliver[0], deliver[1])) if self.picked else distance
-        delivered = self.picked and info["distance"] <= radius
-        return delivered, delivered, 0.5 * self.picked + 0.5 * delivered, info
+            return self.picked, self.picked, self._info(distance, float(self.picked))
+        if self.picked:
+            distance = math.dist((pose.x, pose.y), (deliver[0], deliver[1]))
+        delivered = self.picked and distance <= radius
+        return delivered, delivered, self._info(distance, 0.5 * self.picked + 0.5 * delivered)
+
+    def _info(self, distance: float, score: float) -> StepInfo:
+        return StepInfo(target=self.task.target, distance=distance, episode_return=score, score=score,
+                        extra={"picked": self.picked})
 
 
 def _pose(d: Any, where: str) -> dict[str, Any]:
@@ -188,7 +191,7 @@ class PoseDriven:
         self._place(pose)
         return pose
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         """Render the goal camera's view and the target's mask, then put the agent at the start pose."""
         image, mask = self._goal_view(task)
         if not mask.any():
@@ -197,13 +200,13 @@ class PoseDriven:
         self._pose = start_pose(task)
         self._place(self._pose)
         self._progress, self._steps = Progress(task), 0
-        _, _, _, info = self._progress.update(self._pose, Action())
+        _, _, info = self._progress.update(self._pose, Action())
         return self._observe(), CrossViewGoal(image, mask, task.interaction), info
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._progress is None:
             raise CrossviewError(f"{type(self).__name__}: step() called before reset()")
         self._pose = self._move(action)
         self._steps += 1
-        done, success, ret, info = self._progress.update(self._pose, action)
-        return self._observe(), done, success, {**info, "return": ret}
+        done, success, info = self._progress.update(self._pose, action)
+        return self._observe(), done, success, info

@@ -161,7 +161,7 @@ def test_operator_flow_judges_and_skips(recording: Path) -> None:
         results = []
         for _ in range(3):
             obs, goal, info = rig.reset(task)
-            assert "intrinsics" in info["provenance"]
+            assert "intrinsics" in info.provenance
             done = False
             while not done:
                 obs, done, success, _ = rig.step(Action(forward=True))

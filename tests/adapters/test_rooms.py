@@ -13,7 +13,7 @@ from adapters.base import make_adapter
 from adapters.rooms.domains import DOMAINS
 from adapters.rooms.layout import AGENT_RADIUS, NavField, blocked, generate_layout
 from harness.errors import CrossviewError
-from harness.spec import Action, Interaction, TaskSpec
+from harness.spec import Action, Interaction, PrivilegedFacts, StepInfo, TaskSpec
 from policies.baselines import OraclePolicy
 
 
@@ -75,13 +75,14 @@ def test_easy_sees_the_target_and_hard_does_not(rooms) -> None:
     for seed in range(6):
         _, _, easy = rooms.reset(task(rooms, difficulty="easy", seed=seed))
         _, _, hard = rooms.reset(task(rooms, difficulty="hard", seed=seed))
-        assert easy["target_visible"] and easy["distance"] >= 1.9
-        assert not hard["target_visible"]
+        assert easy.privileged.target_visible and easy.distance >= 1.9
+        assert not hard.privileged.target_visible
 
 
 def test_privileged_info_is_in_info_only(rooms) -> None:
     obs, goal, info = rooms.reset(task(rooms, seed=1))
-    assert {"distance", "pose", "target_pos", "waypoint"} <= set(info)
+    assert isinstance(info, StepInfo) and isinstance(info.privileged, PrivilegedFacts)
+    assert info.distance == info.privileged.distance and info.target
     assert set(vars(obs)) == {"rgb", "depth", "t"}
 
 
@@ -89,7 +90,7 @@ def test_walls_stop_the_agent(rooms) -> None:
     rooms.reset(task(rooms, seed=2))
     for _ in range(80):  # walk straight ahead far longer than the room is wide
         _, _, _, info = rooms.step(Action(forward=True))
-    x, y = info["pose"][:2]
+    x, y = info.privileged.pose[:2]
     assert not blocked(rooms._layout, x, y, AGENT_RADIUS - 1e-6)
     half = DOMAINS["apartment"].room_size / 2
     assert abs(x) < half and abs(y) < half
@@ -111,7 +112,7 @@ def test_oracle_approaches_and_mines(rooms) -> None:
         obs, goal, info = rooms.reset(t)
         oracle.reset(1, seeds=[0])
         for _ in range(t.max_steps):
-            obs, done, success, info = rooms.step(oracle.act([obs], [goal], [info])[0])
+            obs, done, success, info = rooms.step(oracle.act([obs], [goal], [info.privileged])[0])
             if done:
                 break
         assert success, interaction

@@ -66,14 +66,14 @@ def test_frames_follow_the_pose_and_approach_succeeds(route: str) -> None:
     adapter = make(route)
     try:
         obs, goal, info = adapter.reset(adapter.tasks("train")[0])
-        first, start_distance = obs.rgb, info["distance"]
+        first, start_distance = obs.rgb, info.distance
         obs, done, success, info = adapter.step(Action(camera=(0.0, 30.0)))
         assert not np.array_equal(obs.rgb, first), "turning must change the view"
         for _ in range(40):  # the start faces the target: walk until the adapter says we arrived
             obs, done, success, info = adapter.step(Action(forward=True, camera=(0.0, -30.0 if _ == 0 else 0.0)))
             if done:
                 break
-        assert done and success and info["distance"] < start_distance and info["return"] == 1.0
+        assert done and success and info.distance < start_distance and info.score == 1.0
     finally:
         adapter.close()
 
@@ -86,17 +86,17 @@ def test_pick_then_deliver_scores_half_then_one(route: str) -> None:
         info = {}
         for _ in range(40):
             _, done, _, info = adapter.step(Action(forward=True))
-            if info["distance"] <= task.success_radius:
+            if info.distance <= task.success_radius:
                 break
         _, done, success, info = adapter.step(Action(attack=True))
-        assert info["picked"] and info["return"] == 0.5 and not done
+        assert info.extra["picked"] and info.score == 0.5 and not done
         for _ in range(6):  # turn around (6 x 30°)
             adapter.step(Action(camera=(0.0, 30.0)))
         for _ in range(60):
             _, done, success, info = adapter.step(Action(forward=True))
             if done:
                 break
-        assert done and success and info["return"] == 1.0
+        assert done and success and info.score == 1.0
     finally:
         adapter.close()
 
@@ -174,7 +174,7 @@ def test_vehicles_that_move_themselves(vehicle: str) -> None:
         obs2, _, _, info2 = adapter.step(Action(forward=True))
         moved = math.dist((start.x, start.y), (adapter._pose.x, adapter._pose.y))
         assert moved == pytest.approx(0.25, abs=1e-6)  # 1 m/s for dt = 0.25 s, read back from the simulator
-        assert info2["distance"] < info["distance"] and not np.array_equal(obs.rgb, obs2.rgb)
+        assert info2.distance < info.distance and not np.array_equal(obs.rgb, obs2.rgb)
         adapter.step(Action(camera=(0.0, 20.0)))
         assert adapter._pose.yaw == pytest.approx(start.yaw + 20.0, abs=1e-6)  # yaw rate (drone), steering (car)
     finally:

@@ -28,7 +28,7 @@ def plugin(tmp_path: Path, monkeypatch):
 
 def test_entry_points_register_adapters_and_policies(plugin: Path) -> None:
     entry = registry()["faultyrooms"]
-    assert entry.source == "fake-plugin"
+    assert entry.source == "fake-plugin 0.1" and entry.dist == "fake-plugin"
     adapter = make_adapter("faultyrooms", image_size=(32, 32), every=1000)
     assert adapter.info.name == "rooms"
     adapter.close()

@@ -12,7 +12,7 @@ import numpy as np
 from adapters.base import AdapterInfo
 from adapters.realsense.robot import make_base
 from harness import safety
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 
 class BlankRig:
@@ -32,22 +32,22 @@ class BlankRig:
     def _obs(self) -> Observation:
         return Observation(np.zeros((16, 16, 3), np.uint8), None, 0.0)
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         self.base.stop()
         if self.confirm:
             safety.confirm()
         self.base.rearm()
         self._steps = 0
         return self._obs(), CrossViewGoal(np.zeros((16, 16, 3), np.uint8), np.zeros((16, 16), bool),
-                                          Interaction.APPROACH), {}
+                                          Interaction.APPROACH), StepInfo()
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         self.base.apply(action)
         self._steps += 1
         if self._steps >= self.max_steps:
             self.base.stop()
-            return self._obs(), True, None, {}
-        return self._obs(), False, None, {}
+            return self._obs(), True, None, StepInfo()
+        return self._obs(), False, None, StepInfo()
 
     def close(self) -> None:
         self.base.close()
@@ -71,7 +71,7 @@ class FlakyPolicy:
         self.at = int(self.rng.integers(1, self.max_step + 1)) if self.rng.random() < self.p else 0
         self.calls = 0
 
-    def act(self, observations: list, goals: list, infos: list, slots: Any = None) -> list[Action]:
+    def act(self, observations: list, goals: list, privileged: list, slots: Any = None) -> list[Action]:
         self.calls += 1
         if self.calls == self.at:
             with open(self.log, "a") as f:
