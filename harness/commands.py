@@ -95,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    errors = [r for r in rows if r["status"] in ("env_error", "policy_error")][-5:]
+    errors = [r for r in rows if r["status"] in ("env_error", "policy_error", "aborted")][-5:]
     for r in errors:
         console.print(f"  {r['status']} {r['episode_id']} ({r['policy']} on {r['adapter']}/{r['domain']}): "
                       f"{r['error']}")

@@ -172,6 +172,32 @@ def test_operator_flow_judges_and_skips(recording: Path) -> None:
         rig.close()
 
 
+def test_after_an_emergency_stop_the_operator_must_confirm(recording: Path, peer: RobotPeer) -> None:
+    from adapters.realsense.adapter import RigAdapter
+
+    answers = iter(["", "y", "", "yes", "go", "", "n"])
+    asked = []
+    rig = RigAdapter(goals=str(GOALS), file=str(recording), image_size=(24, 32), max_steps=2,
+                     robot={"driver": "line", "url": peer.url, "heartbeat_s": 0},
+                     ask=lambda prompt: (asked.append(prompt), next(answers))[1])
+    try:
+        task = rig.tasks("train")[0]
+        rig.reset(task)
+        rig.step(Action(forward=True))
+        safety.emergency_stop("a test stop")  # e.g. the policy failed: the episode is over
+        assert peer.commands()[-1] == "STOP"
+        with pytest.raises(safety.EmergencyStop):  # latched for the rest of the episode
+            rig.step(Action(forward=True))
+        rig.reset(task)  # asks until the operator types 'go', then to set the scene
+        assert "emergency-stopped: a test stop" in asked[-3] and asked[-3] == asked[-2]
+        assert "set the scene" in asked[-1] and safety.unconfirmed() is None
+        n = len(peer.commands())
+        rig.step(Action(forward=True))
+        assert peer.commands()[n:] == ["MOVE 0.100 0.000"]  # moving again, after the confirmation
+    finally:
+        rig.close()
+
+
 def test_a_camera_failing_mid_episode_stops_the_robot_first(tmp_path: Path, peer: RobotPeer) -> None:
     from adapters.realsense.adapter import RigAdapter
 
