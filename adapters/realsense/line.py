@@ -59,8 +59,8 @@ class LineLink:
                 raise BackendUnavailable("serial robots need pyserial: pip install 'crossview-harness[realsense]'") \
                     from None
             baud = int(parse_qs(parsed.query).get("baud", ["115200"])[0])
-            try:  # pyserial: Serial(port, baudrate, timeout) with readline()/write(); a read timeout lets close() end
-                self.serial = serial.Serial(parsed.path, baudrate=baud, timeout=0.2)
+            try:  # pyserial/pyserial serial/serialutil.py:180-193 (port, baudrate, timeout); a read timeout lets
+                self.serial = serial.Serial(parsed.path, baudrate=baud, timeout=0.2)  # close() end the reader
             except Exception as exc:  # serial.SerialException and OS errors
                 raise CrossviewError(f"cannot open the robot's serial port {parsed.path} ({exc})") from None
             self._in = self._out = self.serial
@@ -77,7 +77,8 @@ class LineLink:
         partial = b""
         try:
             while not self._closed.is_set():
-                chunk = self._in.readline()
+                # pyserial: read_until(b"\n") returns what came before its timeout (serial/serialutil.py:664)
+                chunk = self.serial.read_until(b"\n") if self.serial is not None else self._in.readline()
                 if not chunk:
                     if self.serial is not None:
                         continue  # a serial read timeout: nothing yet
@@ -92,7 +93,7 @@ class LineLink:
                     self.lost = f"the robot at {self.url} sent {text!r} when no command was waiting for a reply"
                     break
                 reply.give(text)
-        except (OSError, ValueError):
+        except Exception:  # noqa: S110 - a closed or broken link (pyserial raises TypeError once closed): lost
             pass
         with self._lock:
             self.lost = self.lost or f"the connection to the robot at {self.url} closed"
@@ -110,7 +111,7 @@ class LineLink:
             reply = Reply(line)
             self._waiting.append(reply)
             try:
-                self._out.write(line.encode() + b"\n")
+                self._out.write(line.encode() + b"\n")  # pyserial: serial/serialposix.py:619
             except (OSError, ValueError) as exc:
                 self._waiting.remove(reply)
                 self.lost = f"the link to the robot at {self.url} failed ({exc})"

@@ -160,6 +160,21 @@ def test_watchdog_stops_a_robot_whose_policy_is_late() -> None:
         peer.close()
 
 
+def test_serial_link_in_lockstep() -> None:
+    pytest.importorskip("serial", reason="pyserial (the realsense extra) is not installed")
+    peer = _peer(busy_s=0.05, refuse=("BEEP",))
+    base = LineBase(peer.serial_url(), heartbeat_s=0)
+    try:
+        base.apply(Action(forward=True, camera=(0.0, 10.0)))
+        with pytest.raises(safety.EmergencyStop, match="answered 'ERR refused BEEP' to 'BEEP'"):
+            base.apply(Action(attack=True))
+        assert peer.commands() == ["TURN 10.00", "MOVE 0.100 0.000", "BEEP", "STOP"]
+        assert not peer.entries("violation")
+    finally:
+        base.close()
+        peer.close()
+
+
 def test_bad_robot_options_give_one_line() -> None:
     with pytest.raises(CrossviewError, match="robot option.*speed.*unknown"):
         make_base(driver="line", url="tcp://127.0.0.1:1", speed=3)

@@ -11,12 +11,16 @@ timestamped log of every line it receives, and of what it does.
   robot (logged as ``HALT``).
 
 Faults for tests: ``refuse`` (command words answered ``ERR``), ``silent`` (command words never answered, as if the
-robot hung), ``mute`` (nothing is ever answered).
+robot hung), ``mute`` (nothing is ever answered). ``serial_url()`` serves the same robot on a pseudo-terminal, as a
+serial port.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import pty
+import select
 import socket
 import threading
 import time
@@ -50,12 +54,21 @@ class RobotPeer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
+        self._ptys: list[tuple[int, int]] = []
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
+
+    def serial_url(self) -> str:
+        """The same robot behind a serial port (a pseudo-terminal); connect with this url."""
+        master, slave = pty.openpty()
+        path = os.ttyname(slave)
+        self._ptys.append((master, slave))
+        threading.Thread(target=self._client, args=(_PtyConn(master), 0), daemon=True).start()
+        return f"serial://{path}?baud=115200"
 
     def _note(self, conn: int, kind: str, text: str) -> None:
         with self._lock:
@@ -119,7 +132,7 @@ class RobotPeer:
                 conn.settimeout(max(0.001, min(waits)))
                 try:
                     data = conn.recv(4096)
-                except TimeoutError:
+                except (TimeoutError, BlockingIOError):
                     continue
                 except OSError:
                     break
@@ -159,3 +172,31 @@ class RobotPeer:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         self._thread.join(2)
+        for fds in self._ptys:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
+class _PtyConn:
+    """The robot's end of a pseudo-terminal, with the few socket methods the robot uses."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.timeout = fd, 0.1
+
+    def settimeout(self, seconds: float) -> None:
+        self.timeout = seconds
+
+    def recv(self, n: int) -> bytes:
+        if not select.select([self.fd], [], [], self.timeout)[0]:
+            raise TimeoutError
+        return os.read(self.fd, n)
+
+    def sendall(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def __enter__(self) -> _PtyConn:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
