@@ -221,6 +221,46 @@ def test_a_camera_failing_mid_episode_stops_the_robot_first(tmp_path: Path, peer
         rig.close()
 
 
+def test_soak_camera_failures_at_random_steps(tmp_path: Path, recording: Path) -> None:
+    """20 episodes, each losing its camera at a random step (the recording's copy deleted and the camera closed just
+    before it); the reference robot, busy 20 ms a command, must see STOP within 100 ms and no motion after it."""
+    import random
+    import shutil
+
+    from adapters.realsense.adapter import RigAdapter
+    from tests.servers.robot_peer import MOTION
+
+    robot = RobotPeer(busy_s=0.02)
+    latencies = []
+    try:
+        for k in range(20):
+            safety.reset()
+            copy = Path(shutil.copy(recording, tmp_path / f"copy{k}.db3"))
+            rig = RigAdapter(goals=str(GOALS), file=str(copy), image_size=(24, 32), operator="none",
+                             robot={"driver": "line", "url": robot.url, "heartbeat_s": 0})
+            try:
+                rig.reset(rig.tasks("train")[0])
+                for _ in range(random.randrange(4)):
+                    rig.step(Action(forward=True))
+                copy.unlink()
+                rig.camera.stop()
+                moment = time.monotonic()
+                with pytest.raises(CrossviewError, match="unreadable"):
+                    rig.step(Action(forward=True, camera=(0.0, 5.0)))
+            finally:
+                rig.close()
+            after = [e for e in robot.entries() if e.t >= moment]
+            stop = next(i for i, e in enumerate(after) if e.text == "STOP")
+            # the step's own commands run first (lockstep: they are finished when the camera is read)
+            done = max([e.t for e in robot.entries("reply") if e.t <= after[stop].t] + [moment])
+            latencies.append(after[stop].t - done)
+            assert not [e for e in after[stop + 1:] if e.text.split(" ")[0] in MOTION]
+    finally:
+        robot.close()
+    print(f"\ncamera failure: worst STOP latency {1000 * max(latencies):.1f} ms over {len(latencies)} moments")
+    assert max(latencies) < 0.1
+
+
 def _rig_config(recording: Path, robot: dict, name: str, policy: str = "random") -> dict:
     return {"name": name, "policies": [{"name": policy, "kind": policy}],
             "environments": [{"adapter": "realsense", "role": "zeroshot", "suite": "train", "episodes": 2,
