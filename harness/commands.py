@@ -30,6 +30,7 @@ def _plan_counts(plan: Any) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import safety
     from harness.config import load_config
     from harness.plan import build_plan
     from harness.progress import SweepProgress, summary_table
@@ -54,6 +55,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print("dry run: every adapter and policy was constructed and is compatible; nothing was run")
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
+    safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
     with Store(outcome.run_dir, create=False) as store:
@@ -93,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    errors = [r for r in rows if r["status"] in ("env_error", "policy_error")][-5:]
+    errors = [r for r in rows if r["status"] in ("env_error", "policy_error", "aborted")][-5:]
     for r in errors:
         console.print(f"  {r['status']} {r['episode_id']} ({r['policy']} on {r['adapter']}/{r['domain']}): "
                       f"{r['error']}")

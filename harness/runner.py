@@ -28,6 +28,7 @@ from harness.store import Store
 from harness.worker import POLICY_MARK, WorkerSettings
 
 ERROR_STATUSES = (Status.ENV_ERROR.value, Status.POLICY_ERROR.value)
+INTERRUPT_GRACE_S = 5.0  # how long interrupted workers may take to report the episodes they abort
 
 
 @dataclass
@@ -46,7 +47,7 @@ class SweepOutcome:
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.errors else 0
+        return 1 if self.errors or self.counts[Status.ABORTED.value] else 0
 
 
 def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> EpisodeRecord:
@@ -118,8 +119,8 @@ class Scheduler:
 
     def _fail(self, ep: Episode, kind: str, reason: str, charge: bool = True) -> None:
         """An attempt failed: retry it, or store it as an error once its retries are spent."""
-        if kind == Status.POLICY_ERROR.value:
-            self._store(error_record(ep, Status.POLICY_ERROR, reason, self.attempts[ep.episode_id] + 1))
+        if kind in (Status.POLICY_ERROR.value, Status.ABORTED.value):  # not retried
+            self._store(error_record(ep, Status(kind), reason, self.attempts[ep.episode_id] + 1))
             return
         if charge:
             self.attempts[ep.episode_id] += 1
@@ -191,8 +192,8 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     """Ids of the episodes a run already holds (errors excluded when they are to be retried)."""
     if not (run_dir / "results.sqlite").is_file():
         return set()
-    with Store(run_dir, create=False) as store:
-        return store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())
+    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again
+        return store.done_ids() - store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
@@ -257,9 +258,10 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             sched.check_faults()
             sched.dispatch()
         executor.shutdown(graceful=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (harness.safety): workers stop robots, report, then go
         outcome.interrupted = True
-        executor.shutdown(graceful=False)
+        for msg in executor.interrupt(grace=INTERRUPT_GRACE_S):
+            sched.handle(msg)
     finally:
         executor.shutdown(graceful=False)
         store.close()
