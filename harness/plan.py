@@ -158,11 +158,19 @@ class Plan:
         return len(self.episodes)
 
 
+MAX_PLAN = 1_000_000  # episodes in one sweep
+
+
 def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
     envs = environment_tasks(config)
     episodes_per_env = [e.episodes for e in config.environments]
+    size = len(policies) * len(config.seeds) * sum(len(t) * n for (_, t, _), n in zip(envs, episodes_per_env))
+    if size > MAX_PLAN:
+        raise CrossviewError(f"the plan has {size:,} episodes ({len(policies)} policies/checkpoints x "
+                             f"{len(config.seeds)} seeds x tasks x episodes), more than {MAX_PLAN:,}: lower "
+                             "episodes, seeds or checkpoints, or split the sweep into several configs")
     plan: list[Episode] = []
     for policy in policies:
         for (env, templates, _), n in zip(envs, episodes_per_env):

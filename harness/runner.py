@@ -176,7 +176,8 @@ class Scheduler:
 
 def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     """Ids of the episodes a run already holds (errors excluded when they are to be retried)."""
-    if not (run_dir / "results.sqlite").is_file():
+    db = run_dir / "results.sqlite"
+    if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
     with Store(run_dir, create=False) as store:
         return store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())

@@ -97,4 +97,4 @@ def make_policy(kind: str, **options: Any) -> Policy:
     if kind not in kinds:
         raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
                              "(third-party policies register through the 'crossview.policies' entry point)")
-    return construct(f"policy kind {kind!r}", lambda: import_target(kinds[kind]), options)
+    return construct(f"policy kind {kind!r}", lambda: import_target(kinds[kind]), options, Policy)
