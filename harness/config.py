@@ -83,11 +83,13 @@ class EnvironmentConfig(_Strict):
 
 
 class TimeoutConfig(_Strict):
-    """Deadlines in seconds for one adapter reset and one lockstep step (policy call included)."""
+    """Deadlines in seconds: one adapter reset, one lockstep step (policy call included; also the heartbeat a
+    worker must keep while idle), worker and policy startup, and writing one episode's video and thumbnail."""
 
-    reset: float = Field(default=60.0, gt=0)
-    step: float = Field(default=30.0, gt=0)
-    startup: float = Field(default=120.0, gt=0)
+    reset: float = Field(default=60.0, gt=0, le=86_400)
+    step: float = Field(default=30.0, gt=0, le=86_400)
+    startup: float = Field(default=120.0, gt=0, le=86_400)
+    media: float = Field(default=120.0, gt=0, le=86_400)
 
 
 class VideoConfig(_Strict):

@@ -149,6 +149,16 @@ class Store:
         return {r[0] for r in rows}
 
     @_guarded
+    def error_ids(self, prefixes: Iterable[str]) -> set[str]:
+        """Ids of episodes stored as env_error or policy_error whose error text starts with one of ``prefixes``."""
+        ids: set[str] = set()
+        for prefix in prefixes:
+            rows = self._db.execute("SELECT episode_id FROM episodes WHERE status IN ('env_error', 'policy_error') "
+                                    "AND substr(error, 1, ?) = ?", (len(prefix), prefix))
+            ids.update(r[0] for r in rows)
+        return ids
+
+    @_guarded
     def records(self) -> list[EpisodeRecord]:
         """Every stored episode."""
         cols = ", ".join(f'"{f}"' for f in _FIELDS)

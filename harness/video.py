@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_path
 from harness.spec import CrossViewGoal
 
 MASK_TINT = np.array([255, 0, 255], np.float32)
@@ -40,22 +40,16 @@ def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal, height: int | None 
     return frame
 
 
-def _atomic(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
-
-
 def write_mp4(path: str | Path, frames: list[np.ndarray], fps: int) -> None:
     """Write frames as an H.264 MP4 (imageio-ffmpeg's bundled ffmpeg), atomically."""
     import imageio.v2 as imageio
 
     path = Path(path)
-    tmp = _atomic(path)
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=6, macro_block_size=1,
-                            ffmpeg_log_level="error") as writer:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, imageio.get_writer(tmp, fps=fps, codec="libx264", quality=6,
+                                                      macro_block_size=1, ffmpeg_log_level="error") as writer:
         for f in frames:
             writer.append_data(f)
-    os.replace(tmp, path)
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
@@ -63,6 +57,6 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
     import imageio.v3 as iio
 
     path = Path(path)
-    tmp = _atomic(path)
-    iio.imwrite(tmp, image, extension=".png")
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, image, extension=".png")
