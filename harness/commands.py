@@ -54,7 +54,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "nothing new"
     console.print(f"this run: {counts}; skipped {outcome.skipped} already stored; results in {outcome.run_dir}")
     if outcome.interrupted:
-        console.print("[yellow]interrupted: every finished episode is stored; run the same command to resume[/]")
+        print("crossview sweep: interrupted: every finished episode is stored; run the same command to resume",
+              file=sys.stderr)
     elif outcome.errors:
         console.print(f"[red]{outcome.errors} episode(s) ended in env_error or policy_error: see 'crossview "
                       f"status {outcome.run_dir}'[/]")
