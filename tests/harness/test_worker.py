@@ -19,7 +19,7 @@ from harness.config import parse_config
 from harness.runner import run_sweep
 from harness.store import Store
 from tests.harness.sweeps import small_config
-from tests.harness.test_runner import _long_config, _session_alive, _start, _wait_for_rows, stored
+from tests.harness.test_runner import _session_alive, _start, _wait_for_rows, interrupted_sweep, stored
 
 ERRORS = {"env_error", "policy_error"}
 
@@ -140,11 +140,7 @@ def test_a_plain_resume_retries_errors_the_harness_caused(tmp_path) -> None:
 
 
 def test_killed_driver_leaves_no_traceback_and_sigterm_says_interrupted(tmp_path) -> None:
-    path, out = _long_config(tmp_path), tmp_path / "runs"
-    proc = _start(path, out)
-    _wait_for_rows(proc, out / "t" / "results.sqlite", 4)
-    os.kill(proc.pid, signal.SIGTERM)
-    assert proc.wait(30) == 130
+    path, out, proc = interrupted_sweep(tmp_path, lambda p: os.kill(p.pid, signal.SIGTERM))
     err = proc.stderr.read().decode()
     assert "interrupted" in err and "Traceback" not in err, err
     proc = _start(path, out)
