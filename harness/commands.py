@@ -171,6 +171,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           max_bytes=int(args.max_mb * 2**20))
 
     def ready(port: int) -> None:  # only once the socket is bound
+        if token is None and args.host not in LOOPBACK:
+            print(f"crossview serve: warning: serving anyone who can reach {args.host}:{port} (--insecure)",
+                  file=sys.stderr)
         print(f"serving {server.meta_policy.info.name} on ws://{args.host}:{port}"
               f"{' (token required)' if token else ''} (Ctrl-C stops)", flush=True)
 
@@ -196,9 +199,6 @@ def serve_token(args: argparse.Namespace) -> str | None:
     if args.host not in LOOPBACK and not args.insecure:
         raise CrossviewError(f"--host {args.host} lets other machines in: require a token with --token-env VAR, "
                              "or pass --insecure to serve anyone who can reach this port")
-    if args.host not in LOOPBACK:
-        print(f"crossview serve: warning: serving anyone who can reach {args.host}:{args.port} (--insecure)",
-              file=sys.stderr)
     return None
 
 

@@ -54,7 +54,7 @@ def _read_image(path: Path, name: str) -> np.ndarray:
     import imageio.v3 as iio
 
     try:
-        return np.asarray(iio.imread(path))
+        return np.asarray(iio.imread(path, extension=".png"))
     except Exception as exc:  # imageio/Pillow raise several types for a damaged file
         raise CrossviewError(f"goal {name!r}: {path} is not a readable PNG ({type(exc).__name__}): capture the "
                              "goal again or replace the file") from None

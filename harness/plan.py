@@ -17,6 +17,7 @@ from adapters.base import AdapterInfo, make_adapter
 from harness.config import EnvironmentConfig, SweepConfig
 from harness.errors import CrossviewError
 from harness.spec import Interaction, TaskSpec
+from policies.base import check_kind
 from policies.series import expand_series
 
 
@@ -95,6 +96,10 @@ def expand_policies(config: SweepConfig, base: str | Path = ".") -> list[PolicyR
     """One PolicyRef per policy, and per checkpoint of each series (ordered by training step)."""
     refs = []
     for i, p in enumerate(config.policies):
+        try:
+            check_kind(p.kind)  # a kind named by import path must be a Policy class, checked before any call
+        except CrossviewError as exc:
+            raise CrossviewError(f"policies[{i}].kind: {exc}") from None
         if p.checkpoints is None:
             refs.append(PolicyRef(p.name, p.kind, dict(p.options), series=p.name))
             continue

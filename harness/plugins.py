@@ -62,8 +62,8 @@ def check_target(what: str, obj: Any, protocol: type) -> None:
                          f"annotated to return one")
 
 
-def construct(what: str, load: Callable[[], Any], options: dict[str, Any], protocol: type) -> Any:
-    """``load()`` the class or factory, check it against ``protocol``, call it with ``options``; one-line errors."""
+def load_checked(what: str, load: Callable[[], Any], protocol: type) -> Any:
+    """``load()`` a class or factory and check it against ``protocol`` without calling it; one-line errors."""
     try:
         factory = load()
     except CrossviewError:
@@ -72,6 +72,12 @@ def construct(what: str, load: Callable[[], Any], options: dict[str, Any], proto
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
         raise CrossviewError(f"{what} cannot be imported ({type(exc).__name__}: {first})") from None
     check_target(what, factory, protocol)
+    return factory
+
+
+def construct(what: str, load: Callable[[], Any], options: dict[str, Any], protocol: type) -> Any:
+    """``load()`` the class or factory, check it against ``protocol``, call it with ``options``; one-line errors."""
+    factory = load_checked(what, load, protocol)
     try:
         made = factory(**options)
     except CrossviewError:

@@ -58,8 +58,9 @@ def expanded_size(root: Node) -> int:
 
 def load_yaml_text(text: str, source: str) -> Any:
     """Parse YAML text; CrossviewError (one line, with the line number) for anything malformed or too large."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)  # the reader already refuses some characters here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -76,7 +77,8 @@ def load_yaml_text(text: str, source: str) -> Any:
     except RecursionError:
         raise CrossviewError(f"{source}: nested too deeply to be a config") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def load_yaml_file(path: str | Path, what: str = "file") -> Any:

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.plugins import construct, import_target
+from harness.plugins import construct, import_target, load_checked
 from harness.spec import Action, CrossViewGoal, Interaction, Observation
 
 ENTRY_POINT_GROUP = "crossview.policies"
@@ -89,12 +89,24 @@ def policy_kinds() -> dict[str, str]:
     return kinds
 
 
-def make_policy(kind: str, **options: Any) -> Policy:
-    """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
+def _target(kind: str) -> str:
+    """The import path of a policy kind; one line for unknown kinds."""
     kinds = policy_kinds()
     if kind not in kinds and ":" in kind:  # an unpackaged plugin, named by its import path
-        kinds[kind] = kind
+        return kind
     if kind not in kinds:
         raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
                              "(third-party policies register through the 'crossview.policies' entry point)")
-    return construct(f"policy kind {kind!r}", lambda: import_target(kinds[kind]), options, Policy)
+    return kinds[kind]
+
+
+def check_kind(kind: str) -> None:
+    """For a kind named by import path: import it and check it against the protocol, without calling it."""
+    if ":" in kind and kind not in policy_kinds():
+        load_checked(f"policy kind {kind!r}", lambda: import_target(kind), Policy)
+
+
+def make_policy(kind: str, **options: Any) -> Policy:
+    """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
+    target = _target(kind)
+    return construct(f"policy kind {kind!r}", lambda: import_target(target), options, Policy)
