@@ -51,6 +51,9 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         if "full" in text:
             raise RunFailure(f"{path}: disk full (SQLite: {text}): free disk space, then run the same command "
                              "again to resume (stored episodes are kept)") from None
+        if "I/O error" in text:
+            raise RunFailure(f"{path}: SQLite: {text} (is the disk full or failing? free space or check it, then "
+                             "run the same command again to resume)") from None
         if "readonly" in text or "unable to open" in text:
             raise RunFailure(f"{path}: cannot write the results store (SQLite: {text}): fix its folder's "
                              "permissions or use --out elsewhere") from None

@@ -23,7 +23,7 @@ from harness.errors import RunFailure
 from harness.spec import EpisodeRecord, Status
 from harness.store import Store
 from tests.harness.malformed import assert_refused, run_cli, snapshot
-from tests.harness.sweeps import small_config
+from tests.harness.sweeps import small_config, small_disk
 
 FIXTURE_GOALS = Path(__file__).resolve().parents[1] / "fixtures" / "dmlab_goals"
 
@@ -318,6 +318,21 @@ def test_a_full_disk_in_the_driver_is_one_line_and_exit_1(tmp_path) -> None:
     assert code == 1 and "free disk space" in message
     message, code = one_line(OSError(28, "No space left on device", "/runs/t/run.json"))
     assert code == 1 and "run.json" in message and "free disk space" in message
+
+
+def test_a_sweep_on_a_disk_that_fills_up_ends_in_one_line(tmp_path) -> None:
+    """The driver's store on a 160 KiB disk: SQLite's 'database or disk is full' mid-sweep, as a user meets it."""
+    cfg = small_config(video={"thumbnails": False})
+    for env in cfg["environments"]:
+        env["episodes"] = 10
+    command = sweep(tmp_path, cfg)
+    with small_disk(tmp_path / "runs", "160k"):
+        rc, _, err = run_cli(*command)
+        with sqlite3.connect(tmp_path / "runs" / "t" / "results.sqlite") as db:
+            kept = db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "disk full" in err and "run the same command again" in err, err
+    assert 0 < kept < 40, f"the disk should fill mid-sweep, after some episodes were stored ({kept})"
 
 
 def test_read_only_commands_do_not_touch_a_store(tmp_path) -> None:

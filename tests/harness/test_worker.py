@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from harness.atomic import TMP_PREFIX
 from harness.config import parse_config
 from harness.runner import run_sweep
 from harness.store import Store
-from tests.harness.sweeps import small_config
+from tests.harness.sweeps import small_config, small_disk
 from tests.harness.test_runner import _session_alive, _start, _wait_for_rows, interrupted_sweep, stored
 
 ERRORS = {"env_error", "policy_error"}
@@ -90,19 +89,10 @@ def test_a_sigstopped_worker_is_written_off_and_the_sweep_finishes(tmp_path) -> 
 @pytest.fixture
 def full_video_disk(tmp_path):
     """``tmp_path/t/videos`` on a 1 MiB tmpfs filled up to its last 48 KiB (a video disk that fills mid-sweep)."""
-    videos = tmp_path / "t" / "videos"
-    videos.mkdir(parents=True)
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("needs root and mount(8) to put a 1 MiB tmpfs under the run (a full video disk)")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(videos)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with small_disk(tmp_path / "t" / "videos", "1m") as videos:
         free = shutil.disk_usage(videos).free
         (videos / "filler").write_bytes(b"\0" * max(0, free - 48 * 1024))
         yield videos
-    finally:
-        subprocess.run(["umount", "-l", str(videos)], check=False)
 
 
 def test_a_full_video_disk_charges_no_episode(tmp_path, full_video_disk: Path) -> None:
