@@ -2,7 +2,10 @@
 
 Observation: Dict(image, goal_image, goal_mask, interaction). Action: Dict(buttons MultiBinary(9) in
 ``harness.spec.BUTTONS`` order, camera Box(2) = (pitch°, yaw°)). Reward 1 on success; ``terminated`` when the
-adapter ends the episode, ``truncated`` at the task's ``max_steps``. Privileged facts stay in ``info``.
+adapter ends the episode, ``truncated`` at the task's ``max_steps``. The adapter's masked action fields are set to
+neutral before every step. ``info`` holds the adapter's StepInfo fields by name (``target``, ``distance``,
+``episode_return``, ``score``, ``privileged`` — PrivilegedFacts or None —, ``provenance``, ``extra``), plus ``task``
+after a reset and ``success`` after a step.
 
     import adapters, gymnasium
     env = gymnasium.make("crossview/Rooms-v0", domain="warehouse", interaction="mine")
@@ -17,9 +20,9 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from adapters.base import make_adapter, registry
+from adapters.base import make_adapter, masked_step, registry, step_info
 from harness.errors import CrossviewError
-from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
 
 MAX_TURN = 180.0
 
@@ -73,22 +76,27 @@ class CrossViewEnv(gymnasium.Env):
             task = dataclasses.replace(template, seed=int(self.np_random.integers(2**31 - 1)))
         self._task, self._steps = task, 0
         self._obs, self._goal, info = self.adapter.reset(task)
-        return self._observation(), {**info, "task": task}
+        return self._observation(), {**_fields(step_info(info, self.adapter.info.name)), "task": task}
 
     def step(self, action: dict[str, Any] | Action) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if not isinstance(action, Action):
             action = Action.from_arrays(action["buttons"], action["camera"])
-        self._obs, done, success, info = self.adapter.step(action)
+        self._obs, done, success, info = masked_step(self.adapter, action)
         self._steps += 1
         assert self._task is not None
         truncated = not done and self._steps >= self._task.max_steps
-        return self._observation(), float(bool(success)), bool(done), truncated, {**info, "success": success}
+        return self._observation(), float(bool(success)), bool(done), truncated, {**_fields(info), "success": success}
 
     def render(self) -> np.ndarray | None:
         return None if self._obs is None else self._obs.rgb
 
     def close(self) -> None:
         self.adapter.close()
+
+
+def _fields(info: StepInfo) -> dict[str, Any]:
+    """A StepInfo as Gymnasium's info dict (shallow: PrivilegedFacts stays a typed value)."""
+    return {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
 
 
 def env_id(adapter: str) -> str:

@@ -32,7 +32,7 @@ def run(policy: Policy, env: gymnasium.Env, episodes: int, first_seed: int) -> t
         goal = CrossViewGoal(obs["goal_image"], obs["goal_mask"].astype(bool), Interaction(obs["interaction"]))
         done, steps, reward = False, 0, 0.0
         while not done:
-            private = info if policy.info.privileged else {}
+            private = info["privileged"] if policy.info.privileged else None
             action = policy.act([Observation(obs["image"])], [goal], [private])[0]
             obs, reward, terminated, truncated, info = env.step(action)
             done, steps = terminated or truncated, steps + 1

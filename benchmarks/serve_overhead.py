@@ -28,11 +28,11 @@ from policies.series import expand_series  # noqa: E402
 def timed(policy, obs, goals, calls: int) -> list[float]:
     policy.reset(len(obs), seeds=list(range(len(obs))))
     for _ in range(10):  # warm-up
-        policy.act(obs, goals, [{}] * len(obs))
+        policy.act(obs, goals, [None] * len(obs))
     out = []
     for _ in range(calls):
         t0 = time.perf_counter()
-        policy.act(obs, goals, [{}] * len(obs))
+        policy.act(obs, goals, [None] * len(obs))
         out.append(time.perf_counter() - t0)
     return out
 

@@ -69,7 +69,7 @@ def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Qu
             t0, steps = time.perf_counter(), 0
         if t0 is not None and time.perf_counter() - t0 >= seconds:
             break
-        actions = policy.act([s[1] for s in state], [s[2] for s in state], [{} for _ in state])
+        actions = policy.act([s[1] for s in state], [s[2] for s in state], [None for _ in state])
         for i, a in enumerate(actions):
             task, _, goal, _, n = state[i]
             obs, done, _, info = adapters[i].step(a)

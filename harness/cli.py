@@ -35,23 +35,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _cmd_envs(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from adapters.base import availability, registry
-
-    table = Table(title="crossview adapters")
-    for col in ("adapter", "available", "details", "source"):
-        table.add_column(col)
-    for name, entry in sorted(registry().items()):
-        ok, why = availability(name)
-        table.add_row(name, "[green]yes[/]" if ok else "[red]no[/]", escape(why), escape(entry.source))
-    Console(width=max(100, Console().width)).print(table)
-    return 0
-
-
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     """The argument parser and the handler of each subcommand."""
     parser = _Parser(
@@ -63,12 +46,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     handlers: dict[str, Handler] = {}
 
-    sub.add_parser("envs", help="list every adapter and whether its backend is available here")
-    handlers["envs"] = _cmd_envs
+    from harness import commands, plugin_commands
 
-    from harness import commands
-
+    plugin_commands.add_commands(sub, handlers)
     commands.add_commands(sub, handlers)
+    from harness.probe.command import add_probe_command
+
+    add_probe_command(sub, handlers)
     return parser, handlers
 
 
@@ -98,7 +82,7 @@ def one_line(exc: BaseException) -> tuple[str, int]:
 def _on_sigterm(signum: int, frame: Any) -> None:
     from harness import safety
 
-    safety.emergency_stop()  # a robot stops first, whatever else happens
+    safety.emergency_stop("SIGTERM")  # a robot stops first, whatever else happens
     raise Interrupted()
 
 

@@ -20,7 +20,7 @@ Handler = Any
 def _plan_counts(plan: Any) -> Any:
     from rich.table import Table
 
-    counts = Counter((e.policy.name, e.env.adapter, e.task.domain, e.env.role) for e in plan.episodes)
+    counts = Counter((e.policy.name, e.env.name, e.task.domain, e.env.role) for e in plan.episodes)
     table = Table(title=f"plan: {len(plan)} episodes")
     for col in ("policy", "adapter", "domain", "role", "episodes"):
         table.add_column(col)
@@ -30,6 +30,7 @@ def _plan_counts(plan: Any) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import safety
     from harness.config import load_config, parse_config
     from harness.plan import build_plan
     from harness.progress import SweepProgress, summary_table
@@ -43,9 +44,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     base = Path(args.config).resolve().parent
     console = Console(width=None if Console().is_terminal else 140)
     if args.dry_run:
-        console.print(_plan_counts(build_plan(config, base)))
+        from harness.compat import check_policies
+
+        plan = build_plan(config, base)
+        check_policies(plan)  # constructs every policy once and checks it against each adapter it will face
+        console.print(_plan_counts(plan))
+        console.print("dry run: every adapter and policy was constructed and is compatible; nothing was run")
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
+    safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
     with Store(outcome.run_dir, create=False) as store:
@@ -86,7 +93,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    errors = [r for r in rows if r["status"] in ("env_error", "policy_error")][-5:]
+    errors = [r for r in rows if r["status"] in ("env_error", "policy_error", "aborted")][-5:]
     for r in errors:
         console.print(f"  {r['status']} {r['episode_id']} ({r['policy']} on {r['adapter']}/{r['domain']}): "
                       f"{r['error']}")
@@ -125,8 +132,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.runs[0]) / "report"
     if out.exists() and not out.is_dir():
         raise CrossviewError(f"--out {out} is a file: give a folder for the report")
-    clear_stale(out)  # what a killed report left behind
-    try:
+    for run in args.runs:  # every run is a crossview store before anything is written
+        _open_run(run).close()
+    try:  # build() clears what a killed report left; this clears what a failing one leaves
         index = build(args.runs, args.out, reps=args.reps)
     finally:
         clear_stale(out)
@@ -137,7 +145,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import compare_policies
 
-    print(compare_policies(args.runs, args.a, args.b, reps=args.reps))
+    print(compare_policies(args.runs, args.a, args.b, world=args.world, role=args.role, reps=args.reps))
     return 0
 
 
@@ -209,8 +217,8 @@ def cmd_goal(args: argparse.Namespace) -> int:
         from harness.config import check_name
         from harness.spec import Interaction
 
-        if (args.file is None) == (args.serial is None):
-            raise CrossviewError("goal capture: give exactly one of --file RECORDING or --serial CAMERA")
+        if sum(v is not None for v in (args.file, args.serial, args.dmlab)) != 1:
+            raise CrossviewError("goal capture: give exactly one of --file RECORDING, --serial CAMERA or --dmlab LEVEL")
         try:
             check_name(args.name)
         except ValueError as exc:
@@ -218,7 +226,16 @@ def cmd_goal(args: argparse.Namespace) -> int:
         Interaction.parse(args.interaction)
         if args.frame < 0:
             raise CrossviewError(f"--frame {args.frame}: give a frame number >= 0")
-        size = _size(args.size)
+        size = _size(args.size or ("240,320" if args.dmlab else "224,224"))
+        if args.dmlab is not None:
+            from adapters import dmlab_capture
+
+            if args.seed is None:
+                raise CrossviewError("goal capture --dmlab: give --seed N (the level seed the goal's episodes use)")
+            path = dmlab_capture.capture(args.out, args.name, args.box, args.seed, args.dmlab, args.steps,
+                                         args.object, args.interaction, args.target, args.split, size)
+            print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
+            return 0
         path = goal_capture.capture(args.out, args.name, args.box, args.interaction, args.file, args.serial,
                                     args.frame, size, args.target, args.split)
         print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
@@ -290,12 +307,14 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     handlers["report"] = cmd_report
 
     p = sub.add_parser("compare", help="paired comparison of two policies on identical episodes",
-                       description="Compare policies A and B on the episodes they share (same task and seed): "
-                                   "success difference and probability of improvement, with stratified paired "
-                                   "bootstrap intervals.")
+                       description="Compare policies A and B on the episodes they share (same task, target, "
+                                   "seed and index): success difference with Newcombe's paired interval, exact "
+                                   "McNemar p-value, probability of improvement.")
     p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
     p.add_argument("--a", required=True, help="policy A (as named in the run, e.g. xview@3000)")
     p.add_argument("--b", required=True, help="policy B")
+    p.add_argument("--world", default=None, help="only this world: ADAPTER or ADAPTER/DOMAIN")
+    p.add_argument("--role", default=None, choices=("source", "zeroshot"), help="only source or zero-shot tasks")
     p.add_argument("--reps", type=_reps, default=2000, help="bootstrap resamples (default 2000)")
     handlers["compare"] = cmd_compare
 
@@ -315,7 +334,7 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--max-mb", type=float, default=32.0, help="largest message accepted, MiB (default 32)")
     handlers["serve"] = cmd_serve
 
-    p = sub.add_parser("goal", help="capture or preview cross-view goals for the rig (or DMLab)")
+    p = sub.add_parser("goal", help="capture or preview cross-view goals for the rig or DMLab")
     goal = p.add_subparsers(dest="goal_command", metavar="ACTION", required=True)
     c = goal.add_parser("capture", help="goal image + target mask (GrabCut in a box, refined by depth)")
     c.add_argument("--file", default=None, help="a RealSense recording (.db3 or .bag)")
@@ -327,7 +346,12 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     c.add_argument("--target", default="", help="what the target is (default: the name)")
     c.add_argument("--split", default="train", choices=("train", "heldout"))
     c.add_argument("--frame", type=int, default=0, help="which frame of the source (default 0)")
-    c.add_argument("--size", default="224,224", help="height,width of the saved goal (default 224,224)")
+    c.add_argument("--size", default=None, help="height,width of the saved goal (default 224,224; DMLab 240,320)")
+    c.add_argument("--dmlab", default=None, metavar="LEVEL", help="capture in this DeepMind Lab level instead")
+    c.add_argument("--seed", type=int, default=None, help="DMLab: the level seed (fixes maze, spawn, objects)")
+    c.add_argument("--steps", default="", help="DMLab: actions before the shot, e.g. yaw=30*3,forward*12")
+    c.add_argument("--object", default=None, metavar="ROW,COL",
+                   help="DMLab: the goal object's maze cell (1-based); success then needs that object")
     s = goal.add_parser("show", help="write a preview PNG of a saved goal")
     s.add_argument("goal", help="path of the goal (FOLDER/NAME or FOLDER/NAME.png)")
     s.add_argument("--out", default=None, help="PNG to write (default: FOLDER/NAME.preview.png)")

@@ -32,8 +32,9 @@ def check_policies(plan: Plan) -> None:
         seen.add(key)
         pinfo, ainfo = infos[ep.policy.key], plan.adapters[ep.env.key]
         where = f"policy {ep.policy.name!r} on adapter {ep.env.adapter!r}"
-        if pinfo.privileged and not ainfo.privileged_success:
-            raise CrossviewError(f"{where}: the policy needs privileged simulator facts this adapter does not give")
+        if pinfo.privileged and not ainfo.privileged_facts:
+            raise CrossviewError(f"{where}: the policy reads privileged facts (pose, target, waypoints) and the "
+                                 "adapter does not declare privileged_facts; drop this policy for this environment")
         if pinfo.interactions and ep.task.interaction not in pinfo.interactions:
             allowed = ", ".join(i.name.lower() for i in pinfo.interactions)
             raise CrossviewError(f"{where}: interaction {ep.task.interaction.name.lower()} is not one the policy "

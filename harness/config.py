@@ -161,7 +161,10 @@ def _known_keys() -> list[str]:
     return sorted({k for m in models for k in m.model_fields})
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: dict[str, Any], source: str | None = None) -> str:
+    """One validation error as ``key.path: what is wrong`` (prefixed with ``source:`` when given)."""
+    if source is not None:
+        return f"{source}: {_describe(err)}"
     path = ""
     for part in err["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -196,10 +199,31 @@ def parse_config(data: Any, source: str = "sweep config") -> SweepConfig:
         raise CrossviewError(f"{source}: {exc}") from None
 
 
-def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate ``sweep.yaml`` (size, aliases and duplicate keys bounded); the name defaults to the stem."""
+FILE_OPTIONS = ("tasks", "goals", "file")  # adapter options that name a file or folder
+
+
+def config_path(value: str | Path, base: str | Path) -> Path:
+    """A path written in a config, relative to the config's folder ``base`` unless absolute (or ``~``)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(base) / p
+
+
+def resolve_options(options: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """Adapter options with the file options (``FILE_OPTIONS``) made relative to the config's folder."""
+    return {k: str(config_path(v, base)) if k in FILE_OPTIONS and isinstance(v, str) and v else v
+            for k, v in options.items()}
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML config file's content (size, aliases and duplicate keys bounded), its ``name`` defaulting to the
+    file's stem; one-line errors."""
     p = Path(path)
-    data = load_yaml_file(p, "config file")
+    data = load_yaml_file(p, what)
     if isinstance(data, dict) and "name" not in data:
         data = {"name": p.stem, **data}
-    return parse_config(data, str(p))
+    return data
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate ``sweep.yaml``; the run name defaults to the file's stem."""
+    return parse_config(read_yaml(path), str(path))

@@ -62,7 +62,7 @@ def check_target(what: str, obj: Any, protocol: type) -> None:
                          f"annotated to return one")
 
 
-def load_checked(what: str, load: Callable[[], Any], protocol: type) -> Any:
+def load_checked(what: str, load: Callable[[], Any], protocol: type | None = None) -> Any:
     """``load()`` a class or factory and check it against ``protocol`` without calling it; one-line errors."""
     try:
         factory = load()
@@ -71,24 +71,32 @@ def load_checked(what: str, load: Callable[[], Any], protocol: type) -> Any:
     except Exception as exc:  # ImportError, AttributeError, or whatever the module raised at import
         first = str(exc).splitlines()[0][:300] if str(exc) else ""
         raise CrossviewError(f"{what} cannot be imported ({type(exc).__name__}: {first})") from None
-    check_target(what, factory, protocol)
+    if protocol is not None:
+        check_target(what, factory, protocol)
     return factory
 
 
-def construct(what: str, load: Callable[[], Any], options: dict[str, Any], protocol: type) -> Any:
-    """``load()`` the class or factory, check it against ``protocol``, call it with ``options``; one-line errors."""
+def construct(what: str, load: Callable[[], Any], options: dict[str, Any], protocol: type | None = None) -> Any:
+    """``load()`` the class or factory, check it against ``protocol`` (when given), call it with ``options``, and
+    check what it made; every failure in one line."""
     factory = load_checked(what, load, protocol)
+    try:  # only a call that does not fit the signature is about the options; a TypeError inside is a failure
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise CrossviewError(f"{what}: bad options {sorted(options)}: {exc}") from None
+    except ValueError:  # no signature to check (some builtins): let the call say
+        pass
     try:
         made = factory(**options)
     except CrossviewError:
         raise
     except TypeError as exc:
-        raise CrossviewError(f"{what}: bad options {sorted(options)}: {exc}") from None
+        raise CrossviewError(f"{what} failed while starting: TypeError: {exc}") from None
     except Exception as exc:  # a constructor rejecting an option's value (ValueError, ...), in one line
         first = " ".join(str(exc).split())[:300]
         raise CrossviewError(f"{what}: cannot start with options {sorted(options)} "
                              f"({type(exc).__name__}: {first})") from None
-    if not isinstance(made, protocol):
+    if protocol is not None and not isinstance(made, protocol):
         raise CrossviewError(f"{what} made a {type(made).__name__}, which does not implement the "
                              f"{protocol.__name__} protocol")
     return made

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import atomic
+from harness import atomic, runlog
 from harness.compat import check_policies
 from harness.config import SweepConfig
 from harness.errors import CrossviewError
@@ -42,6 +42,7 @@ def blame(current: str) -> tuple[str | None, str]:
     if current.startswith(POLICY_MARK):
         return current.removeprefix(POLICY_MARK), "in the policy"
     return current, "in the adapter"
+INTERRUPT_GRACE_S = 5.0  # how long interrupted workers may take to report the episodes they abort
 
 
 @dataclass
@@ -60,17 +61,29 @@ class SweepOutcome:
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.errors else 0
+        return 1 if self.errors or self.counts[Status.ABORTED.value] else 0
 
 
 def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> EpisodeRecord:
     """The stored row of an episode that could not be run to its end."""
     return EpisodeRecord(
         episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-        checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
+        checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
         interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
         split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
         steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts)
+
+
+def plan_plugins(plan: Plan) -> dict[str, Any]:
+    """Provenance of every adapter and policy kind the plan uses: builtin, import path, or which distribution."""
+    from adapters.base import get_entry as adapter_entry
+    from harness.registry import plugin_provenance
+    from policies.base import get_entry as policy_entry
+
+    adapters = {e.env.adapter for e in plan.episodes}
+    kinds = {e.policy.kind for e in plan.episodes}
+    return {"adapters": plugin_provenance({a: adapter_entry(a) for a in sorted(adapters)}),
+            "policies": plugin_provenance({k: policy_entry(k) for k in sorted(kinds)})}
 
 
 def run_dir_for(config: SweepConfig, out: str | Path) -> Path:
@@ -89,7 +102,7 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
     history = (store.get_meta("configs") or []) if existing else []
     if not history or history[-1]["fingerprint"] != config.fingerprint():
         history.append({"fingerprint": config.fingerprint(), "at": time.time(), "config": config.model_dump()})
-    facts = provenance()
+    facts = {**provenance(), "plugins": plan_plugins(plan)}
     store.set_meta({"fingerprint": config.fingerprint(), "config": config.model_dump(), "configs": history,
                     "plan_ids": [e.episode_id for e in plan.episodes], **facts})
     atomic.write_text(run_dir / "run.json", json.dumps({"config": config.model_dump(), **facts}, indent=2,
@@ -122,8 +135,8 @@ class Scheduler:
 
     def _fail(self, ep: Episode, kind: str, reason: str, charge: bool = True) -> None:
         """An attempt failed: retry it, or store it as an error once its retries are spent."""
-        if kind == Status.POLICY_ERROR.value:
-            self._store(error_record(ep, Status.POLICY_ERROR, reason, self.attempts[ep.episode_id] + 1))
+        if kind in (Status.POLICY_ERROR.value, Status.ABORTED.value):  # not retried
+            self._store(error_record(ep, Status(kind), reason, self.attempts[ep.episode_id] + 1))
             return
         if charge:
             self.attempts[ep.episode_id] += 1
@@ -207,10 +220,10 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     db = run_dir / "results.sqlite"
     if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
-    with Store(run_dir, create=False) as store:
-        again = store.done_ids(ERROR_STATUSES) if retry_errors else store.error_ids((HARNESS_CAUSE,
-                                                                                     *LEGACY_HARNESS_CAUSES))
-        return store.done_ids() - again
+    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again, and so do
+        # errors the harness caused; other errors only with --retry-errors
+        again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
+        return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
@@ -227,7 +240,12 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
               allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
               progress: Any = None, address: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
-    plan = build_plan(config, base)
+    held = runlog.hold()  # what libraries log while planning goes to the run's log once its folder exists
+    try:
+        plan = build_plan(config, base)
+    except BaseException:
+        runlog.detach(held)
+        raise
     run_dir = run_dir_for(config, out)
     skip = _stored_ids(run_dir, retry_errors)
     todo = [e for e in plan.episodes if e.episode_id not in skip]
@@ -258,7 +276,9 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
+        runlog.detach(held)
         raise
+    log = runlog.release(held, run_dir)
     sched.store = store
     atomic.clear_stale(run_dir)  # temporary files a killed sweep left (videos, thumbnails)
     if progress is not None:
@@ -270,13 +290,15 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             sched.check_faults()
             sched.dispatch()
         executor.shutdown(graceful=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (harness.safety): workers stop robots, report, then go
         outcome.interrupted = True
-        executor.shutdown(graceful=False)
+        for msg in executor.interrupt(grace=INTERRUPT_GRACE_S):
+            sched.handle(msg)
     finally:
         executor.shutdown(graceful=False)
         store.close()
         atomic.clear_stale(run_dir)
+        runlog.detach(log)
         if progress is not None:
             progress.stop()
     return outcome

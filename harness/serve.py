@@ -6,7 +6,8 @@ needed; the first client message must be ``{"type": "auth", "token": ...}`` in a
 frames are refused by the websocket layer before they are read), checked before anything else is decoded, else
 the connection is closed (code 1008); the ``ok`` answer carries the full meta. Then, each with an ``id`` echoed in the
 answer: ``health`` (answered at once, even while inference runs), ``reset`` (``n``, ``slots``, ``seeds``) and
-``act`` (``observations``, ``goals``, ``infos``, ``slots``) → ``actions``. A malformed or out-of-order request gets
+``act`` (``observations``, ``goals``, ``privileged``: None or one typed facts message or None per slot, ``slots``)
+→ ``actions``. A malformed or out-of-order request gets
 an ``error`` answer and the connection stays usable; an oversized frame closes that connection (1009); nothing a
 client sends takes the server down. Each connection gets its own policy instance (its own recurrent state).
 The server binds 127.0.0.1 unless told otherwise.
@@ -22,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from harness.wire import WireError, goal_from_wire, observation_from_wire, pack, unpack
+from harness.wire import WireError, goal_from_wire, observation_from_wire, pack, privileged_from_wire, unpack
 from policies.base import Policy
 
 PROTOCOL = 1
@@ -162,12 +163,14 @@ class PolicyServer:
                 slots = _ints(msg.get("slots", list(range(len(obs)))), "slots", conn.n)
                 if len(slots) != len(obs):
                     raise WireError("act needs one slot per observation")
-                infos = msg.get("infos") or [{} for _ in obs]
-                if not isinstance(infos, list) or len(infos) != len(obs) or not all(isinstance(i, dict)
-                                                                                      for i in infos):
-                    raise WireError("act infos must be one map per observation")
+                facts = msg.get("privileged")
+                if facts is None:
+                    facts = [None] * len(obs)
+                if not isinstance(facts, list) or len(facts) != len(obs):
+                    raise WireError("act privileged must be None or one entry per observation")
                 actions = conn.policy.act([observation_from_wire(o) for o in obs],
-                                          [goal_from_wire(g) for g in goals], infos, slots=slots)
+                                          [goal_from_wire(g) for g in goals],
+                                          [privileged_from_wire(f) for f in facts], slots=slots)
                 return {"type": "actions", "id": rid, "actions": [a.to_dict() for a in actions]}
             finally:
                 conn.busy = False

@@ -54,7 +54,8 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     ENV_ERROR = "env_error"
     POLICY_ERROR = "policy_error"
-    ABORTED = "aborted"
+    ABORTED = "aborted"  # cut short (an emergency stop, an interrupted sweep): re-run when the sweep resumes
+    UNJUDGED = "unjudged"  # ran to its end, but nobody could judge it (success None): counted, never scored
 
 
 SPLITS = ("train", "heldout")
@@ -102,6 +103,39 @@ class PrivilegedFacts:
     target_centred: bool  # the target is in the middle of the view and unoccluded (acting on it would hit it)
     target_visible: bool = True
 
+    def __post_init__(self) -> None:
+        for name, size in (("pose", 5), ("target_pos", 3), ("waypoint", 2)):
+            value = getattr(self, name)
+            if len(value) != size or not all(np.isfinite(float(v)) for v in value):
+                raise CrossviewError(f"privileged facts: {name} must be {size} finite numbers, got {value!r}")
+            object.__setattr__(self, name, tuple(float(v) for v in value))
+        for name in ("distance", "success_radius"):
+            value = float(getattr(self, name))
+            if not np.isfinite(value) or value < 0:
+                raise CrossviewError(f"privileged facts: {name} must be a finite number >= 0 metres, got {value!r}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "target_centred", bool(self.target_centred))
+        object.__setattr__(self, "target_visible", bool(self.target_visible))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/msgpack-able values (tuples as lists)."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PrivilegedFacts:
+        """The inverse of ``to_dict``; one-line CrossviewError for missing, unknown or malformed fields."""
+        if not isinstance(data, Mapping):
+            raise CrossviewError("privileged facts must be a map")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise CrossviewError(f"privileged facts: unknown field(s) {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise CrossviewError(f"privileged facts: {exc}") from None
+
 
 @dataclass(frozen=True)
 class StepInfo:
@@ -122,6 +156,17 @@ class StepInfo:
     privileged: PrivilegedFacts | None = None
     provenance: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.privileged is not None and not isinstance(self.privileged, PrivilegedFacts):
+            raise CrossviewError(f"StepInfo.privileged must be PrivilegedFacts or None, got "
+                                 f"{type(self.privileged).__name__}")
+        for name in ("distance", "episode_return", "score"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, float(value))
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise CrossviewError(f"StepInfo.score must lie in [0, 1], got {self.score}")
 
 
 BUTTONS = ("forward", "back", "left", "right", "jump", "sneak", "sprint", "attack", "use")
@@ -254,6 +299,7 @@ class EpisodeRecord:
     error: str | None = None
     attempts: int = 1
     provenance: str | None = None  # JSON the adapter gives per episode (camera intrinsics, level version, ...)
+    score: float | None = None  # partial credit in [0, 1] where the task defines it (StepInfo.score)
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)
@@ -262,7 +308,7 @@ class EpisodeRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> EpisodeRecord:
-        d = {f.name: row[f.name] for f in dataclasses.fields(cls)}
+        d = {f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in row}  # older runs lack new columns
         d["status"] = Status(d["status"])
         if d["success"] is not None:
             d["success"] = bool(d["success"])

@@ -11,7 +11,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.errors import CrossviewError
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 
 ALLOWED_DTYPES = {"uint8", "uint16", "int32", "int64", "float16", "float32", "float64", "bool"}
 MAX_DIMS = 4
@@ -102,6 +103,24 @@ def goal_from_wire(d: Any) -> CrossViewGoal:
     except (ValueError, TypeError):
         raise WireError(f"unknown interaction id {d.get('interaction')!r}") from None
     return CrossViewGoal(image, mask.astype(bool), kind)
+
+
+def privileged_to_wire(p: PrivilegedFacts | None) -> dict[str, Any] | None:
+    """A slot's privileged facts as a typed message (``{"type": "privileged", ...fields}``), or None."""
+    return None if p is None else {"type": "privileged", **p.to_dict()}
+
+
+def privileged_from_wire(d: Any) -> PrivilegedFacts | None:
+    """The inverse of ``privileged_to_wire``; WireError for anything but None or a well-formed facts message."""
+    if d is None:
+        return None
+    if not isinstance(d, dict) or d.get("type") != "privileged":
+        raise WireError("privileged facts must be None or a map with type 'privileged'")
+    fields = {k: v for k, v in d.items() if k != "type"}
+    try:
+        return PrivilegedFacts.from_dict(fields)
+    except CrossviewError as exc:
+        raise WireError(str(exc)) from None
 
 
 def action_from_wire(d: Any) -> Action:

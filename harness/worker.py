@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Adapter, make_adapter
-from harness import safety
-from harness.plan import Episode
-from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status
+from adapters.base import Adapter, make_adapter, masked_step, step_info
+from harness import runlog, safety
+from harness.plan import Episode, bounded_options
+from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
 
@@ -53,7 +53,7 @@ class _Slot:
     episode: Episode
     obs: Observation
     goal: CrossViewGoal
-    info: dict[str, Any]
+    info: StepInfo
     started: float
     steps: int = 0
     success: bool | None = False
@@ -61,12 +61,11 @@ class _Slot:
     provenance: str | None = None
 
 
-def _provenance(info: dict[str, Any]) -> str | None:
+def _provenance(info: StepInfo) -> str | None:
     """An adapter's per-episode provenance (e.g. camera intrinsics) as JSON for the store."""
     import json
 
-    value = info.get("provenance")
-    return None if value is None else json.dumps(value, default=str)
+    return None if info.provenance is None else json.dumps(dict(info.provenance), default=str)
 
 
 def hang_reason(current: str) -> str:
@@ -127,7 +126,9 @@ class Worker:
                 if not block:
                     return
                 if self._orphaned():
-                    os._exit(0)
+                    self._abandon()
+                if safety.tripped():
+                    return
                 continue
             msg = self.conn.recv()
             if msg[0] == "run":
@@ -136,6 +137,24 @@ class Worker:
             elif msg[0] == "stop":
                 self.stopping = True
             block = False
+
+    # --------------------------------------------------------------- emergency stops (harness.safety)
+    def _abandon(self) -> None:
+        """The driver is gone: stop every robot, then leave at once (the driver resumes the sweep itself)."""
+        safety.trip("the sweep's driver process is gone")
+        os._exit(safety.EXIT_ORPHANED)
+
+    def _abort(self, i: int, reason: str) -> None:
+        """End slot ``i``'s episode as aborted: its robot was stopped before it could finish."""
+        slot = self.slots[i]
+        safety.say(f"episode {slot.episode.episode_id} aborted: {reason}")
+        self._finish(i, Status.ABORTED, error=reason)
+
+    def _abort_all(self, reason: str) -> None:
+        for i, slot in enumerate(self.slots):
+            if slot is not None:
+                self._abort(i, reason)
+        self.queue.clear()
 
     # --------------------------------------------------------------- resources
     def _policy(self, ep: Episode) -> Policy:
@@ -157,7 +176,8 @@ class Worker:
         if held is not None and held[0] == ep.env.key:
             return held[1]
         self._drop_adapter(i)
-        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        adapter = make_adapter(ep.env.adapter, **bounded_options(ep.env.adapter, ep.env.options,
+                                                                 self.s.reset_timeout, self.s.step_timeout))
         self.adapters[i] = (ep.env.key, adapter)
         return adapter
 
@@ -178,8 +198,13 @@ class Worker:
             adapter = self._adapter(i, ep)
             obs, goal, info = adapter.reset(ep.task)
             self._disarm()
+            info = step_info(info, ep.env.adapter)
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop):
+                safety.say(f"episode {ep.episode_id} aborted: {exc}")
+                self._send("failed", ep.episode_id, Status.ABORTED.value, str(exc))
+                return
             self._drop_adapter(i)
             self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
             return
@@ -193,7 +218,7 @@ class Worker:
             slot.frames = [side_by_side(obs.rgb, goal)]
         self.slots[i] = slot
 
-    def _finish(self, i: int, status: Status) -> None:
+    def _finish(self, i: int, status: Status, error: str | None = None) -> None:
         slot = self.slots[i]
         assert slot is not None
         self.slots[i] = None
@@ -207,17 +232,17 @@ class Worker:
         if self.s.thumbnails:
             self._media(ep, "thumbnail", lambda: write_png(run / "thumbs" / f"{ep.episode_id}.png",
                                                            side_by_side(slot.obs.rgb, slot.goal, 112)), notes)
-        distance = slot.info.get("distance")
+        info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-            checkpoint_step=ep.policy.step, adapter=ep.task.adapter, domain=ep.task.domain,
-            interaction=ep.task.interaction.name.lower(), target=str(slot.info.get("target") or ep.task.target),
+            checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
+            interaction=ep.task.interaction.name.lower(), target=info.target or ep.task.target,
             difficulty=ep.task.difficulty, split=ep.task.split, role=ep.env.role, seed=ep.task.seed,
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
-            episode_return=float(slot.info.get("return", 1.0 if slot.success else 0.0)),
-            final_distance=None if distance is None else float(distance),
+            episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
+            final_distance=info.distance, score=info.score,
             wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance,
-            error="; ".join(notes) or None)
+            error="; ".join(e for e in (error, *notes) if e) or None)
         self._send("done", record.to_row())
 
     def _media(self, ep: Episode, what: str, write: Any, notes: list[str]) -> bool:
@@ -242,15 +267,16 @@ class Worker:
             assert first is not None
             policy = self._policy(first.episode)
             batch = [self.slots[i] for i in idx]
-            infos = [s.info if policy.info.privileged else {} for s in batch]  # privileged facts: oracle only
+            facts = [s.info.privileged if policy.info.privileged else None for s in batch]  # oracle only
             try:
                 self._arm(self.s.step_timeout, POLICY_MARK + first.episode.episode_id)
-                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], infos, slots=idx)
+                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], facts, slots=idx)
                 self._disarm()
                 if len(actions) != len(idx):
                     raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")
             except Exception as exc:
                 self._disarm()
+                safety.emergency_stop(f"the policy failed: {_short(exc)}")
                 self.policies.pop(first.episode.policy.key, None)
                 for i in idx:
                     slot = self.slots[i]
@@ -265,10 +291,13 @@ class Worker:
         assert slot is not None and self.adapters[i] is not None
         try:
             self._arm(self.s.step_timeout, slot.episode.episode_id)
-            slot.obs, done, success, slot.info = self.adapters[i][1].step(action)
+            slot.obs, done, success, slot.info = masked_step(self.adapters[i][1], action)
             self._disarm()
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop) or safety.tripped():
+                self._abort(i, str(exc) if isinstance(exc, safety.EmergencyStop) else safety.tripped() or "")
+                return
             self.slots[i] = None
             self._drop_adapter(i)
             self._send("failed", slot.episode.episode_id, Status.ENV_ERROR.value, f"step failed: {_short(exc)}")
@@ -278,7 +307,7 @@ class Worker:
         if slot.frames is not None:
             slot.frames.append(side_by_side(slot.obs.rgb, slot.goal))
         if done:
-            self._finish(i, Status.SUCCESS if success else Status.FAILURE)
+            self._finish(i, Status.UNJUDGED if success is None else Status.SUCCESS if success else Status.FAILURE)
         elif slot.steps >= slot.episode.task.max_steps:
             self._finish(i, Status.TIMEOUT)
 
@@ -309,7 +338,10 @@ class Worker:
                 break
             self._receive(block=not self.busy and self.asked)
             if self._orphaned():  # the driver was killed: stop at once, it will resume the sweep itself
-                os._exit(0)
+                self._abandon()
+            if safety.tripped():  # a signal: robots are stopped already; report what was cut short, then leave
+                self._abort_all(safety.tripped() or "interrupted")
+                break
             if len(self.queue) < len(self.slots) and not self.asked and not self.stopping:
                 self._send("want", len(self.slots) * 2 - len(self.queue))
                 self.asked = True
@@ -325,15 +357,19 @@ def limit_threads(threads: int) -> None:
 
 
 def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
-    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
-    safety.install(ignore_interrupt=True)
+    """Process entry point (spawn): signals and a vanished driver stop robots at once (harness.safety); the loop
+    then aborts its episodes and ends. A crash stops the robots before anything else."""
+    safety.install(interrupt=False, parent=parent)
     limit_threads(settings.threads)
+    runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
-    except (BrokenPipeError, ConnectionResetError, EOFError):
-        os._exit(0)  # the driver is gone: it resumes the sweep itself; nothing to say
-    except Exception as exc:  # a bug in the worker: tell the driver in one line, no traceback on the terminal
-        with contextlib.suppress(OSError, ValueError):
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone; it resumes the sweep itself
+        safety.emergency_stop("the driver is gone")
+        os._exit(0)  # nothing to say: no traceback on the terminal
+    except BaseException as exc:  # a bug in the worker: robots stop first, the driver gets one line, no traceback
+        safety.emergency_stop(f"the worker crashed: {_short(exc)}")
+        with contextlib.suppress(Exception):  # the driver may be gone
             conn.send(("fatal", wid, _where(exc)))
         if os.environ.get("CROSSVIEW_DEBUG"):
             traceback.print_exc()

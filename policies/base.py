@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.plugins import construct, import_target, load_checked
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.plugins import construct, load_checked
+from harness.registry import PluginEntry, from_entry_points, import_path_entry
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 
 ENTRY_POINT_GROUP = "crossview.policies"
 
@@ -26,11 +26,11 @@ class PolicyInfo:
     """What a policy needs and can do; the runner checks it against each adapter before running."""
 
     name: str
-    input_size: tuple[int, int] | None = None  # (height, width) it expects, None = any (the runner resizes)
+    input_size: tuple[int, int] | None = None  # (height, width) it needs, checked against the adapter; None = any
     interactions: tuple[Interaction, ...] = ()  # empty = any
     batchable: bool = True
     device: str = "cpu"
-    privileged: bool = False  # reads the simulator's privileged info (oracle only)
+    privileged: bool = False  # reads PrivilegedFacts (oracle only); runs only where the adapter declares them
     checkpoint_sha256: str = ""
     checkpoint_step: int | None = None
 
@@ -46,10 +46,11 @@ class Policy(Protocol):
         ...
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         """One action per batch element; element k belongs to slot ``slots[k]`` (default: slot k).
 
-        ``infos`` are empty dicts unless the policy is privileged.
+        ``privileged`` holds each slot's ``PrivilegedFacts`` when ``info.privileged`` is set (and the adapter
+        declares ``privileged_facts``), else None for every slot: a learning policy never sees them.
         """
         ...
 
@@ -79,21 +80,31 @@ BUILTIN_POLICIES: dict[str, str] = {
     "rocket": "policies.rocket.policy:RocketPolicy",
     "remote": "policies.remote:RemotePolicy",
 }
+# what each built-in kind's backend needs (modules to import, and how to install them)
+_BUILTIN_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "torch": (("torch", "safetensors"), "pip install 'crossview-harness[torch]'"),
+    "rocket": (("torch", "minestudio"), "pip install 'crossview-harness[rocket]' (README: MineStudio recipe)"),
+    "remote": (("websockets", "msgpack"), "pip install 'crossview-harness[serve]'"),
+}
+
+
+def policy_registry() -> dict[str, PluginEntry]:
+    """Every policy kind: built-ins plus ``crossview.policies`` entry points (built-ins win a name clash)."""
+    builtin = {k: PluginEntry(k, t, _BUILTIN_NEEDS.get(k, ((), ""))[1], requires=_BUILTIN_NEEDS.get(k, ((), ""))[0])
+               for k, t in BUILTIN_POLICIES.items()}
+    return {**from_entry_points(ENTRY_POINT_GROUP), **builtin}
 
 
 def policy_kinds() -> dict[str, str]:
-    """Every policy kind: built-ins plus ``crossview.policies`` entry points."""
-    kinds = dict(BUILTIN_POLICIES)
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        kinds.setdefault(ep.name, ep.value)
-    return kinds
+    """Every policy kind and its ``module:attr`` target."""
+    return {k: e.target for k, e in policy_registry().items()}
 
 
-def _target(kind: str) -> str:
-    """The import path of a policy kind; one line for unknown kinds."""
-    kinds = policy_kinds()
+def get_entry(kind: str) -> PluginEntry:
+    """The registry entry of ``kind`` (or a ``module:factory`` path), else a one-line error listing the kinds."""
+    kinds = policy_registry()
     if kind not in kinds and ":" in kind:  # an unpackaged plugin, named by its import path
-        return kind
+        return import_path_entry(kind)
     if kind not in kinds:
         raise CrossviewError(f"unknown policy kind {kind!r}: known kinds are {', '.join(sorted(kinds))} "
                              "(third-party policies register through the 'crossview.policies' entry point)")
@@ -102,11 +113,10 @@ def _target(kind: str) -> str:
 
 def check_kind(kind: str) -> None:
     """For a kind named by import path: import it and check it against the protocol, without calling it."""
-    if ":" in kind and kind not in policy_kinds():
-        load_checked(f"policy kind {kind!r}", lambda: import_target(kind), Policy)
+    if ":" in kind and kind not in policy_registry():
+        load_checked(f"policy kind {kind!r}", get_entry(kind).load, Policy)
 
 
 def make_policy(kind: str, **options: Any) -> Policy:
     """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
-    target = _target(kind)
-    return construct(f"policy kind {kind!r}", lambda: import_target(target), options, Policy)
+    return construct(f"policy kind {kind!r}", get_entry(kind).load, options, Policy)

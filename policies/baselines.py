@@ -1,17 +1,16 @@
 """Baseline policies that bracket every report: ``random`` (the floor) and ``oracle`` (the ceiling).
 
-The oracle reads privileged info that adapters publish for it — ``pose`` (x, y, z, yaw°, pitch°), ``target_pos``,
-``waypoint`` (next point of a shortest walkable path), ``distance``, ``success_radius``, ``target_bearing`` and
-``target_centred`` — and scripts its way to the target. Reports normalise scores between the two.
+The oracle reads the ``PrivilegedFacts`` (harness.spec) that adapters declaring ``privileged_facts`` publish —
+pose, target position, the next waypoint of a walkable path, distance, success radius, whether the target is
+centred — and scripts its way to the target. Reports normalise scores between the two.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
-from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation
+from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 from policies.base import PolicyInfo, SlotRandom
 
 
@@ -27,7 +26,7 @@ class RandomPolicy:
         self._rand.reset(n, slots, seeds)
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         actions = []
         for slot in range(len(observations)) if slots is None else slots:
             rng = self._rand.rngs[slot]
@@ -68,17 +67,17 @@ class OraclePolicy:
             self._last[slot], self._unstick[slot], self._pushed[slot] = None, 0, False
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(goals)) if slots is None else slots
-        return [self._act_one(s, goal, info) for s, goal, info in zip(slots, goals, infos)]
+        return [self._act_one(s, goal, facts) for s, goal, facts in zip(slots, goals, privileged)]
 
-    def _act_one(self, slot: int, goal: CrossViewGoal, info: dict[str, Any]) -> Action:
-        if "pose" not in info:
-            raise ValueError("the oracle needs privileged info (pose, waypoint, target_pos) from its adapter")
-        x, y, z, yaw, pitch = info["pose"]
-        tx, ty, tz = info["target_pos"]
-        close = info["distance"] <= 0.7 * info["success_radius"]
-        wx, wy = (tx, ty) if close else info["waypoint"]
+    def _act_one(self, slot: int, goal: CrossViewGoal, facts: PrivilegedFacts | None) -> Action:
+        if facts is None:
+            raise ValueError("the oracle needs PrivilegedFacts from its adapter (AdapterInfo.privileged_facts)")
+        x, y, z, yaw, pitch = facts.pose
+        tx, ty, tz = facts.target_pos
+        close = facts.distance <= 0.7 * facts.success_radius
+        wx, wy = (tx, ty) if close else facts.waypoint
         heading = -math.degrees(math.atan2(wy - y, wx - x))
         turn = _wrap(heading - yaw)
         want_pitch = math.degrees(math.atan2(z - tz, max(math.hypot(tx - x, ty - y), 1e-3)))
@@ -97,6 +96,6 @@ class OraclePolicy:
         forward = not close and abs(turn) < 35
         self._pushed[slot] = forward
         act = goal.interaction in (Interaction.MINE, Interaction.INTERACT, Interaction.HUNT) \
-            and info["distance"] <= info["success_radius"] and bool(info.get("target_centred"))
+            and facts.distance <= facts.success_radius and facts.target_centred
         return Action(forward=forward, attack=act and goal.interaction != Interaction.INTERACT,
                       use=act and goal.interaction == Interaction.INTERACT, camera=camera)

@@ -17,8 +17,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
-from harness.wire import WireError, action_from_wire, goal_to_wire, observation_to_wire, pack, unpack
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.wire import (
+    WireError,
+    action_from_wire,
+    goal_to_wire,
+    observation_to_wire,
+    pack,
+    privileged_to_wire,
+    unpack,
+)
 from policies.base import PolicyInfo
 
 
@@ -115,11 +123,12 @@ class RemotePolicy:
                        "seeds": None if seeds is None else [int(s) for s in seeds]})
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         reply = self._request({
             "type": "act", "observations": [observation_to_wire(o) for o in observations],
-            "goals": [goal_to_wire(g) for g in goals], "infos": [dict(i) for i in infos] if self.info.privileged
-            else None, "slots": list(range(len(observations)) if slots is None else slots)})
+            "goals": [goal_to_wire(g) for g in goals],
+            "privileged": [privileged_to_wire(p) for p in privileged] if self.info.privileged else None,
+            "slots": list(range(len(observations)) if slots is None else slots)})
         try:
             return [action_from_wire(a) for a in reply["actions"]]
         except (KeyError, WireError) as exc:

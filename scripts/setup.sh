@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 extras="torch"
 apt_packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)   # headless OpenGL for MuJoCo (Rooms)
 if [[ "${1:-}" == "--dev" ]]; then
-  extras="torch,dev,ray,dmlab,cosysairsim,unreal,realsense,serve"
+  extras="torch,dev,ray,dmlab,cosysairsim,unreal,realsense,serve,probe"
   apt_packages+=(chromium libusb-1.0-0)                 # the report test's browser; pyrealsense2's USB library
 fi
 
@@ -39,5 +39,7 @@ fi
 [[ -x .venv/bin/python ]] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
+# the example third-party world (a separate package, as a user's plugin would be): the demo's second engine
+.venv/bin/python -m pip install -q --disable-pip-version-check ./examples/vizdoom 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import harness, adapters, policies, reports' || { echo "crossview setup: install failed" >&2; exit 1; }
 echo "crossview setup: ready (.venv/bin/crossview)"

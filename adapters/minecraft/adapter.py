@@ -1,54 +1,105 @@
-"""Minecraft through MineStudio's ``MinecraftSim`` (optional extra ``minecraft``).
+"""Minecraft through MineStudio's ``MinecraftSim`` (optional extra ``minecraft``, minestudio==1.1.6).
 
-The engine (``mcprec-6.13.jar``) is downloaded by MineStudio from the Hugging Face hub and needs Java 8 and a
-virtual display (``xvfb-run``). Each task spawns the player at its start distance from the target, captures the
-cross-view goal by teleporting to a pose that sees the target (the frame, plus a mask from projecting the target's
-voxel box with the game's 70° field of view), and teleports back. Success comes from the simulator's statistics:
-``mine_block`` (mine), ``kill_entity`` (hunt), ``use_item`` (interact), or distance for approach.
+Every reset seeds the world (MineStudio forgets a seed after each reset: CraftJarvis/MineStudio:
+minestudio/simulator/minerl/env/_multiagent.py:508, and seeds only once at construction: entry.py:138; upstream's
+HardResetCallback seeds before every reset the same way: callbacks/hard_reset.py:73), places the task's target
+(``world.setblock`` / ``world.summon``), and waits for chunks after every teleport (hard_reset.py:91-93 waits 50
+ticks). The goal view is taken from standable ground a few blocks from the target, looking at it; the mask is the
+target's box projected with the game's camera, and the view is rejected while the target is occluded (fewer than
+``MIN_VISIBLE`` of the mask's pixels change when the target is hidden). The start is standable ground at the task's
+distance band. World facts are converted to crossview's frame (``projection``): metres, x/y ground, z up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from adapters.base import AdapterInfo
+from adapters.minecraft import world
 from adapters.minecraft.actions import env_action
-from adapters.minecraft.projection import block_mask, look_at
+from adapters.minecraft.prereqs import minestudio_dir, missing
+from adapters.minecraft.projection import (
+    block_box,
+    box_mask,
+    distance_to_box,
+    entity_box,
+    eye_of,
+    look_at,
+    to_crossview,
+    yaw_to_crossview,
+)
 from adapters.minecraft.tasks import INTERACTIONS, START_DISTANCE, MinecraftTask, load_tasks
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, TaskSpec
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts, StepInfo, TaskSpec
 
-FOV = 70.0
+FOV = 70.0  # MinecraftSim's fixed field of view (entry.py:128)
 APPROACH_RADIUS = 2.0
+REACH = 4.5  # how far the player can mine or hit
 GOAL_DISTANCE = 6.0
-INSTALL = ("pip install 'crossview-harness[minecraft]'; MineStudio then needs its engine "
-           "(python -m minestudio.simulator.entry -y downloads it), Java 8 (apt-get install openjdk-8-jre) and "
-           "a virtual display (apt-get install xvfb; run under xvfb-run)")
-STAT = {Interaction.MINE: "mine_block", Interaction.HUNT: "kill_entity", Interaction.INTERACT: "use_item"}
+GOAL_TRIES = 12
+START_TRIES = 8
+SETTLE_TICKS = 50  # after a long teleport, as hard_reset.py:91 does
+SHORT_TICKS = 3  # after turning in place or changing one block
+MIN_VISIBLE = 0.5
+MIN_MASK_PIXELS = 30
+DEFAULT_MOB_SIZE = (0.9, 1.3)
 
 
-def engine_path() -> Path:
-    """Where MineStudio keeps its simulator engine jar."""
-    root = os.environ.get("MINESTUDIO_DIR") or str(Path.home() / ".cache" / "minestudio")
-    return Path(root) / "engine" / "build" / "libs" / "mcprec-6.13.jar"
+def mob_size(name: str) -> tuple[float, float]:
+    """(width, height) of a mob's box from minecraft-data (a MineStudio dependency, pinned to 3.20.0).
+
+    ``minecraft_data(version)`` (SpockBotMC/python-minecraft-data:minecraft_data/__init__.py:8) indexes entities
+    by name in ``entities_name`` (minecraft_data/tools.py:32); MineStudio's engine is Minecraft 1.16 (its constants are
+    minerl/herobraine/hero/mc_constants.1.16.json), so the 1.16.5 data apply.
+    """
+    try:
+        import minecraft_data
+
+        entity = minecraft_data("1.16.5").entities_name.get(name) or {}
+        return float(entity["width"]), float(entity["height"])
+    except (ImportError, KeyError, TypeError, ValueError, AttributeError):
+        return DEFAULT_MOB_SIZE
 
 
-def _stat(info: dict[str, Any], key: str, name: str) -> float:
-    table = info.get(key) or {}
-    value = table.get(name, table.get(f"minecraft:{name}", 0))
-    return float(np.asarray(value).sum())
+def sim_options(size: tuple[int, ...], render_size: tuple[int, ...], t: MinecraftTask) -> dict[str, Any]:
+    """``MinecraftSim`` keyword arguments (entry.py:104-116) for an (H, W) observation ``size``.
+
+    ``obs_size`` is (W, H): MineStudio hands it to ``cv2.resize`` as ``dsize`` (entry.py:239). The inventory maps
+    slots to ``{"type", "quantity"}`` (minerl/herobraine/hero/handlers/agent/start.py:39-57).
+    """
+    return {"action_type": "env", "obs_size": (int(size[1]), int(size[0])), "render_size": tuple(render_size),
+            "seed": int(t.seed), "inventory": {i: {"type": n, "quantity": q} for i, (n, q) in enumerate(t.inventory)}}
 
 
-def _position(info: dict[str, Any]) -> tuple[float, float, float]:
-    pos = info.get("player_pos") or info.get("location_stats") or {}
-    get = lambda *keys: float(next((pos[k] for k in keys if k in pos), 0.0))  # noqa: E731
-    return get("x", "xpos"), get("y", "ypos"), get("z", "zpos")
+def engine_call(what: str, call: Any) -> Any:
+    """Run an engine call; whatever the engine raises becomes one line.
+
+    A failed launch surfaces from MineStudio as an EOFError carrying the launch log
+    (minestudio/simulator/minerl/env/malmo.py:437-454); MineStudio also raises bare Exceptions and socket errors.
+    """
+    try:
+        return call()
+    except CrossviewError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see above
+        text = " ".join(str(exc).split())[-300:]
+        raise CrossviewError(f"minecraft: the engine failed during {what} ({type(exc).__name__}: {text}); check "
+                             f"Java 8 and xvfb-run, and MineStudio's log under {minestudio_dir()}") from None
+
+
+def reset_world(sim: Any, seed: int) -> Any:
+    """Seed the world, then reset: MineStudio applies a seed to the next reset only.
+
+    ``env.seed`` stores it (minerl/env/_multiagent.py:143-159), the reset sends it with the mission
+    (_multiagent.py:642-643) and then forgets it (_multiagent.py:508), as HardResetCallback knows
+    (callbacks/hard_reset.py:73 seeds before every reset).
+    """
+    sim.env.seed(int(seed))
+    return sim.reset()
 
 
 class MinecraftAdapter:
@@ -59,31 +110,27 @@ class MinecraftAdapter:
                  ) -> None:
         self.task_list: list[MinecraftTask] = load_tasks(tasks)
         self.check_available()
-        self.size, self.render_size = tuple(int(v) for v in image_size), tuple(int(v) for v in render_size)
+        self.size = tuple(int(v) for v in image_size)  # (H, W), crossview's convention
+        self.render_size = tuple(int(v) for v in render_size)  # (W, H), MineStudio's
         self.info = AdapterInfo(name="minecraft", obs_size=self.size, has_depth=False, seedable=False,
                                 privileged_success=True, control_hz=20.0, masked=frozenset(masked),
-                                interactions=INTERACTIONS, domains=("overworld",))
+                                interactions=INTERACTIONS, domains=("overworld",), privileged_facts=True)
         self._sim: Any = None
-        self._seed: int | None = None
+        self._inventory: tuple | None = None
         self._task: MinecraftTask | None = None
+        self._ended = False
 
     @classmethod
     def check_available(cls) -> None:
-        """One line naming what is missing: MineStudio, its engine, Java, a display."""
-        try:
-            import minestudio  # noqa: F401
-        except ImportError:
-            raise BackendUnavailable(f"MineStudio is not installed: {INSTALL}") from None
-        if not engine_path().is_file():
-            raise BackendUnavailable(f"MineStudio's engine {engine_path()} is missing: {INSTALL}")
-        if shutil.which("java") is None:
-            raise BackendUnavailable(f"Java is not on PATH: {INSTALL}")
-        if not os.environ.get("DISPLAY"):
-            raise BackendUnavailable(f"no display (DISPLAY is unset): {INSTALL}")
+        """One line naming everything missing: MineStudio, its engine, Java 8, xvfb-run."""
+        gaps = missing()
+        if gaps:
+            raise BackendUnavailable("minecraft: " + "; ".join(gaps))
 
     def tasks(self, suite: str = "train") -> list[TaskSpec]:
-        return [TaskSpec("minecraft", "overworld", 0, t.interaction, f"{t.kind}:{t.target}", t.difficulty, t.split,
-                         t.max_steps, APPROACH_RADIUS, {"task": t.name}) for t in self.task_list if t.split == suite]
+        return [TaskSpec("minecraft", "overworld", t.seed, t.interaction, f"{t.kind}:{t.target}", t.difficulty,
+                         t.split, t.max_steps, APPROACH_RADIUS if t.interaction is Interaction.APPROACH else REACH,
+                         {"task": t.name}) for t in self.task_list if t.split == suite]
 
     def _find(self, task: TaskSpec) -> MinecraftTask:
         for t in self.task_list:
@@ -91,68 +138,203 @@ class MinecraftAdapter:
                 return t
         raise CrossviewError(f"minecraft: task {task.params.get('task')!r} is not in the task file")
 
+    # --- the simulator -------------------------------------------------------------------------------------
     def _make_sim(self, t: MinecraftTask) -> Any:
-        from minestudio.simulator import MinecraftSim
-
-        if self._sim is not None and self._seed == t.seed:
+        if self._sim is not None and self._inventory == t.inventory:
             return self._sim
         self.close()
-        self._sim = MinecraftSim(action_type="env", obs_size=self.size, render_size=self.render_size, seed=t.seed,
-                                 inventory={i: {"type": n, "quantity": q} for i, (n, q) in enumerate(t.inventory)})
-        self._seed = t.seed
+        from minestudio.simulator import MinecraftSim
+
+        self._sim = MinecraftSim(**sim_options(self.size, self.render_size, t))
+        self._inventory = t.inventory
         return self._sim
 
-    def _teleport(self, pos: tuple[float, float, float], yaw: float, pitch: float) -> tuple[Any, dict]:
-        self._sim.env.execute_cmd(f"/tp @p {pos[0]:.2f} {pos[1]:.2f} {pos[2]:.2f} {yaw:.1f} {pitch:.1f}")
-        obs, _, _, _, info = self._sim.step(env_action(Action()))
+    def _step(self, action: dict[str, Any]) -> tuple[dict, bool, dict]:
+        obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
+        if "error" in info:  # a lost connection (_multiagent.py:371-376)
+            raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
+        return obs, bool(terminated or truncated), info
+
+    def _noop(self, ticks: int = 1, **asks: Any) -> tuple[dict, dict]:
+        obs, info = None, {}
+        for i in range(ticks):
+            action = env_action(Action())
+            if i == ticks - 1:
+                action.update(asks)
+            obs, _, info = self._step(action)
         return obs, info
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
-        t = self._find(task)
-        sim = self._make_sim(t)
-        sim.reset()
-        rng = np.random.default_rng(task.seed)
-        centre = (t.at[0] + 0.5, t.at[1] + 0.5, t.at[2] + 0.5)
-        # goal: a pose GOAL_DISTANCE away that looks at the target; the mask projects the target's voxel box
-        a = rng.uniform(0, 2 * math.pi)
-        gpos = (centre[0] + GOAL_DISTANCE * math.cos(a), t.at[1] + 1.0, centre[2] + GOAL_DISTANCE * math.sin(a))
-        gyaw, gpitch = look_at(gpos, centre)
-        gobs, _ = self._teleport(gpos, gyaw, gpitch)
-        mask = block_mask(tuple(int(v) for v in t.at), gpos, gyaw, gpitch, FOV, self.render_size, self.size)
-        goal = CrossViewGoal(np.asarray(gobs["image"], np.uint8), mask, t.interaction)
-        # start: the task's distance band, facing a random direction
+    def _command(self, text: str) -> None:
+        engine_call(f"command {text.split()[0]}", lambda: self._sim.env.execute_cmd(text))
+
+    def _ground(self, x: float, z: float) -> tuple[float, float, float] | None:
+        """Put the player on the surface near (x, z); its feet position if it stands there, else None."""
+        self._command(world.to_surface(x, z))
+        _, info = self._noop(SETTLE_TICKS, voxels=world.column_request())
+        px, py, pz, _, _ = world.player_position(info)
+        return (px, py, pz) if world.standable(info.get("voxels")) else None
+
+    # --- the target ----------------------------------------------------------------------------------------
+    def _place(self, t: MinecraftTask) -> None:
+        if t.on_ground:
+            feet = self._ground(t.at[0], t.at[1])
+            if feet is None:
+                raise CrossviewError(f"minecraft task {t.name}: no standable ground near target.at {list(t.at)}; "
+                                     "move the target")
+            self._target_block = tuple(math.floor(v) for v in feet)
+        else:
+            self._target_block = tuple(math.floor(v) for v in t.at)
+        bx, by, bz = self._target_block
+        if t.kind == "block":
+            self._box = block_box(self._target_block)
+        else:
+            w, h = t.size or mob_size(t.target)
+            self._box = entity_box((bx + 0.5, by, bz + 0.5), w, h)
+        self._centre = tuple((lo + hi) / 2 for lo, hi in zip(*self._box))
+        self._show(t, True)
+
+    def _show(self, t: MinecraftTask, visible: bool) -> None:
+        """Place (or remove) a block target; summon (then show or hide) a mob target."""
+        if t.kind == "block":
+            self._command(world.setblock(self._target_block, t.target if visible else "air"))
+        elif visible and not getattr(self, "_summoned", False):
+            bx, by, bz = self._target_block
+            self._command(world.summon(t.target, (bx + 0.5, by, bz + 0.5), world.TARGET_TAG))
+            self._summoned = True
+        else:
+            self._command(world.set_visible(world.TARGET_TAG, visible))
+
+    def _verify(self, t: MinecraftTask, player: tuple[float, float, float]) -> None:
+        """Check, through the engine's own reports, that the target stands where the task put it."""
+        if t.kind == "block":
+            _, info = self._noop(1, voxels=world.voxel_request(self._target_block, player))
+            found = world.single_voxel(info.get("voxels"))
+            if found != t.target:
+                raise CrossviewError(f"minecraft task {t.name}: after /setblock the engine reports {found!r} at "
+                                     f"{list(self._target_block)}, not {t.target}")
+        else:
+            _, info = self._noop(1, mobs=world.mob_request(self._centre, player))
+            if not world.mentions(info.get("mobs"), world.TARGET_TAG):
+                raise CrossviewError(f"minecraft task {t.name}: the engine's mob report does not list the "
+                                     f"summoned {t.target} (is {t.target} a mob name?)")
+
+    # --- views ---------------------------------------------------------------------------------------------
+    def _goal(self, t: MinecraftTask, rng: np.random.Generator) -> CrossViewGoal:
+        for a in rng.uniform(0, 2 * math.pi, GOAL_TRIES):
+            feet = self._ground(self._centre[0] + GOAL_DISTANCE * math.cos(a),
+                                self._centre[2] + GOAL_DISTANCE * math.sin(a))
+            if feet is None:
+                continue
+            yaw, pitch = look_at(feet, self._centre)
+            self._command(world.teleport(feet, yaw, pitch))
+            seen, _ = self._noop(SHORT_TICKS)
+            self._show(t, False)
+            unseen, _ = self._noop(SHORT_TICKS)
+            self._show(t, True)
+            self._noop(SHORT_TICKS)
+            mask = box_mask(self._box, feet, yaw, pitch, FOV, self.render_size, self.size)
+            image = np.asarray(seen["image"], np.uint8)
+            if mask.sum() >= MIN_MASK_PIXELS and world.visible_fraction(
+                    image, np.asarray(unseen["image"], np.uint8), mask) >= MIN_VISIBLE:
+                self._verify(t, feet)
+                return CrossViewGoal(image, mask, t.interaction)
+        raise CrossviewError(f"minecraft task {t.name}: the target is occluded or off-screen from all {GOAL_TRIES} "
+                             f"goal poses {GOAL_DISTANCE:g} blocks around it; move it (target.at)")
+
+    def _start(self, t: MinecraftTask, rng: np.random.Generator) -> tuple[dict, dict]:
         lo, hi = START_DISTANCE[t.difficulty]
-        d, b = rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)
-        start = (centre[0] + d * math.cos(b), t.at[1] + 1.0, centre[2] + d * math.sin(b))
-        obs, info = self._teleport(start, float(rng.uniform(-180, 180)), 0.0)
-        self._task, self._steps = t, 0
-        self._baseline = _stat(info, STAT.get(t.interaction, ""), t.target) if t.interaction in STAT else 0.0
-        return self._observe(obs), goal, self._info(info)
+        for _ in range(START_TRIES):
+            d, b = rng.uniform(lo, hi), rng.uniform(0, 2 * math.pi)
+            feet = self._ground(self._centre[0] + d * math.cos(b), self._centre[2] + d * math.sin(b))
+            if feet is not None:
+                self._command(world.teleport(feet, float(rng.uniform(-180, 180)), 0.0))
+                return self._noop(SHORT_TICKS)
+        raise CrossviewError(f"minecraft task {t.name}: no standable start {lo:g}-{hi:g} blocks from the target "
+                             f"in {START_TRIES} tries")
+
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
+        t = self._find(task)
+        sim = engine_call("start-up", lambda: self._make_sim(t))
+        engine_call("reset", lambda: reset_world(sim, t.seed))
+        self._summoned = False
+        rng = np.random.default_rng(task.seed)
+        self._place(t)
+        goal = self._goal(t, rng)
+        obs, info = self._start(t, rng)
+        self._task, self._steps, self._ended = t, 0, False
+        self._baseline = {g: world.stat_value(info, g, n) for g, n in self._stats(t)}
+        self._score(info)
+        return self._observe(obs), goal, self._facts(info)
+
+    # --- steps ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _stats(t: MinecraftTask) -> list[tuple[str, str]]:
+        if t.stat is not None:
+            return [t.stat]
+        return [("kill_entity", t.target)] if t.interaction is Interaction.HUNT else []
+
+    def _asks(self, t: MinecraftTask) -> dict[str, Any]:
+        x, y, z = self._pos[:3]
+        if t.interaction is Interaction.MINE and self._dist <= 2 * REACH:
+            return {"voxels": world.voxel_request(self._target_block, (x, y, z))}
+        if t.interaction is Interaction.HUNT:
+            return {"mobs": world.mob_request(self._centre, (x, y, z), margin=max(4, math.ceil(self._dist) + 2))}
+        return {}
+
+    def _score(self, info: dict[str, Any]) -> None:
+        self._pos = world.player_position(info)
+        self._dist = distance_to_box(eye_of(self._pos[:3]), self._box)
+
+    def _succeeded(self, t: MinecraftTask, info: dict[str, Any], asks: dict[str, Any]) -> bool:
+        rose = all(world.stat_value(info, g, n) > self._baseline[g] for g, n in self._stats(t))
+        if t.interaction is Interaction.MINE:  # the target voxel became air
+            found = world.single_voxel(info.get("voxels")) if "voxels" in asks else None
+            return found is not None and found in world.AIR and (t.stat is None or rose)
+        if t.interaction is Interaction.HUNT:  # the tagged mob is gone and the player killed one of its type
+            return "mobs" in asks and not world.mentions(info.get("mobs"), world.TARGET_TAG) and rose
+        if t.interaction is Interaction.INTERACT:
+            return rose
+        return self._dist <= APPROACH_RADIUS and (t.stat is None or rose)
+
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
+        t = self._task
+        if t is None or self._ended:
+            raise CrossviewError("minecraft: step() called before reset() or after the episode ended")
+        asks = self._asks(t)
+        native = env_action(action, self.info.masked)
+        native.update(asks)
+        obs, ended, info = self._step(native)
+        self._steps += 1
+        self._score(info)
+        success = self._succeeded(t, info, asks)
+        self._ended = success or ended
+        return self._observe(obs), self._ended, success, self._facts(info)
 
     def _observe(self, obs: dict) -> Observation:
         return Observation(np.asarray(obs["image"], np.uint8), None, self._steps / self.info.control_hz)
 
-    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
-        x, y, z = _position(info)
+    def _facts(self, info: dict[str, Any]) -> StepInfo:
+        """Privileged facts in crossview's frame (metres, z up, yaw 0 = east, clockwise)."""
         t = self._task
         assert t is not None
-        return {"distance": math.dist((x, y, z), (t.at[0] + 0.5, t.at[1] + 0.5, t.at[2] + 0.5)),
-                "target": f"{t.kind}:{t.target}"}
-
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
-        t = self._task
-        if t is None:
-            raise CrossviewError("minecraft: step() called before reset()")
-        obs, _, terminated, truncated, info = self._sim.step(env_action(action, self.info.masked))
-        self._steps += 1
-        out = self._info(info)
-        if t.interaction in STAT:
-            success = _stat(info, STAT[t.interaction], t.target) > self._baseline
-        else:
-            success = out["distance"] <= APPROACH_RADIUS
-        return self._observe(obs), bool(success or terminated or truncated), bool(success), out
+        x, y, z, yaw, pitch = self._pos
+        eye = to_crossview(tuple(eye_of((x, y, z))))
+        target = to_crossview(self._centre)
+        radius = APPROACH_RADIUS if t.interaction is Interaction.APPROACH else REACH
+        view = box_mask(self._box, (x, y, z), yaw, pitch, FOV, self.render_size, self.size)
+        h, w = self.size
+        facts = PrivilegedFacts(
+            pose=(*eye, yaw_to_crossview(yaw), pitch), target_pos=target, waypoint=(target[0], target[1]),
+            distance=self._dist, success_radius=radius,
+            target_centred=bool(view[h // 2, w // 2]) and self._dist <= radius, target_visible=bool(view.any()))
+        return StepInfo(target=f"{t.kind}:{t.target}", distance=self._dist, privileged=facts, provenance={
+            "world_seed": t.seed, "target_block": list(self._target_block), "minestudio": "1.1.6",
+            "frame": "crossview = (mc_x, -mc_z, mc_y) metres; yaw = mc_yaw + 90",
+            "waypoint": "straight line to the target (no path planner)",
+            "target_visibility": "geometric (projected box in view), not an occlusion test"})
 
     def close(self) -> None:
         if self._sim is not None:
-            self._sim.close()
-            self._sim = None
+            sim, self._sim = self._sim, None
+            with contextlib.suppress(Exception):  # a dead engine may fail to close; nothing is left to release
+                sim.close()

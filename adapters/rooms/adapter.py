@@ -12,15 +12,15 @@ The agent is a camera on a body that walks the floor: ``forward/back/left/right`
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from adapters.base import AdapterInfo
 from adapters.rooms.domains import DOMAINS, get_domain
 from adapters.rooms.layout import AGENT_RADIUS, Layout, NavField, blocked, generate_layout, segment_clear
-from adapters.rooms.render import SceneRenderer, import_mujoco
+from adapters.rooms.render import SceneRenderer, gl_inherited, import_mujoco
 from adapters.rooms.scene import World
+from adapters.spawned import SpawnedAdapter
 from harness.errors import CrossviewError
 from harness.spec import (
     ACTION_FIELDS,
@@ -30,6 +30,8 @@ from harness.spec import (
     CrossViewGoal,
     Interaction,
     Observation,
+    PrivilegedFacts,
+    StepInfo,
     TaskSpec,
 )
 
@@ -61,10 +63,15 @@ class RoomsAdapter:
                                  f"allowed are {', '.join(ACTION_FIELDS)}")
         import_mujoco()
         self.size, self.depth, self.step_m = (h, w), bool(depth), float(step_m)
+        self._remote: SpawnedAdapter | None = None
+        if gl_inherited():  # forked after the parent rendered: simulate and render in a fresh interpreter
+            self._remote = SpawnedAdapter(type(self).__module__ + ":" + type(self).__qualname__,
+                                          {"image_size": [h, w], "depth": depth, "masked": list(masked),
+                                           "step_m": step_m})
         self.info = AdapterInfo(
             name="rooms", obs_size=(h, w), has_depth=self.depth, seedable=True, privileged_success=True,
             control_hz=10.0, masked=frozenset({"jump", "sneak"} | set(masked)), interactions=INTERACTIONS,
-            domains=tuple(DOMAINS))
+            domains=tuple(DOMAINS), privileged_facts=True)
         self._worlds: dict[str, tuple[World, SceneRenderer]] = {}
         self._task: TaskSpec | None = None
 
@@ -90,8 +97,10 @@ class RoomsAdapter:
             self._worlds[domain] = (world, SceneRenderer(world.model, *self.size))
         return self._worlds[domain]
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, dict[str, Any]]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         """Lay out the scene of ``task.seed`` in ``task.domain``, place the agent and render the goal."""
+        if self._remote is not None:
+            return self._remote.reset(task)
         if task.interaction not in INTERACTIONS:
             raise CrossviewError(f"rooms does not support interaction {task.interaction.name.lower()}: "
                                  f"use one of {', '.join(i.name.lower() for i in INTERACTIONS)}")
@@ -196,7 +205,7 @@ class RoomsAdapter:
             self._nav = NavField(self._layout)
         return self._nav
 
-    def _info(self) -> dict[str, Any]:
+    def _info(self) -> StepInfo:
         """Privileged facts: for the oracle and the store, never for a learning policy."""
         tx, ty, tz = self._target_point()
         t = self._layout.target_thing
@@ -204,10 +213,11 @@ class RoomsAdapter:
         visible = self._visible_from(self._x, self._y, self._yaw, self._pitch)
         bearing = _wrap_deg(-math.degrees(math.atan2(ty - self._y, tx - self._x)) - self._yaw)
         centred = visible and abs(bearing) <= max(CENTRE_DEG, math.degrees(math.atan2(t.radius, distance + 1e-6)))
-        return {"distance": distance, "target_visible": visible, "target_bearing": bearing, "target_centred": centred,
-                "pose": (self._x, self._y, EYE_HEIGHT, self._yaw, self._pitch), "target_pos": (tx, ty, tz),
-                "target": t.name, "success_radius": self._task.success_radius,
-                "waypoint": self._navigation().waypoint(self._x, self._y)}
+        facts = PrivilegedFacts(
+            pose=(self._x, self._y, EYE_HEIGHT, self._yaw, self._pitch), target_pos=(tx, ty, tz),
+            waypoint=self._navigation().waypoint(self._x, self._y), distance=distance,
+            success_radius=self._task.success_radius, target_centred=centred, target_visible=visible)
+        return StepInfo(target=t.name, distance=distance, privileged=facts, extra={"target_bearing": bearing})
 
     def _acted_on_other(self, layout: Layout) -> bool:
         """Whether a non-target object is centred in view, within reach and unoccluded."""
@@ -223,8 +233,10 @@ class RoomsAdapter:
                 return True
         return False
 
-    def step(self, action: Action) -> tuple[Observation, bool, bool | None, dict[str, Any]]:
+    def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         """Turn, then move with collisions; judge success from privileged facts."""
+        if self._remote is not None:
+            return self._remote.step(action)
         if self._task is None:
             raise CrossviewError("rooms: step() called before reset()")
         a = action.without(self.info.masked)
@@ -244,21 +256,24 @@ class RoomsAdapter:
         world.set_camera("eye", (self._x, self._y, EYE_HEIGHT), -math.radians(self._yaw), math.radians(self._pitch))
         self._steps += 1
         info = self._info()
-        within = info["distance"] <= self._task.success_radius
+        facts = info.privileged
+        within = facts.distance <= self._task.success_radius
         kind = self._task.interaction
         success, done = False, False
         if kind == Interaction.APPROACH:
-            success = within and info["target_visible"]
+            success = within and facts.target_visible
         else:
             pressed = a.attack if kind == Interaction.MINE else a.use
-            if pressed and within and info["target_centred"]:
+            if pressed and within and facts.target_centred:
                 success = True
             elif pressed and self._acted_on_other(self._layout):
                 done = True  # hit the wrong object
         return self._observe(), success or done, success, info
 
     def close(self) -> None:
-        """Free every renderer's GL context."""
+        """Free every renderer's GL context (and the process of a forked copy)."""
+        if self._remote is not None:
+            self._remote.close()
         for _, renderer in self._worlds.values():
             renderer.close()
         self._worlds.clear()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CrossviewError, require
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 from policies.base import PolicyInfo
 from policies.rocket.actions import vpt_to_action
 from policies.series import file_sha256
@@ -94,7 +94,7 @@ class RocketPolicy:
                                t.uint8), "cross_view_obj_id": as_t(kinds, t.long)}}
 
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = list(range(len(observations)) if slots is None else slots)
         t, model = self.torch, self.model
         state = _stack_state(model, [self._state[s] for s in slots], len(slots), t)

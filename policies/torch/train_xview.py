@@ -61,11 +61,11 @@ def collect(domain: str, episodes: int, noise: float, seed: int, image: int) -> 
         jitter.reset(1, seeds=[task.seed])
         data.goals.append(goal)
         for _ in range(task.max_steps):
-            label = oracle.act([obs], [goal], [info])[0]
+            label = oracle.act([obs], [goal], [info.privileged])[0]
             data.views.append(obs.rgb)
             data.goal_of.append(len(data.goals) - 1)
             data.labels.append(label)
-            executed = jitter.act([obs], [goal], [{}])[0] if rng.random() < noise else label
+            executed = jitter.act([obs], [goal], [None])[0] if rng.random() < noise else label
             obs, done, _, info = adapter.step(executed)
             if done:
                 break

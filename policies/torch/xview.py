@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 from policies.base import PolicyInfo, SlotRandom
 from policies.baselines import PITCH_STEPS, YAW_STEPS
 from policies.series import file_sha256
@@ -149,7 +149,7 @@ class TorchPolicy:
 
     @torch.no_grad()
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
-            infos: Sequence[dict[str, Any]], slots: Sequence[int] | None = None) -> list[Action]:
+            privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(observations)) if slots is None else slots
         heads = self.net(*prepare(observations, goals, self.net.input, self.device))
         return decode_actions(*heads, [self._rand.rngs[s] for s in slots] if self.sample else None)

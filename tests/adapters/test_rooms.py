@@ -13,7 +13,7 @@ from adapters.base import make_adapter
 from adapters.rooms.domains import DOMAINS
 from adapters.rooms.layout import AGENT_RADIUS, NavField, blocked, generate_layout
 from harness.errors import CrossviewError
-from harness.spec import Action, Interaction, TaskSpec
+from harness.spec import Action, Interaction, PrivilegedFacts, StepInfo, TaskSpec
 from policies.baselines import OraclePolicy
 
 
@@ -75,13 +75,14 @@ def test_easy_sees_the_target_and_hard_does_not(rooms) -> None:
     for seed in range(6):
         _, _, easy = rooms.reset(task(rooms, difficulty="easy", seed=seed))
         _, _, hard = rooms.reset(task(rooms, difficulty="hard", seed=seed))
-        assert easy["target_visible"] and easy["distance"] >= 1.9
-        assert not hard["target_visible"]
+        assert easy.privileged.target_visible and easy.distance >= 1.9
+        assert not hard.privileged.target_visible
 
 
 def test_privileged_info_is_in_info_only(rooms) -> None:
     obs, goal, info = rooms.reset(task(rooms, seed=1))
-    assert {"distance", "pose", "target_pos", "waypoint"} <= set(info)
+    assert isinstance(info, StepInfo) and isinstance(info.privileged, PrivilegedFacts)
+    assert info.distance == info.privileged.distance and info.target
     assert set(vars(obs)) == {"rgb", "depth", "t"}
 
 
@@ -89,7 +90,7 @@ def test_walls_stop_the_agent(rooms) -> None:
     rooms.reset(task(rooms, seed=2))
     for _ in range(80):  # walk straight ahead far longer than the room is wide
         _, _, _, info = rooms.step(Action(forward=True))
-    x, y = info["pose"][:2]
+    x, y = info.privileged.pose[:2]
     assert not blocked(rooms._layout, x, y, AGENT_RADIUS - 1e-6)
     half = DOMAINS["apartment"].room_size / 2
     assert abs(x) < half and abs(y) < half
@@ -111,7 +112,7 @@ def test_oracle_approaches_and_mines(rooms) -> None:
         obs, goal, info = rooms.reset(t)
         oracle.reset(1, seeds=[0])
         for _ in range(t.max_steps):
-            obs, done, success, info = rooms.step(oracle.act([obs], [goal], [info])[0])
+            obs, done, success, info = rooms.step(oracle.act([obs], [goal], [info.privileged])[0])
             if done:
                 break
         assert success, interaction
@@ -168,3 +169,26 @@ def test_renderers_in_one_process_do_not_mix_their_contexts() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_gymnasium_async_vector_env_forks_after_the_parent_rendered() -> None:
+    """Forked children of a process that rendered Rooms must not hang (they simulate in a fresh interpreter)."""
+    import gymnasium
+
+    from adapters.gym_env import register_envs
+
+    register_envs()
+    parent = gymnasium.make("crossview/Rooms-v0", image_size=[48, 48])
+    parent.reset(seed=0)  # the parent opens its GL context and renders
+    fns = [lambda: gymnasium.make("crossview/Rooms-v0", image_size=[48, 48]) for _ in range(2)]
+    vec = gymnasium.vector.AsyncVectorEnv(fns, context="fork")
+    try:
+        obs, _ = vec.reset(seed=1)
+        assert obs["image"].shape == (2, 48, 48, 3) and obs["goal_mask"].any()
+        for _ in range(3):
+            obs, reward, terminated, truncated, _ = vec.step(vec.action_space.sample())
+        assert obs["image"].shape == (2, 48, 48, 3)
+        parent.reset(seed=2)  # and the parent still renders
+    finally:
+        vec.close()
+        parent.close()

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from adapters.base import Adapter, availability, make_adapter
-from harness.errors import BackendUnavailable
+from adapters.base import availability
 from policies.base import BUILTIN_POLICIES, Policy, make_policy, policy_kinds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -28,13 +27,13 @@ def _airsim() -> tuple[str, dict[str, Any]]:
 def _unrealcv() -> tuple[str, dict[str, Any]]:
     from tests.servers.fixtures import start, suite
 
-    return "unrealcv", {"tasks": str(suite("unrealcv")), "port": start("unrealcv_server")}
+    return "unrealcv", {"tasks": str(suite("unrealcv")), "port": start("unrealcv_server"), "resolution": [96, 72]}
 
 
 # name -> (adapter name, options), or a function giving them (starting the local protocol server it needs)
 ADAPTER_CASES: dict[str, Any] = {
-    "rooms": ("rooms", {"image_size": (96, 128)}),
-    "rooms-rgb-only": ("rooms", {"image_size": (64, 64), "depth": False, "masked": ["pitch", "use"]}),
+    "rooms": ("rooms", {"image_size": [96, 128]}),
+    "rooms-rgb-only": ("rooms", {"image_size": [64, 64], "depth": False, "masked": ["pitch", "use"]}),
     "dmlab": ("dmlab", {"goals": str(FIXTURES / "dmlab_goals"), "width": 160, "height": 120}),
     "minecraft": ("minecraft", {"tasks": str(FIXTURES / "minecraft_tasks.yaml"), "masked": ["use"]}),
     "airsim": _airsim,
@@ -73,23 +72,19 @@ POLICY_CASES.update({f"plugin:{k}": (lambda k=k: make_policy(k)) for k in policy
                      if k not in BUILTIN_POLICIES})
 
 
-def build_policy(case: str) -> Policy:
-    """Construct a policy case, or skip the test naming what is missing."""
-    try:
-        return POLICY_CASES[case]()
-    except BackendUnavailable as exc:
-        pytest.skip(f"{case}: {exc}")
+def policy_factory(case: str) -> tuple[str, Callable[[], Policy]]:
+    """The policy kind of a case and how to build it (as a user would, options included)."""
+    kind = case.removeprefix("plugin:").replace("torch-xview", "torch")
+    return kind, POLICY_CASES[case]
 
 
-def build_adapter(case: str) -> Adapter:
-    """Construct a conformance case, or skip the test naming what is missing."""
+def require_adapter(case: str) -> None:
+    """Skip the test, naming what is missing, unless the case's backend can run here."""
     entry = ADAPTER_CASES[case]
     name = case if callable(entry) else entry[0]  # check the backend before starting any server it needs
     ok, why = availability(name)
     if not ok:
         pytest.skip(f"{name} backend unavailable: {why}")
-    name, options = adapter_case(case)
-    return make_adapter(name, **options)
 
 
 def _last_checkpoint() -> str:

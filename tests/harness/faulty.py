@@ -58,7 +58,7 @@ class RaisingPolicy:
     def reset(self, n, slots=None, seeds=None) -> None:
         pass
 
-    def act(self, observations, goals, infos, slots=None):
+    def act(self, observations, goals, privileged, slots=None):
         self.calls += 1
         if self.calls >= self.after:
             raise ValueError("policy exploded")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harness.errors import CrossviewError
 from harness.serve import PolicyServer, serve_in_thread
-from harness.spec import Action, CrossViewGoal, Interaction, Observation
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 from harness.wire import pack, unpack
 from policies.base import PolicyInfo, make_policy
 
@@ -34,7 +34,7 @@ class SlowPolicy:
     def reset(self, n, slots=None, seeds=None) -> None:
         pass
 
-    def act(self, observations, goals, infos, slots=None):
+    def act(self, observations, goals, privileged, slots=None):
         time.sleep(self.seconds)
         return [Action(forward=True) for _ in observations]
 
@@ -63,7 +63,7 @@ def test_remote_equals_local(server: int) -> None:
     for p in (remote, local):
         p.reset(3, seeds=[4, 5, 6])
     obs, goals = OBS * 3, GOAL * 3
-    assert remote.act(obs, goals, [{}] * 3) == local.act(obs, goals, [{}] * 3)
+    assert remote.act(obs, goals, [None] * 3) == local.act(obs, goals, [None] * 3)
     assert remote.info.name == "remote:random" and remote.health()["ok"]
     remote.close()
 
@@ -104,7 +104,7 @@ def test_token_is_required() -> None:
             make_policy("remote", url=f"ws://127.0.0.1:{port}", token="wrong")
         good = make_policy("remote", url=f"ws://127.0.0.1:{port}", token="s3cret")
         good.reset(1)
-        assert len(good.act(OBS, GOAL, [{}])) == 1
+        assert len(good.act(OBS, GOAL, [None])) == 1
         good.close()
     finally:
         stop()
@@ -116,7 +116,7 @@ def test_out_of_order_and_malformed_requests_keep_the_connection(server: int) ->
                      "goals": [{"image": GOAL[0].image, "mask": GOAL[0].mask}]})
     assert reply["type"] == "error" and "reset" in reply["error"]
     assert ask(ws, {"type": "reset", "id": 2, "n": 1})["type"] == "ok"
-    bad = ask(ws, {"type": "act", "id": 3, "observations": [{"rgb": np.zeros((2, 2), np.float64)}], "goals": [{}]})
+    bad = ask(ws, {"type": "act", "id": 3, "observations": [{"rgb": np.zeros((2, 2), np.float64)}], "goals": [None]})
     assert bad["type"] == "error"
     obj = msgpack.packb({"type": "act", "id": 4, "observations": [{"rgb": {"__nd__": True, "dtype": "object",
                                                                            "shape": [1], "data": b"x"}}]})
@@ -164,11 +164,11 @@ def test_client_reconnects_with_backoff() -> None:
     port, stop = serve_in_thread(lambda: make_policy("random"))
     client = make_policy("remote", url=f"ws://127.0.0.1:{port}", retries=6, backoff=0.1)
     client.reset(1, seeds=[1])
-    assert len(client.act(OBS, GOAL, [{}])) == 1
+    assert len(client.act(OBS, GOAL, [None])) == 1
     stop()
     _, stop2 = serve_in_thread(lambda: make_policy("random"), port=port)  # the server comes back
     try:
-        assert len(client.act(OBS, GOAL, [{}])) == 1
+        assert len(client.act(OBS, GOAL, [None])) == 1
     finally:
         client.close()
         stop2()
@@ -196,5 +196,34 @@ def test_token_is_checked_before_anything_else_is_read() -> None:
         remote = make_policy("remote", url=f"ws://127.0.0.1:{port}", token="s3cret")
         assert remote.info.name == "remote:random"
         remote.close()
+    finally:
+        stop()
+
+
+FACTS = PrivilegedFacts(pose=(0.0, 0.0, 0.7, 0.0, 0.0), target_pos=(2.0, 1.0, 0.5), waypoint=(1.0, 0.5),
+                        distance=1.8, success_radius=0.6, target_centred=False)
+
+
+def test_privileged_facts_travel_as_a_typed_message() -> None:
+    port, stop = serve_in_thread(lambda: make_policy("oracle"))
+    try:
+        remote, local = make_policy("remote", url=f"ws://127.0.0.1:{port}"), make_policy("oracle")
+        assert remote.info.privileged
+        for p in (remote, local):
+            p.reset(1, seeds=[3])
+        assert remote.act(OBS, GOAL, [FACTS]) == local.act(OBS, GOAL, [FACTS])
+        remote.close()
+        ws = raw(port)
+        assert ask(ws, {"type": "reset", "id": 1, "n": 1})["type"] == "ok"
+        wire_obs, wire_goal = {"rgb": OBS[0].rgb}, {"image": GOAL[0].image, "mask": GOAL[0].mask, "interaction": 2}
+        for bad in ({"pose": [0, 0, 0, 0, 0]}, {"type": "privileged", "pose": [1, 2]},
+                    {"type": "privileged", **FACTS.to_dict(), "secret": 1}):
+            reply = ask(ws, {"type": "act", "id": 2, "observations": [wire_obs], "goals": [wire_goal],
+                             "privileged": [bad]})
+            assert reply["type"] == "error" and "privileged" in reply["error"]
+        ok = ask(ws, {"type": "act", "id": 3, "observations": [wire_obs], "goals": [wire_goal],
+                      "privileged": [{"type": "privileged", **FACTS.to_dict()}]})
+        assert ok["type"] == "actions"
+        ws.close()
     finally:
         stop()

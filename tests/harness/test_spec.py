@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adapters.base import make_adapter
+from adapters.base import AdapterInfo, make_adapter
+from harness.compat import check_policies
 from harness.errors import CrossviewError
-from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Status, TaskSpec
+from harness.plan import EnvRef, Episode, Plan, PolicyRef
+from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, PrivilegedFacts, Status, StepInfo, TaskSpec
 from policies.base import make_policy
 
 
@@ -48,3 +50,36 @@ def test_unknown_names_give_one_line() -> None:
         make_adapter("nope")
     with pytest.raises(CrossviewError, match="unknown policy kind 'nope'"):
         make_policy("nope")
+
+
+def test_privileged_facts_are_typed_and_validated() -> None:
+    facts = PrivilegedFacts(pose=[1, 2, 0.7, 90, 0], target_pos=(3, 4, 0.5), waypoint=(2, 3), distance=1,
+                            success_radius=0.6, target_centred=1)
+    assert facts.pose == (1.0, 2.0, 0.7, 90.0, 0.0) and facts.target_centred is True
+    assert PrivilegedFacts.from_dict(facts.to_dict()) == facts
+    with pytest.raises(CrossviewError, match="pose must be 5 finite numbers"):
+        PrivilegedFacts((0, 0, 0), (0, 0, 0), (0, 0), 1.0, 1.0, False)
+    with pytest.raises(CrossviewError, match="distance must be a finite number"):
+        PrivilegedFacts((0, 0, 0, 0, 0), (0, 0, 0), (0, 0), float("nan"), 1.0, False)
+    with pytest.raises(CrossviewError, match="unknown field"):
+        PrivilegedFacts.from_dict({**facts.to_dict(), "bearing": 3})
+    with pytest.raises(CrossviewError, match="score must lie"):
+        StepInfo(score=2)
+    with pytest.raises(CrossviewError, match="must be PrivilegedFacts"):
+        StepInfo(privileged={"pose": (0, 0, 0, 0, 0)})
+
+
+def test_adapter_info_rejects_unknown_masked_fields() -> None:
+    with pytest.raises(CrossviewError, match="masks unknown action field"):
+        AdapterInfo("x", (8, 8), False, True, True, 10.0, masked=frozenset({"fly"}))
+
+
+def test_oracle_needs_an_adapter_declaring_privileged_facts() -> None:
+    task = TaskSpec("x", "d", 1, Interaction.APPROACH)
+    env = EnvRef("x")
+    plan = Plan([Episode("e", PolicyRef("oracle", "oracle"), env, task, 0, 0)],
+                {env.key: AdapterInfo("x", (8, 8), False, True, True, 10.0)})
+    with pytest.raises(CrossviewError, match="does not declare privileged_facts"):
+        check_policies(plan)
+    plan.adapters[env.key] = AdapterInfo("x", (8, 8), False, True, True, 10.0, privileged_facts=True)
+    check_policies(plan)

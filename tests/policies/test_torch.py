@@ -107,6 +107,6 @@ def test_greedy_batch_equals_one_by_one() -> None:
     goals = [CrossViewGoal(rng.integers(0, 255, (224, 224, 3), dtype=np.uint8), rng.random((224, 224)) < 0.1,
                            Interaction.MINE) for _ in range(4)]
     policy.reset(4)
-    batched = policy.act(obs, goals, [{}] * 4)
-    single = [policy.act([o], [g], [{}], slots=[i])[0] for i, (o, g) in enumerate(zip(obs, goals))]
+    batched = policy.act(obs, goals, [None] * 4)
+    single = [policy.act([o], [g], [None], slots=[i])[0] for i, (o, g) in enumerate(zip(obs, goals))]
     assert batched == single

@@ -1,0 +1,1 @@
+"""crossview adapter plugin: ViZDoom (see examples/vizdoom/README.md)."""
