@@ -35,3 +35,20 @@ def test_envs_lists_plugins(plugin: Path) -> None:
     out = crossview("envs", env={**__import__("os").environ})
     assert out.returncode == 0 and "faultyrooms" in out.stdout and "fake-plugin" in out.stdout
     assert str(plugin) in sys.path
+
+
+class _Broken:
+    """A plugin whose constructor fails inside with a TypeError that has nothing to do with its options."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size + "px"  # TypeError: unsupported operand
+
+
+def test_constructor_errors_say_what_went_wrong() -> None:
+    from harness.errors import CrossviewError
+    from harness.plugins import construct
+
+    with pytest.raises(CrossviewError, match=r"adapter 'broken' failed while starting: TypeError: unsupported"):
+        construct("adapter 'broken'", lambda: _Broken, {"size": 2})
+    with pytest.raises(CrossviewError, match=r"adapter 'broken': bad options \['colour'\]"):
+        construct("adapter 'broken'", lambda: _Broken, {"colour": "red"})
