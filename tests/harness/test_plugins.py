@@ -9,18 +9,14 @@ import pytest
 
 from adapters.base import make_adapter, registry
 from policies.base import make_policy, policy_kinds
-from tests.harness.sweeps import REPO, crossview
+from tests.harness.sweeps import REPO, crossview, fake_dist
 
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch):
     """An installed distribution 'fake-plugin' declaring one adapter and one policy."""
-    dist = tmp_path / "fake_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[crossview.adapters]\nfaultyrooms = tests.harness.faulty:FaultyRooms\n\n"
-        "[crossview.policies]\nraising = tests.harness.faulty:RaisingPolicy\n")
+    fake_dist(tmp_path, "fake-plugin", "0.1", "[crossview.adapters]\nfaultyrooms = tests.harness.faulty:FaultyRooms\n\n"
+              "[crossview.policies]\nraising = tests.harness.faulty:RaisingPolicy\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{REPO}")
     return tmp_path
