@@ -278,10 +278,20 @@ class AdapterChecks:
             results.append(steps)
         return f"reached the target in {len(results)}/{len(picks)} episodes ({', '.join(map(str, results))} steps)"
 
+    def release_shared(self) -> None:
+        """Close the shared instance before a check builds its own: a simulator may serve one client at a time
+        (UnrealCV's listener accepts the next connection only once the current one ends)."""
+        if self.adapter is not None:
+            self.adapter.close()
+            self.adapter = None
+
     def close_releases(self) -> str:
+        task = self.task(3)
+        self.release_shared()
+
         def cycle() -> None:
             a = self.make()
-            a.reset(self.task(3))
+            a.reset(task)
             masked_step(a, Action(forward=True))
             a.close()
             a.close()  # idempotent
@@ -301,6 +311,7 @@ class AdapterChecks:
 
         from adapters.gym_env import CrossViewEnv
 
+        self.release_shared()
         env = CrossViewEnv(self.name, **self.options)
         try:
             with warnings.catch_warnings():
