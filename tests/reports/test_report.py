@@ -54,7 +54,7 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_report_files_tables_and_notes(run: Path) -> None:
-    strict = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
+    strict = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning,error::DeprecationWarning"}
     result = crossview("report", str(run), "--reps", "300", env=strict)
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr
