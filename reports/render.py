@@ -37,9 +37,7 @@ def _fmt(v: Any, col: str = "") -> str:
     if isinstance(v, Interval):
         return v.fmt(pct="normalized" not in col)
     if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
-            return "-"
-        return f"{v:.3g}" if col.startswith("p ") or col in ("Kendall τ", "MMRV") else f"{v:.3g}"
+        return f"{v:.3g}" if np.isfinite(v) else "-"
     return str(v)
 
 
