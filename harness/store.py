@@ -221,7 +221,9 @@ class Store:
                 if not {"episodes", "meta"} <= tables:
                     self._db.close()
                     raise sqlite3.DatabaseError("no such table: episodes")
-                if "cell_tally" not in tables:  # a crossview store from before the tallies: count it once, in place
+                have = {r[1] for r in self._db.execute("PRAGMA table_info(episodes)")}
+                if "cell_tally" not in tables or not set(_FIELDS) <= have:  # made by an older crossview: upgrade
+                    # it once, in place (add the columns it lacks, count its episodes into the tallies)
                     self._db.close()
                     self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
                     self._open_for_writing()
