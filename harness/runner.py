@@ -220,8 +220,8 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     db = run_dir / "results.sqlite"
     if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
-    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again, and so do
-        # errors the harness caused; other errors only with --retry-errors
+    # aborted episodes were cut short: they run again, and so do errors the harness caused; others on request
+    with Store(run_dir, create=False, readonly=True) as store:
         again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
