@@ -78,7 +78,7 @@ class MergedRuns:
         self.runs = [Path(r) for r in runs]
         self.metas: list[dict] = []
         for run in self.runs:
-            with Store(run, create=False) as store:  # one line for a folder that is not a run; upgrades old runs
+            with Store(run, create=False, readonly=True) as store:  # one line for a non-run; upgrades old runs
                 self.metas.append({key: store.get_meta(key) for key in ("config", "versions", "git", "machine")}
                                   | {"run": str(run)})  # damaged metadata: one line from the store
         self._tmp: tempfile.TemporaryDirectory | None = None
