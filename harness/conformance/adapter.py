@@ -278,16 +278,15 @@ class AdapterChecks:
             results.append(steps)
         return f"reached the target in {len(results)}/{len(picks)} episodes ({', '.join(map(str, results))} steps)"
 
-    def release_shared(self) -> None:
-        """Close the shared instance before a check builds its own: a simulator may serve one client at a time
-        (UnrealCV's listener accepts the next connection only once the current one ends)."""
+    def _release_shared(self) -> None:
+        """Close the instance the other checks share (some backends serve one client at a time)."""
         if self.adapter is not None:
-            self.adapter.close()
-            self.adapter = None
+            adapter, self.adapter = self.adapter, None
+            adapter.close()
 
     def close_releases(self) -> str:
         task = self.task(3)
-        self.release_shared()
+        self._release_shared()
 
         def cycle() -> None:
             a = self.make()
@@ -311,7 +310,7 @@ class AdapterChecks:
 
         from adapters.gym_env import CrossViewEnv
 
-        self.release_shared()
+        self._release_shared()
         env = CrossViewEnv(self.name, **self.options)
         try:
             with warnings.catch_warnings():
@@ -339,6 +338,5 @@ def check_adapter(name: str, options: dict[str, Any] | None = None, only: tuple[
     try:
         return run_checks(subject, chosen, setup=checks.construct)
     finally:
-        if checks.adapter is not None:
-            with contextlib.suppress(Exception):  # a failing close is reported by its own check
-                checks.adapter.close()
+        with contextlib.suppress(Exception):  # a failing close is reported by its own check
+            checks._release_shared()
