@@ -1,8 +1,9 @@
 """Test sessions for dependencies that cannot share the project's environment (scripts/test.sh runs them).
 
 ``airsim``: the archived ``airsim`` 1.8.1 client ships the same module names as the ``cosysairsim`` the main
-environment uses (both need a ``msgpackrpc``), and its sdist fails a plain install, so it gets its own
-environment, installed the way the README documents, and drives the AirSim route against the local server.
+environment uses (both need a ``msgpackrpc``), and a plain install of it pulls msgpack-rpc-python with tornado 4.5,
+so it gets its own environment, installed the way the README documents (rpc-msgpack, no build isolation), and
+drives the AirSim route against the local server.
 """
 
 from __future__ import annotations
