@@ -34,6 +34,10 @@ from harness.errors import BackendUnavailable, CrossviewError
 from harness.spec import Action, Observation, TaskSpec
 
 CLIENTS = ("cosysairsim", "airsim")
+# The channel order of an uncompressed image differs between the plugins each client talks to: AirSim writes B, G, R
+# (microsoft/AirSim Unreal/Plugins/AirSim/Source/RenderRequest.cpp:110-114), Cosys-AirSim R, G, B
+# (Cosys-Lab/Cosys-AirSim Unreal/Plugins/AirSim/Source/RenderRequest.cpp:116-121).
+BGR = {"airsim": True, "cosysairsim": False}
 _CLIENTS: dict[tuple, Any] = {}
 MODES = ("computervision", "multirotor", "car")
 START_BINARY = ("start the Unreal binary with the AirSim plugin (settings.json: \"ApiServerPort\": PORT, "
@@ -54,13 +58,15 @@ def import_client(name: str = "auto") -> Any:
                              "the two cannot share an environment)")
 
 
-def decode_bgr(response: Any) -> np.ndarray:
-    """An uncompressed scene image (H×W×3 BGR bytes) as RGB; np.frombuffer, as np.fromstring is gone in NumPy 2."""
+def decode_image(response: Any, bgr: bool) -> np.ndarray:
+    """An uncompressed image (H×W×3 bytes, BGR from AirSim, RGB from Cosys-AirSim: ``BGR``) as RGB; np.frombuffer,
+    as np.fromstring is gone in NumPy 2."""
     h, w = int(response.height), int(response.width)
     data = np.frombuffer(bytes(response.image_data_uint8), np.uint8)
     if h <= 0 or w <= 0 or data.size != h * w * 3:
         raise CrossviewError(f"AirSim sent a {w}x{h} image with {data.size} bytes: is the camera name right?")
-    return np.ascontiguousarray(data.reshape(h, w, 3)[..., ::-1])
+    image = data.reshape(h, w, 3)
+    return np.ascontiguousarray(image[..., ::-1] if bgr else image)
 
 
 def to_quaternion(mod: Any, yaw: float, pitch: float) -> Any:
@@ -86,7 +92,10 @@ class AirSimAdapter(PoseDriven):
 
     ``timeout`` (seconds) bounds every RPC: the client's msgpack-rpc session times each request out after it
     (microsoft/AirSim PythonClient/airsim/client.py:14-17, ``timeout_value``; rpc-msgpack session.py
-    ``step_timeout``), and a dead or silent simulator ends as a one-line error, never a hang.
+    ``step_timeout``), and a dead or silent simulator ends as a one-line error, never a hang. msgpack-rpc counts
+    the timeout in whole-second ticks (rpc-msgpack client.py:25, future.py:90-95), so a call may run up to about a
+    second past it. Images are read uncompressed in each plugin's own channel order (``BGR``), depth as
+    ``DepthPlanar`` in metres.
     """
 
     frame = AIRSIM_FRAME
@@ -101,6 +110,7 @@ class AirSimAdapter(PoseDriven):
             raise CrossviewError(f"airsim option timeout must be > 0 seconds, got {timeout!r}")
         self.suite = load_suite(tasks, "airsim", level, self.frame.metres)
         self.mod = import_client(client)
+        self.bgr = BGR[self.mod.__name__]
         self.table = merge_table(default_table(1.0), action_map, "airsim")
         self.vehicle, self.name, self.camera, self.depth = vehicle, vehicle_name, str(camera), bool(depth)
         self.where = f"{host}:{int(port)}"
@@ -166,9 +176,11 @@ class AirSimAdapter(PoseDriven):
     def _scene(self) -> tuple[np.ndarray, np.ndarray | None]:
         kinds = [self._request(self.mod.ImageType.Scene)]
         if getattr(self, "depth", False):
-            kinds.append(self._request(self.mod.ImageType.DepthPerspective, floats=True))
+            # planar depth (distance along the view axis, microsoft/AirSim docs/image_apis.md:225-226), as UnrealCV's
+            # SceneDepth and the other routes give it; DepthPerspective would be the distance to the camera centre
+            kinds.append(self._request(self.mod.ImageType.DepthPlanar, floats=True))
         responses = self._rpc("simGetImages", kinds, self.name)  # client.py:295 (Cosys: client.py:318)
-        rgb = decode_bgr(responses[0])
+        rgb = decode_image(responses[0], self.bgr)
         depth = None
         if len(responses) > 1:
             r = responses[1]
@@ -176,7 +188,8 @@ class AirSimAdapter(PoseDriven):
         return rgb, depth
 
     def _segmentation(self) -> np.ndarray:
-        return decode_bgr(self._rpc("simGetImages", [self._request(self.mod.ImageType.Segmentation)], self.name)[0])
+        response = self._rpc("simGetImages", [self._request(self.mod.ImageType.Segmentation)], self.name)[0]
+        return decode_image(response, self.bgr)
 
     def _quat(self, yaw: float, pitch: float) -> Any:
         return to_quaternion(self.mod, math.radians(yaw), math.radians(pitch))

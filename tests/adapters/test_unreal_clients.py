@@ -14,9 +14,11 @@ from adapters.base import make_adapter
 from harness.errors import BackendUnavailable, CrossviewError
 from harness.spec import Action
 from policies.baselines import OraclePolicy
-from tests.servers.fixtures import start, suite
+from tests.servers.fixtures import SEED, start, suite
+from tests.servers.scene import RoomsLevel
 
 CLIENT = os.environ.get("CROSSVIEW_AIRSIM_CLIENT", "auto")
+PLUGIN = {"airsim": "airsim", "cosysairsim": "cosys"}  # the plugin each client is written for
 
 
 def make(*server_args: str, **options):
@@ -79,3 +81,37 @@ def test_vehicles_that_move_themselves(vehicle: str) -> None:
         assert info2.privileged.pose[3] == pytest.approx(start_pose.yaw, abs=1e-6)
     finally:
         adapter.close()
+
+
+def test_frames_arrive_in_the_plugins_channel_order() -> None:
+    """AirSim's plugin sends uncompressed B, G, R and Cosys-AirSim's R, G, B (RenderRequest.cpp:110-114 and
+    :116-121 in microsoft/AirSim and Cosys-Lab/Cosys-AirSim): the frame must be the level's own colours."""
+    adapter = make()
+    try:
+        _, goal, _ = adapter.reset(adapter.tasks("train")[0])
+    finally:
+        adapter.close()
+    level = RoomsLevel(SEED)
+    try:
+        level.goal_view()
+        expected = level.rgb()
+    finally:
+        level.close()
+    assert not np.array_equal(expected, expected[..., ::-1])  # a swap would show
+    assert np.abs(goal.image.astype(int) - expected.astype(int)).mean() < 1.0
+
+
+def test_the_other_plugin_is_refused_in_one_line() -> None:
+    """Each client against the other fork's plugin, as their sources have it: versions 1/1 (AirSim) against 4/4
+    (Cosys-AirSim) refuse each other; with the versions forced through, rpclib's argument check refuses the call
+    (simGetImages takes 3 arguments in AirSim, 2 in Cosys-AirSim)."""
+    adapter = make()
+    other = {"airsim": "cosys", "cosys": "airsim"}[PLUGIN[adapter.mod.__name__]]
+    adapter.close()
+    with pytest.raises(CrossviewError, match="version") as err:
+        make("--flavour", other)
+    assert "\n" not in str(err.value)
+    with pytest.raises(CrossviewError, match=r"simGetImages failed \(rpclib: Function 'simGetImages' was called "
+                                             r"with an invalid number of arguments") as err:
+        make("--flavour", other, "--server-version", "4", "--min-client", "1")
+    assert "\n" not in str(err.value)

@@ -1,17 +1,32 @@
 """A local AirSim server for tests: msgpack-rpc over TCP, as the AirSim plugin speaks it, with a Rooms scene behind.
 
 Requests are ``[0, msgid, method, params]`` and answers ``[1, msgid, error, result]`` (the msgpack-rpc spec, as
-rpclib serves it to microsoft/AirSim's PythonClient); structs travel as maps of field names (PythonClient/airsim/
-types.py:6-18 MsgpackMixin); images are uncompressed H×W×3 BGR in msgpack ``bin``. Orientations are quaternions in
-NED with AirSim's Euler convention (PythonClient/airsim/utils.py:55-97: yaw about z down, pitch about y east, nose
-up positive). The client libraries call ``simGetImages`` with (requests, vehicle) in Cosys-AirSim and (requests,
-vehicle, external) in AirSim (client.py:295); both are served. Frames are rendered for the vehicle pose and
-camera pitch, so they change as the client moves. Run as ``python -m tests.servers.airsim_server --port 0``: it
-prints ``PORT <n>`` once listening on 127.0.0.1.
+rpclib serves it to microsoft/AirSim's PythonClient); structs travel as maps of field names (AirLib/include/api/
+RpcLibAdaptorsBase.hpp MSGPACK_DEFINE_MAP); orientations are quaternions in NED with AirSim's Euler convention
+(PythonClient/airsim/utils.py:55-97: yaw about z down, pitch about y east, nose up positive).
+
+The server plays one of two plugins (``--flavour``; ``auto``: the one whose client is installed here), each as its
+own source has it, never as crossview's adapter would like it:
+
+- ``airsim`` (microsoft/AirSim, the plugin the archived ``airsim`` 1.8.1 client talks to): server version 1 and
+  minimum client 1 (AirLib/src/api/RpcLibServerBase.cpp:95-101); ``simGetImages(requests, vehicle, external)`` and
+  ``simSetCameraPose(camera, pose, vehicle, external)`` (RpcLibServerBase.cpp:147, 351); uncompressed images are
+  H×W×3 **BGR** (Unreal/Plugins/AirSim/Source/RenderRequest.cpp:110-114).
+- ``cosys`` (Cosys-Lab/Cosys-AirSim): server version 4 and minimum client 4 (RpcLibServerBase.cpp:95-101);
+  ``simGetImages(requests, vehicle)`` and ``simSetCameraPose(camera, pose, vehicle)`` (RpcLibServerBase.cpp:163,
+  426); uncompressed images are H×W×3 **RGB** (RenderRequest.cpp:116-121); responses carry ``annotation_name``
+  (RpcLibAdaptorsBase.hpp:581).
+
+rpclib checks every call's argument count and names unknown functions (rpclib/rpclib lib/rpc/dispatcher.cc:48-50,
+80-83, 120-130); void functions answer nil. ``DepthPlanar`` is the distance along the view axis and
+``DepthPerspective`` the distance to the camera centre (microsoft/AirSim docs/image_apis.md). Frames are rendered
+for the vehicle pose and camera pitch, so they change as the client moves. Run as
+``python -m tests.servers.airsim_server --port 0``: it prints ``PORT <n>`` once listening on 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from typing import Any
 
@@ -22,6 +37,24 @@ from tests.servers.loop import Budget, arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 SCENE, DEPTH_PLANAR, DEPTH_PERSPECTIVE, SEGMENTATION = 0, 1, 2, 5
+# what each plugin's own source says: (server version, min client version), uncompressed channel order, and the
+# argument count rpclib enforces for every method this server binds (RpcLibServerBase.cpp, CarRpcLibServer.cpp:49,
+# MultirotorRpcLibServer.cpp:54 in each repository)
+_COMMON = {"ping": 0, "getServerVersion": 0, "getMinRequiredClientVersion": 0, "reset": 0, "enableApiControl": 2,
+           "armDisarm": 2, "simSetVehiclePose": 3, "simGetVehiclePose": 1, "simSetSegmentationObjectID": 3,
+           "simGetSegmentationObjectID": 1, "setCarControls": 2, "moveByVelocityBodyFrame": 7}
+FLAVOURS = {
+    "airsim": {"versions": (1, 1), "bgr": True, "arity": {**_COMMON, "simGetImages": 3, "simSetCameraPose": 4},
+               "response_extra": {}},
+    "cosys": {"versions": (4, 4), "bgr": False, "arity": {**_COMMON, "simGetImages": 2, "simSetCameraPose": 3},
+              "response_extra": {"annotation_name": ""}},
+}
+VOID = {"reset", "enableApiControl", "simSetVehiclePose", "simSetCameraPose", "setCarControls"}
+
+
+def installed_flavour() -> str:
+    """The plugin that matches the AirSim client installed here (``cosysairsim`` first, as the adapter picks)."""
+    return "cosys" if importlib.util.find_spec("cosysairsim") is not None else "airsim"
 
 
 def quaternion(yaw: float, pitch: float) -> tuple[float, float, float, float]:
@@ -46,8 +79,12 @@ def palette(object_id: int) -> tuple[int, int, int]:
 class AirSimScene:
     """Server state: vehicle pose in NED (x north, y east, z down), camera pitch, segmentation ids."""
 
-    def __init__(self, level: RoomsLevel, server_version: int, min_client: int) -> None:
-        self.level, self.server_version, self.min_client = level, server_version, min_client
+    def __init__(self, level: RoomsLevel, flavour: str, server_version: int | None = None,
+                 min_client: int | None = None) -> None:
+        self.level, self.flavour = level, FLAVOURS[flavour]
+        versions = self.flavour["versions"]
+        self.server_version = versions[0] if server_version is None else server_version
+        self.min_client = versions[1] if min_client is None else min_client
         self.pos = [0.0, 0.0, -0.7]
         self.yaw, self.cam_pitch = 0.0, 0.0  # degrees; pitch > 0 is nose up
         self.ids = {name: 0 for name in level.names}
@@ -60,20 +97,27 @@ class AirSimScene:
         kind = int(request["image_type"])
         h, w = self.level.size
         response = {"image_data_uint8": b"", "image_data_float": [], "camera_position": self.vector(self.pos),
+                    "camera_name": str(request["camera_name"]),
                     "camera_orientation": self.quat(self.yaw, self.cam_pitch), "time_stamp": 0, "message": "",
-                    "pixels_as_float": False, "compress": False, "width": w, "height": h, "image_type": kind}
+                    "pixels_as_float": False, "compress": False, "width": w, "height": h, "image_type": kind,
+                    **self.flavour["response_extra"]}
         if kind == SCENE:
-            response["image_data_uint8"] = self.level.rgb()[..., ::-1].tobytes()
+            response["image_data_uint8"] = self._bytes(self.level.rgb())
         elif kind in (DEPTH_PLANAR, DEPTH_PERSPECTIVE):
-            response["image_data_float"] = self.level.depth().ravel().tolist()
+            depth = self.level.depth() if kind == DEPTH_PLANAR else self.level.range_depth()
+            response["image_data_float"] = depth.ravel().tolist()
             response["pixels_as_float"] = True
         elif kind == SEGMENTATION:
             idx = self.level.object_ids()
             colours = np.array([palette(self.ids[n]) for n in self.level.names] + [(0, 0, 0)], np.uint8)
-            response["image_data_uint8"] = colours[idx][..., ::-1].tobytes()
+            response["image_data_uint8"] = self._bytes(colours[idx])
         else:
             raise ValueError(f"image type {kind} is not served by this test server")
         return response
+
+    def _bytes(self, rgb: np.ndarray) -> bytes:
+        """H×W×3 bytes in the plugin's channel order."""
+        return np.ascontiguousarray(rgb[..., ::-1] if self.flavour["bgr"] else rgb).tobytes()
 
     @staticmethod
     def vector(v: list[float]) -> dict:
@@ -85,6 +129,18 @@ class AirSimScene:
         return {"w_val": w, "x_val": x, "y_val": y, "z_val": z}
 
     def call(self, method: str, params: list[Any]) -> Any:
+        """Dispatch as rpclib does: unknown names and wrong argument counts are errors (dispatcher.cc:48-50, 80-83,
+        120-130); void functions answer nil."""
+        arity = self.flavour["arity"]
+        if method not in arity:
+            raise RpcError(f"rpclib: server could not find function '{method}' with argument count {len(params)}.")
+        if len(params) != arity[method]:
+            raise RpcError(f"rpclib: Function '{method}' was called with an invalid number of arguments. Expected: "
+                           f"{arity[method]}, got: {len(params)}")
+        result = self._call(method, params)
+        return None if method in VOID else result
+
+    def _call(self, method: str, params: list[Any]) -> Any:
         if method == "ping":
             return True
         if method == "getServerVersion":
@@ -130,7 +186,11 @@ class AirSimScene:
             self.pos[0] += (vx * math.cos(r) - vy * math.sin(r)) * duration
             self.pos[1] += (vx * math.sin(r) + vy * math.cos(r)) * duration
             return None
-        raise KeyError(f"rpc method {method} is not served by this test server")
+        raise RpcError(f"rpc method {method} is not served by this test server")
+
+
+class RpcError(Exception):
+    """An error answered in the response's error slot, as rpclib answers it (a msgpack string)."""
 
 
 def handler(scene: AirSimScene, budget: Budget):
@@ -147,6 +207,8 @@ def handler(scene: AirSimScene, budget: Budget):
                 continue
             try:
                 reply = [1, msgid, None, scene.call(method, list(params))]
+            except RpcError as exc:
+                reply = [1, msgid, str(exc), None]
             except Exception as exc:
                 reply = [1, msgid, f"{type(exc).__name__}: {exc}", None]
             out += msgpack.packb(reply, use_bin_type=True)
@@ -155,8 +217,11 @@ def handler(scene: AirSimScene, budget: Budget):
 
 
 def main() -> None:
-    args = arguments(("--server-version", {"type": int, "default": 4}), ("--min-client", {"type": int, "default": 1}))
-    scene = AirSimScene(RoomsLevel(args.seed), args.server_version, args.min_client)
+    args = arguments(("--flavour", {"choices": ("auto", *FLAVOURS), "default": "auto"}),
+                     ("--server-version", {"type": int, "default": None}),
+                     ("--min-client", {"type": int, "default": None}))
+    flavour = installed_flavour() if args.flavour == "auto" else args.flavour
+    scene = AirSimScene(RoomsLevel(args.seed), flavour, args.server_version, args.min_client)
     sock = listen(args.port)
     serve_forever(sock, handler(scene, Budget(args.fault, args.after)), silent=args.fault == "silent")
 

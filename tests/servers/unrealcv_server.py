@@ -6,8 +6,9 @@ listener serves a connection to its end before it accepts the next, which waits 
 the greeting is ``connected to <project>`` (TcpServer.cpp:183); requests are ``<id>:<command>`` and replies
 ``<id>:<body>`` (Server/UnrealcvServer.cpp:198, 270-278); success without a body is ``ok`` and errors are ``error
 <message>`` (Server/ExecStatus.cpp:104-105), an unknown command ``error No handler found for URI '<uri>'``
-(Server/CommandDispatcher.cpp). Served: ``vget /unrealcv/commands`` (the template list the 1.3 client probes),
-``/unrealcv/version|status|help`` (Commands/PluginHandler.cpp), ``vget /objects`` (names each followed by a space,
+(Server/CommandDispatcher.cpp:199). Served: ``vget /unrealcv/version|status|help`` (Commands/PluginHandler.cpp:98-110;
+the version is the plugin descriptor's VersionName, no ``v``: ``1.0.1`` on branches 5.2 and 4.27-stable,
+``0.3.10`` on 4.27, UnrealCV.uplugin), ``vget /objects`` (names each followed by a space,
 ObjectHandler.cpp:233-240), ``vget /object/NAME/color`` (``(R=..,G=..,B=..,A=..)``, ObjectHandler.cpp:305-312),
 ``vset /camera/0/location x y z``, ``/rotation pitch yaw roll``, ``/size w h``, ``vget /camera/0/lit png``,
 ``/object_mask png`` (RGBA PNG) and ``/depth npy`` (float32 H×W, centimetres) (Commands/CameraHandler.cpp:92-160,
@@ -29,7 +30,8 @@ from tests.servers.loop import Budget, arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 MAGIC = 0x9E2B83C1
-COMMANDS = ["vget /unrealcv/commands", "vget /unrealcv/version", "vget /unrealcv/status", "vget /objects",
+# no plugin branch binds ``vget /unrealcv/commands`` (the 1.3 client's capability probe): it gets the dispatcher's error
+COMMANDS = ["vget /unrealcv/version", "vget /unrealcv/status", "vget /objects",
             "vget /object/[str]/color", "vset /camera/[uint]/location [float] [float] [float]",
             "vset /camera/[uint]/rotation [float] [float] [float]", "vget /camera/[uint]/lit [str]",
             "vget /camera/[uint]/object_mask [str]", "vget /camera/[uint]/depth [str]",
@@ -57,8 +59,6 @@ class UnrealCVScene:
 
     def handle(self, command: str) -> bytes | str:
         names = list(self.level.names)
-        if command == "vget /unrealcv/commands":
-            return "\n".join(COMMANDS)
         if command == "vget /unrealcv/version":
             return self.version
         if command == "vget /unrealcv/status":
@@ -127,7 +127,7 @@ def handler(scene: UnrealCVScene, budget: Budget):
 
 
 def main() -> None:
-    args = arguments(("--version", {"default": "v1.1.2"}))
+    args = arguments(("--version", {"default": "1.0.1"}))
     scene = UnrealCVScene(args.seed, args.version)
     sock = listen(args.port)
     serve_forever(sock, handler(scene, Budget(args.fault, args.after)), greeting=frame(b"connected to RoomsLevel"),
