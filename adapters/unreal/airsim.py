@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -243,6 +244,10 @@ class AirSimAdapter(PoseDriven):
             controls.throttle = float(a.forward) - float(a.back)
             controls.steering = max(-1.0, min(1.0, a.yaw / 30.0))
             self._rpc("setCarControls", controls, self.name)  # client.py:1589
+            # setCarControls returns at once and the car drives on in real time (microsoft/AirSim AirLib/src/
+            # vehicles/car/api/CarRpcLibServer.cpp:49, docs/settings.md ClockSpeed): let the step's dt pass, as
+            # moveByVelocityBodyFrame does on the server for the drone. A car turns only while it moves.
+            time.sleep(dt)
         self._set_pitch(target.pitch)
         return self._read_pose(target.pitch)
 
@@ -250,6 +255,8 @@ class AirSimAdapter(PoseDriven):
         """Give control of the vehicle back; safe to call twice. The connection stays pooled for reuse."""
         if self._progress is not None and self.vehicle != "computervision":
             with contextlib.suppress(Exception):  # the simulator may already be gone
+                if self.vehicle == "car":  # it would drive on with the last controls: brake (types.py:338)
+                    self._rpc("setCarControls", self.mod.CarControls(brake=1.0), self.name)
                 self._rpc("armDisarm", False, self.name)
                 self._rpc("enableApiControl", False, self.name)
         self._progress = None

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import time
 from typing import Any
 
 import msgpack
@@ -88,6 +89,7 @@ class AirSimScene:
         self.pos = [0.0, 0.0, -0.7]
         self.yaw, self.cam_pitch = 0.0, 0.0  # degrees; pitch > 0 is nose up
         self.ids = {name: 0 for name in level.names}
+        self.car = {"throttle": 0.0, "steering": 0.0, "since": time.monotonic()}
 
     def _look(self) -> None:  # NED -> Rooms: y and z flip, heading and pitch change sign
         self.level.look(self.pos[0], -self.pos[1], -self.pos[2], -math.radians(self.yaw), -math.radians(self.cam_pitch))
@@ -137,8 +139,22 @@ class AirSimScene:
         if len(params) != arity[method]:
             raise RpcError(f"rpclib: Function '{method}' was called with an invalid number of arguments. Expected: "
                            f"{arity[method]}, got: {len(params)}")
+        self._drive()
         result = self._call(method, params)
         return None if method in VOID else result
+
+    def _drive(self) -> None:
+        """A car keeps its last controls until new ones come (setCarControls returns at once: CarRpcLibServer.cpp:49,
+        CarPawnApi.cpp:13-27) and moves in real time (settings.md ClockSpeed 1). A toy kinematic car stands in for
+        the vehicle physics: throttle 1 = 1 m/s, and it turns only while moving (steering 1 = 120°/s at 1 m/s)."""
+        now = time.monotonic()
+        elapsed, self.car["since"] = now - self.car["since"], now
+        speed = self.car["throttle"]
+        if speed:
+            self.yaw += 120.0 * self.car["steering"] * speed * elapsed
+            r = math.radians(self.yaw)
+            self.pos[0] += speed * elapsed * math.cos(r)
+            self.pos[1] += speed * elapsed * math.sin(r)
 
     def _call(self, method: str, params: list[Any]) -> Any:
         if method == "ping":
@@ -170,22 +186,24 @@ class AirSimScene:
             return True
         if method == "simGetSegmentationObjectID":
             return self.ids.get(params[0], -1)
-        if method == "setCarControls":  # a simple car: throttle 1 = 1 m/s and steering 1 = 30°, for 0.25 s
-            controls = params[0]
-            self.yaw += 30.0 * float(controls.get("steering", 0.0))
-            r = math.radians(self.yaw)
-            self.pos[0] += 0.25 * float(controls.get("throttle", 0.0)) * math.cos(r)
-            self.pos[1] += 0.25 * float(controls.get("throttle", 0.0)) * math.sin(r)
+        if method == "setCarControls":  # the motion happens in _drive, as time passes
+            self.car["throttle"] = float(params[0].get("throttle", 0.0))
+            self.car["steering"] = float(params[0].get("steering", 0.0))
+            if float(params[0].get("brake", 0.0)) > 0:
+                self.car["throttle"] = 0.0  # the toy car stops at once
             return None
         if method == "moveByVelocityBodyFrame":
+            # the body-frame velocity is turned into the world frame once, with the yaw at the start, while the
+            # yaw rate acts over the duration; the call returns when the duration is over, True
+            # (microsoft/AirSim AirLib/src/vehicles/multirotor/api/MultirotorApiBase.cpp:86-106)
             vx, vy, _, duration = (float(v) for v in params[:4])
-            yaw_mode = params[5]
-            if yaw_mode.get("is_rate", True):
-                self.yaw += float(yaw_mode["yaw_or_rate"]) * duration
             r = math.radians(self.yaw)
             self.pos[0] += (vx * math.cos(r) - vy * math.sin(r)) * duration
             self.pos[1] += (vx * math.sin(r) + vy * math.cos(r)) * duration
-            return None
+            yaw_mode = params[5]
+            if yaw_mode.get("is_rate", True):
+                self.yaw += float(yaw_mode["yaw_or_rate"]) * duration
+            return True
         raise RpcError(f"rpc method {method} is not served by this test server")
 
 
