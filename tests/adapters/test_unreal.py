@@ -5,6 +5,8 @@ on those facts, pick/deliver scoring, depth, resolution, the shipped suites."""
 from __future__ import annotations
 
 import math
+import socket
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +273,18 @@ def test_unrealcv_server_answers_unbound_commands_as_the_plugin_does() -> None:
             "error No handler found for URI 'vget /unrealcv/commands'"
     finally:
         adapter.close()
+
+
+def test_unrealcv_server_drops_a_bad_frame_as_the_plugin_does() -> None:
+    """A frame with a wrong magic ends that connection and the listener takes the next client
+    (Server/TcpServer.cpp:81-85, 197-205); a payload without ``id:`` gets no answer (UnrealcvServer.cpp:280-283)."""
+    port = start("unrealcv_server", "--version", "1.0.1")  # a server of its own: one connection is broken here
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        header = sock.recv(8)
+        magic, size = struct.unpack("<II", header)
+        assert magic == 0x9E2B83C1 and sock.recv(size).startswith(b"connected to ")
+        sock.sendall(struct.pack("<II", 0x9E2B83C1, 9) + b"no id yet")  # dropped
+        sock.sendall(struct.pack("<II", 0x12345678, 3) + b"0:x")  # ends the connection
+        assert sock.recv(8) == b""
+    adapter = make_adapter("unrealcv", tasks=str(suite("unrealcv")), port=port, resolution=[96, 72])
+    adapter.close()

@@ -104,23 +104,29 @@ def frame(payload: bytes) -> bytes:
     return struct.pack("<II", MAGIC, len(payload)) + payload
 
 
+REQUEST = re.compile(rb"(\d+):(.*)")  # Server/UnrealcvServer.cpp:23 MessageFormat, searched as FRegexMatcher does
+
+
 def handler(scene: UnrealCVScene, budget: Budget):
-    """Cut a connection's bytes into framed messages and answer each ``id:command`` with ``id:reply``."""
+    """Cut a connection's bytes into framed messages and answer each ``id:command`` with ``id:reply``. As the
+    plugin does: a bad magic or an empty payload ends the connection (Server/TcpServer.cpp:81-93, 197-205), a
+    payload without ``id:`` is dropped unanswered (UnrealcvServer.cpp:268-283), the id is echoed as parsed
+    (``%d:``, UnrealcvServer.cpp:198, 275)."""
     def on_data(state: dict, data: bytes) -> bytes:
         buf = state.get("buf", b"") + data
         out = b""
         while len(buf) >= 8:
             magic, size = struct.unpack("<II", buf[:8])
-            if magic != MAGIC:
-                raise ConnectionError("bad magic")
+            if magic != MAGIC or size == 0:
+                raise ConnectionAbortedError("bad header")
             if len(buf) < 8 + size:
                 break
             body, buf = buf[8:8 + size], buf[8 + size:]
-            msg_id, _, command = body.partition(b":")
-            if not budget.take():
+            m = REQUEST.search(body)
+            if m is None or not budget.take():
                 continue
-            reply = scene.handle(command.decode())
-            out += frame(msg_id + b":" + (reply.encode() if isinstance(reply, str) else reply))
+            reply = scene.handle(m.group(2).decode())
+            out += frame(b"%d:" % int(m.group(1)) + (reply.encode() if isinstance(reply, str) else reply))
         state["buf"] = buf
         return out
     return on_data
