@@ -5,9 +5,9 @@ ship a module named ``msgpackrpc``), so each is its own extra; this one code pat
 ``computervision`` (the pose is set directly each step), ``multirotor`` (body-frame velocity and yaw rate for
 ``dt`` seconds) and ``car`` (throttle and steering for ``dt`` seconds; a car turns only while it moves, so a
 policy that turns in place — the oracle does — cannot drive it). Camera pitch goes through the camera pose. The
-goal is the frame from the task's goal-camera pose, with the target's mask found by rendering segmentation twice with the
-target under two object ids (the pixels that change are the target's, whatever the palette). Success is judged
-from the privileged distance to the target.
+goal is the frame from the task's goal-camera pose, with the target's mask found by rendering segmentation twice
+with the target under two object ids (the pixels that change are the target's, whatever the palette). Success is
+judged from the privileged distance to the target.
 """
 
 from __future__ import annotations
