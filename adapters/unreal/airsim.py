@@ -89,6 +89,15 @@ def heading(mod: Any, q: Any) -> float:
     return mod.to_eularian_angles(q)[2]
 
 
+def body_frame(q: Any, v: list[float]) -> np.ndarray:
+    """A world (NED) vector in the body frame of a client Quaternionr ``q``: the transpose of its rotation."""
+    w, x, y, z = q.w_val, q.x_val, q.y_val, q.z_val
+    rotation = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return rotation.T @ np.asarray(v, float)
+
+
 class AirSimAdapter(PoseDriven):
     """An AirSim/Cosys-AirSim simulation behind the Adapter protocol; ``tasks`` is a suite YAML (suite.py).
 
@@ -123,6 +132,7 @@ class AirSimAdapter(PoseDriven):
             _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
         self.client = _CLIENTS[self._key]
         self._connect(int(port))
+        self._mount = self._camera_mount()
         h, w = self._scene()[0].shape[:2]
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
@@ -201,9 +211,21 @@ class AirSimAdapter(PoseDriven):
         self._rpc("simSetVehiclePose", self.mod.Pose(position, self._quat(pose.yaw, 0.0)), True, self.name)  # :449
         self._set_pitch(pose.pitch)
 
+    def _camera_mount(self) -> Any:
+        """Where the camera sits on the vehicle (body frame, NED metres), to keep it there when the pitch is set:
+        simSetCameraPose replaces the camera's relative position too (microsoft/AirSim Unreal/Plugins/AirSim/Source/
+        PIPCamera.cpp:301-306), and settings.json may mount it off the vehicle's origin (PawnSimApi.cpp:131-139).
+        simGetCameraInfo gives the camera's pose in local NED (client.py:710, PIPCamera.cpp:333)."""
+        camera = self._rpc("simGetCameraInfo", self.camera, self.name).pose.position
+        vehicle = self._rpc("simGetVehiclePose", self.name)
+        offset = [camera.x_val - vehicle.position.x_val, camera.y_val - vehicle.position.y_val,
+                  camera.z_val - vehicle.position.z_val]
+        x, y, z = (float(v) for v in body_frame(vehicle.orientation, offset))
+        return self.mod.Vector3r(x, y, z)
+
     def _set_pitch(self, pitch: float) -> None:
         self._rpc("simSetCameraPose", self.camera,  # client.py:768
-                  self.mod.Pose(self.mod.Vector3r(0, 0, 0), self._quat(0.0, pitch)), self.name)
+                  self.mod.Pose(self._mount, self._quat(0.0, pitch)), self.name)
 
     def _read_pose(self, pitch: float) -> Pose:
         p = self._rpc("simGetVehiclePose", self.name)  # client.py:462

@@ -99,20 +99,47 @@ def test_vehicles_that_move_themselves(vehicle: str) -> None:
         adapter.close()
 
 
+def first_reset(*server_args: str):
+    """(first observation, goal) of the first train task against a server started with ``server_args``."""
+    adapter = make(*server_args)
+    try:
+        obs, goal, _ = adapter.reset(adapter.tasks("train")[0])
+        return obs, goal
+    finally:
+        adapter.close()
+
+
+def renders(*poses: tuple[float, float, float, float] | None) -> list[np.ndarray]:
+    """The test level's frames from Rooms-frame poses (x, y, z, theta); ``None`` for the goal camera's view."""
+    level = RoomsLevel(SEED)
+    try:
+        out = []
+        for pose in poses:
+            if pose is None:
+                level.goal_view()
+            else:
+                level.look(*pose, 0.0)
+            out.append(level.rgb())
+        return out
+    finally:
+        level.close()
+
+
+def start_pose() -> tuple[float, float, float]:
+    """The start of the suite's tasks in Rooms' frame: (x, y, heading toward the target)."""
+    level = RoomsLevel(SEED)
+    try:
+        (tx, ty, _), (sx, sy) = level.target_centre(), level.free_start()
+        return sx, sy, math.atan2(ty - sy, tx - sx)
+    finally:
+        level.close()
+
+
 def test_frames_arrive_in_the_plugins_channel_order() -> None:
     """AirSim's plugin sends uncompressed B, G, R and Cosys-AirSim's R, G, B (RenderRequest.cpp:110-114 and
     :116-121 in microsoft/AirSim and Cosys-Lab/Cosys-AirSim): the frame must be the level's own colours."""
-    adapter = make()
-    try:
-        _, goal, _ = adapter.reset(adapter.tasks("train")[0])
-    finally:
-        adapter.close()
-    level = RoomsLevel(SEED)
-    try:
-        level.goal_view()
-        expected = level.rgb()
-    finally:
-        level.close()
+    _, goal = first_reset()
+    (expected,) = renders(None)
     assert not np.array_equal(expected, expected[..., ::-1])  # a swap would show
     assert np.abs(goal.image.astype(int) - expected.astype(int)).mean() < 1.0
 
@@ -120,14 +147,26 @@ def test_frames_arrive_in_the_plugins_channel_order() -> None:
 def test_the_other_plugin_is_refused_in_one_line() -> None:
     """Each client against the other fork's plugin, as their sources have it: versions 1/1 (AirSim) against 4/4
     (Cosys-AirSim) refuse each other; with the versions forced through, rpclib's argument check refuses the call
-    (simGetImages takes 3 arguments in AirSim, 2 in Cosys-AirSim)."""
+    (simGetCameraInfo, the first call that differs, takes 3 arguments in AirSim and 2 in Cosys-AirSim)."""
     adapter = make()
     other = {"airsim": "cosys", "cosys": "airsim"}[PLUGIN[adapter.mod.__name__]]
     adapter.close()
     with pytest.raises(CrossviewError, match="version") as err:
         make("--flavour", other)
     assert "\n" not in str(err.value)
-    with pytest.raises(CrossviewError, match=r"simGetImages failed \(rpclib: Function 'simGetImages' was called "
-                                             r"with an invalid number of arguments") as err:
+    with pytest.raises(CrossviewError, match=r"simGetCameraInfo failed \(rpclib: Function 'simGetCameraInfo' was "
+                                             r"called with an invalid number of arguments") as err:
         make("--flavour", other, "--server-version", "4", "--min-client", "1")
     assert "\n" not in str(err.value)
+
+
+def test_the_camera_stays_where_settings_mount_it() -> None:
+    """simSetCameraPose sets the camera's position on the vehicle as well as its angle (PIPCamera.cpp:301-306): the
+    pitch must not move a camera mounted 0.5 m ahead and 0.3 m above the vehicle's origin (settings.json X, Z;
+    PawnSimApi.cpp:131-139) to the origin."""
+    obs, _ = first_reset("--camera-mount", "0.5", "0", "-0.3")
+    sx, sy, theta = start_pose()
+    ahead = (sx + 0.5 * math.cos(theta), sy + 0.5 * math.sin(theta), 0.7 + 0.3, theta)
+    mounted, origin = renders(ahead, (sx, sy, 0.7, theta))
+    assert np.abs(mounted.astype(int) - origin.astype(int)).mean() > 5  # the two views really differ
+    assert np.abs(obs.rgb.astype(int) - mounted.astype(int)).mean() < 1.0

@@ -45,10 +45,10 @@ _COMMON = {"ping": 0, "getServerVersion": 0, "getMinRequiredClientVersion": 0, "
            "armDisarm": 2, "simSetVehiclePose": 3, "simGetVehiclePose": 1, "simSetSegmentationObjectID": 3,
            "simGetSegmentationObjectID": 1, "setCarControls": 2, "moveByVelocityBodyFrame": 7}
 FLAVOURS = {
-    "airsim": {"versions": (1, 1), "bgr": True, "arity": {**_COMMON, "simGetImages": 3, "simSetCameraPose": 4},
-               "response_extra": {}},
-    "cosys": {"versions": (4, 4), "bgr": False, "arity": {**_COMMON, "simGetImages": 2, "simSetCameraPose": 3},
-              "response_extra": {"annotation_name": ""}},
+    "airsim": {"versions": (1, 1), "bgr": True, "response_extra": {},
+               "arity": {**_COMMON, "simGetImages": 3, "simSetCameraPose": 4, "simGetCameraInfo": 3}},
+    "cosys": {"versions": (4, 4), "bgr": False, "response_extra": {"annotation_name": ""},
+              "arity": {**_COMMON, "simGetImages": 2, "simSetCameraPose": 3, "simGetCameraInfo": 2}},
 }
 VOID = {"reset", "enableApiControl", "simSetVehiclePose", "simSetCameraPose", "setCarControls"}
 
@@ -81,8 +81,12 @@ class AirSimScene:
     """Server state: vehicle pose in NED (x north, y east, z down), camera pitch, segmentation ids."""
 
     def __init__(self, level: RoomsLevel, flavour: str, server_version: int | None = None,
-                 min_client: int | None = None) -> None:
+                 min_client: int | None = None, mount: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
         self.level, self.flavour = level, FLAVOURS[flavour]
+        # the camera's position relative to the vehicle (body frame, NED): where settings.json mounts it
+        # (microsoft/AirSim Unreal/Plugins/AirSim/Source/PawnSimApi.cpp:131-139); simSetCameraPose replaces it
+        # (PIPCamera.cpp:301-306, SetActorRelativeLocation)
+        self.mount = [float(v) for v in mount]
         versions = self.flavour["versions"]
         self.server_version = versions[0] if server_version is None else server_version
         self.min_client = versions[1] if min_client is None else min_client
@@ -91,15 +95,22 @@ class AirSimScene:
         self.ids = {name: 0 for name in level.names}
         self.car = {"throttle": 0.0, "steering": 0.0, "since": time.monotonic()}
 
+    def camera_position(self) -> list[float]:
+        """The camera in local NED: the vehicle's position plus its mount turned by the vehicle's yaw."""
+        r, (mx, my, mz) = math.radians(self.yaw), self.mount
+        return [self.pos[0] + mx * math.cos(r) - my * math.sin(r), self.pos[1] + mx * math.sin(r) + my * math.cos(r),
+                self.pos[2] + mz]
+
     def _look(self) -> None:  # NED -> Rooms: y and z flip, heading and pitch change sign
-        self.level.look(self.pos[0], -self.pos[1], -self.pos[2], -math.radians(self.yaw), -math.radians(self.cam_pitch))
+        x, y, z = self.camera_position()
+        self.level.look(x, -y, -z, -math.radians(self.yaw), -math.radians(self.cam_pitch))
 
     def image(self, request: dict) -> dict:
         self._look()
         kind = int(request["image_type"])
         h, w = self.level.size
-        response = {"image_data_uint8": b"", "image_data_float": [], "camera_position": self.vector(self.pos),
-                    "camera_name": str(request["camera_name"]),
+        response = {"image_data_uint8": b"", "image_data_float": [],
+                    "camera_position": self.vector(self.camera_position()), "camera_name": str(request["camera_name"]),
                     "camera_orientation": self.quat(self.yaw, self.cam_pitch), "time_stamp": 0, "message": "",
                     "pixels_as_float": False, "compress": False, "width": w, "height": h, "image_type": kind,
                     **self.flavour["response_extra"]}
@@ -174,7 +185,12 @@ class AirSimScene:
             return None
         if method == "simGetVehiclePose":
             return {"position": self.vector(self.pos), "orientation": self.quat(self.yaw, 0.0)}
+        if method == "simGetCameraInfo":  # CameraInfo {pose, fov, proj_mat} (RpcLibAdaptorsBase.hpp:374)
+            pose = {"position": self.vector(self.camera_position()), "orientation": self.quat(self.yaw, self.cam_pitch)}
+            return {"pose": pose, "fov": 90.0, "proj_mat": {"matrix": [[0.0] * 4 for _ in range(4)]}}
         if method == "simSetCameraPose":
+            p = params[1]["position"]
+            self.mount = [float(p["x_val"]), float(p["y_val"]), float(p["z_val"])]
             o = params[1]["orientation"]
             self.cam_pitch = yaw_pitch(o["w_val"], o["x_val"], o["y_val"], o["z_val"])[1]
             return None
@@ -237,9 +253,11 @@ def handler(scene: AirSimScene, budget: Budget):
 def main() -> None:
     args = arguments(("--flavour", {"choices": ("auto", *FLAVOURS), "default": "auto"}),
                      ("--server-version", {"type": int, "default": None}),
-                     ("--min-client", {"type": int, "default": None}))
+                     ("--min-client", {"type": int, "default": None}),
+                     ("--camera-mount", {"type": float, "nargs": 3, "default": [0.0, 0.0, 0.0],
+                                         "help": "camera position on the vehicle, body NED metres"}))
     flavour = installed_flavour() if args.flavour == "auto" else args.flavour
-    scene = AirSimScene(RoomsLevel(args.seed), flavour, args.server_version, args.min_client)
+    scene = AirSimScene(RoomsLevel(args.seed), flavour, args.server_version, args.min_client, args.camera_mount)
     sock = listen(args.port)
     serve_forever(sock, handler(scene, Budget(args.fault, args.after)), silent=args.fault == "silent")
 
