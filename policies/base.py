@@ -78,12 +78,14 @@ BUILTIN_POLICIES: dict[str, str] = {
     "oracle": "policies.baselines:OraclePolicy",
     "torch": "policies.torch.xview:TorchPolicy",
     "rocket": "policies.rocket.policy:RocketPolicy",
+    "minestudio": "policies.rocket.policy:MineStudioPolicy",
     "remote": "policies.remote:RemotePolicy",
 }
 # what each built-in kind's backend needs (modules to import, and how to install them)
 _BUILTIN_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch": (("torch", "safetensors"), "pip install 'crossview-harness[torch]'"),
-    "rocket": (("torch", "minestudio"), "pip install 'crossview-harness[rocket]' (README: MineStudio recipe)"),
+    "rocket": (("torch", "minestudio"), "its own environment: README 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"),
+    "minestudio": (("torch", "minestudio"), "its own environment: README 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"),
     "remote": (("websockets", "msgpack"), "pip install 'crossview-harness[serve]'"),
 }
 
