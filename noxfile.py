@@ -33,13 +33,13 @@ NO_DEPS = [
     "timm==1.0.31",  # ROCKET-1/2/3 and GROOT build their backbones with timm; its deps are listed below
     "gym==0.26.2",  # without gym-notices, which prints a banner on stderr at every import; its deps are below
 ]
-# What MineStudio imports (models, simulator action conversion, callbacks), with MineStudio's own pins where it
-# has them (av, opencv, x_transformers, minecraft_data), plus timm's dependencies.
+# What MineStudio imports (models, the simulator with its callbacks, up to launching the engine), with MineStudio's
+# own pins where it has them (av, opencv, x_transformers, minecraft_data), plus timm's and gym's dependencies.
 MINESTUDIO_IMPORTS = [
     "numpy<2", "gym3", "cloudpickle", "gymnasium", "omegaconf", "einops", "absl-py", "dm-tree", "av==13.1.0",
     "transformers", "x_transformers==0.27.1", "opencv-python-headless==4.8.0.74", "coloredlogs", "psutil",
-    "daemoniker", "lxml", "minecraft_data==3.20.0", "Pyro4", "rich", "attrs", "huggingface_hub", "safetensors",
-    "pyyaml", "pillow", "requests",
+    "daemoniker", "lxml", "minecraft_data==3.20.0", "Pyro4", "diskcache", "xmltodict", "rich", "attrs",
+    "huggingface_hub", "safetensors", "pyyaml", "pillow", "requests",
 ]
 
 

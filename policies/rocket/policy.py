@@ -28,7 +28,7 @@ from policies.rocket.actions import vpt_to_action
 from policies.rocket.inputs import SIZE_BY_CLASS, InputBuilder, goal_kind, null_goals
 from policies.series import file_sha256
 
-INSTALL = "MineStudio lives in its own environment: see the README's 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"
+INSTALL = "MineStudio lives in its own environment: README 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"
 # what the wrapper and MineStudio's models import (module, what to install)
 NEEDS = (("torch", "torch==2.13.0"), ("minestudio.models", "minestudio==1.1.6 --no-deps"),
          ("timm", "timm"), ("torchvision.transforms", "torchvision==0.16.2 --no-deps"),

@@ -218,6 +218,7 @@ def test_loading_errors_are_one_line(tmp_path: Path, xview_folder: Path) -> None
     cases = [
         (dict(model="rocket2_missing.model:CrossViewRocket"), "cannot be imported"),
         (dict(model="model:CrossViewRocket", code=str(tmp_path / "no-checkout")), "does not exist"),
+        (dict(model="model:CrossViewRocket", code="$CROSSVIEW_NO_SUCH_VAR"), "environment variable in it is not set"),
         (dict(model="minestudio.models:NoSuchPolicy"), "has no 'NoSuchPolicy'"),
         (dict(model="harness.spec:Action"), "not a minestudio.models.MinePolicy"),
         (dict(model="minestudio.models:VPTPolicy", checkpoint=str(tmp_path)), "no config.json"),

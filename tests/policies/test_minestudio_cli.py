@@ -58,15 +58,22 @@ def test_sweep_store_report_with_minestudio_policies(tmp_path: Path) -> None:
     assert (tmp_path / "runs" / "ms" / "report" / "index.html").stat().st_size > 0
 
 
-def test_offline_hub_name_and_missing_code_are_one_line(tmp_path: Path) -> None:
-    for options, message in [
-        ({"model": "minestudio.models:VPTPolicy", "checkpoint": "crossview-test/not-cached"},
+def test_offline_hub_name_and_uncached_backbone_are_one_line(tmp_path: Path) -> None:
+    rocket1 = tmp_path / "rocket1"  # a save_pretrained folder whose config names a timm backbone on the hub
+    rocket1.mkdir()
+    (rocket1 / "config.json").write_text(json.dumps({"backbone": "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k",
+                                                     "hiddim": 32, "num_heads": 2, "num_layers": 1, "timesteps": 4,
+                                                     "mem_len": 4}))
+    (rocket1 / "model.safetensors").write_bytes(b"")
+    for kind, options, message in [
+        ("rocket", {"model": "minestudio.models:VPTPolicy", "checkpoint": "crossview-test/not-cached"},
          "is a Hugging Face hub name, but the hub cannot be reached"),
-        ({"model": "model:CrossViewRocket", "code": "$CROSSVIEW_NO_SUCH_VAR", "checkpoint": "a/b"},
-         "an environment variable in it is not set"),
-        ({"model": "model:CrossViewRocket", "checkpoint": "a/b"}, "cannot be imported"),
+        # MineStudio's ROCKET-1 builds its backbone with timm.create_model(..., pretrained=True)
+        # (minestudio/models/rocket_one/body.py:80): offline and not cached, that is one line naming the backbone
+        ("minestudio", {"model": "minestudio.models:RocketPolicy", "goal": "none", "checkpoint": str(rocket1)},
+         "'timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k' (timm backbone weights)"),
     ]:
-        config = {"name": "bad", "policies": [{"name": "p", "kind": "rocket", "options": options}],
+        config = {"name": "bad", "policies": [{"name": "p", "kind": kind, "options": options}],
                   "environments": [{"adapter": "rooms", "episodes": 1, "max_steps": 2}], "workers": 1}
         path = tmp_path / "bad.yaml"
         path.write_text(json.dumps(config))

@@ -71,3 +71,26 @@ def test_rocket_without_minestudio_says_what_to_install() -> None:
         with pytest.raises(CrossviewError, match="minestudio.models .*MineStudio lives in its own environment") as e:
             make_policy(kind)
         assert "\n" not in str(e.value)
+
+
+def test_sweep_with_rocket_and_no_minestudio_is_one_line(tmp_path) -> None:
+    """From the command line, without MineStudio: one line naming every missing piece, nothing written."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("minestudio") is not None:
+        pytest.skip("MineStudio is installed here")
+    repo = Path(__file__).resolve().parents[2]
+    config = {"name": "r", "workers": 1, "environments": [{"adapter": "rooms", "episodes": 1, "max_steps": 2}],
+              "policies": [{"name": "rocket2", "kind": "rocket", "options": {
+                  "model": "model:CrossViewRocket", "code": str(tmp_path), "checkpoint": "phython96/ROCKET-2-1x-22w"}}]}
+    (tmp_path / "r.yaml").write_text(json.dumps(config))
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(tmp_path / "r.yaml"), "--out",
+                          str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    assert run.returncode != 0 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "minestudio.models" in run.stderr and "nox -s minestudio" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "runs").exists()
