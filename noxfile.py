@@ -30,7 +30,10 @@ TORCH = "torch==2.13.0"  # the project's pin (pyproject extra "torch"); on these
 NO_DEPS = [
     "minestudio==1.1.6",  # >= 1.1.5 has minestudio.models.MinePolicy; 1.1.6 is the newest on PyPI
     "torchvision==0.16.2",  # see the module docstring
-    "timm==1.0.31",  # ROCKET-1/2/3 and GROOT build their backbones with timm; its deps are listed below
+    # ROCKET-1/2/3 and GROOT build their backbones with timm under names such as 'timm/vit_base_patch16_224.dino'
+    # (CraftJarvis/ROCKET-2:model.py:45-46); timm >= 1.0.29 refuses a name with '/' and no 'hf-hub:' prefix, so
+    # 1.0.28 is the newest that builds them.  Its deps are listed below.
+    "timm==1.0.28",
     "gym==0.26.2",  # without gym-notices, which prints a banner on stderr at every import; its deps are below
 ]
 # What MineStudio imports (models, the simulator with its callbacks, up to launching the engine), with MineStudio's

@@ -98,7 +98,11 @@ def _build(what: str, config: dict[str, Any], build: Any) -> Any:
                 f"which cannot be reached and which is not in the local cache ({type(exc).__name__}): run once with "
                 "network, or 'hf download NAME' for each, or copy ~/.cache/huggingface from a machine that has them"
             ) from None
-        raise CrossviewError(f"{what}: the model could not be built: {type(exc).__name__}: {exc}") from None
+        hint = ""
+        if "has no source prefix" in str(exc):  # timm >= 1.0.29 refuses names like 'timm/vit_base_patch16_224.dino'
+            hint = " (timm >= 1.0.29 refuses MineStudio's and ROCKET's backbone names: pip install timm==1.0.28)"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise CrossviewError(f"{what}: the model could not be built: {type(exc).__name__}: {first}{hint}") from None
 
 
 def check_keys(what: str, expected: set[str], found: set[str]) -> None:
