@@ -1,6 +1,10 @@
-"""Test sessions that need an environment of their own (their dependencies conflict with the core ``.venv``).
+"""Test sessions for dependencies that cannot share the project's environment (scripts/test.sh runs them).
 
-``nox -s minestudio``: MineStudio (CraftJarvis/MineStudio, PyPI ``minestudio`` 1.1.6, whose Python sources are
+``airsim``: the archived ``airsim`` 1.8.1 client ships the same module names as the ``cosysairsim`` the main
+environment uses (both need a ``msgpackrpc``), and its sdist fails a plain install, so it gets its own
+environment, installed the way the README documents, and drives the AirSim route against the local server.
+
+``minestudio``: MineStudio (CraftJarvis/MineStudio, PyPI ``minestudio`` 1.1.6, whose Python sources are
 commit 46caf08264d292d3d87924454f881eaa466cc990) next to this project's CPU torch, then ``pytest -m minestudio``.
 MineStudio cannot share the core environment: its metadata pins ``pyrender==0.1.25`` (→ ``networkx==2.2``, which
 torch 2.13 refuses) and ``gym3`` needs numpy < 2.  So it is installed ``--no-deps`` with the exact list of what
@@ -24,7 +28,25 @@ from pathlib import Path
 
 import nox
 
+ROOT = Path(__file__).resolve().parent
+
 nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["airsim", "minestudio"]
+
+
+@nox.session(name="airsim")
+def airsim(session: nox.Session) -> None:
+    """The AirSim route through the archived ``airsim`` client against the local msgpack-rpc server."""
+    session.install("numpy", "rpc-msgpack", "wheel")
+    session.install("--no-deps", "--no-build-isolation", "airsim==1.8.1")  # its sdist needs numpy at build time
+    # only what these tests import (the adapter, the oracle, the Rooms-backed test server), not the whole project:
+    # the session stays a couple of minutes on a fresh machine
+    session.install("mujoco>=3.2", "gymnasium>=1.0", "pydantic>=2.6", "pyyaml>=6", "imageio>=2.31", "msgpack>=1.0",
+                    "pytest>=8", "pytest-timeout>=2.2")
+    session.run("python", "-c", "import airsim, importlib.util as u; assert u.find_spec('cosysairsim') is None")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/adapters/test_unreal_clients.py",
+                *session.posargs, env={"CROSSVIEW_AIRSIM_CLIENT": "airsim", "PYTHONPATH": str(ROOT)})
+
 
 TORCH = "torch==2.13.0"  # the project's pin (pyproject extra "torch"); on these machines a local CPU wheel
 NO_DEPS = [

@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
-from harness import safety
-from harness.plan import Episode
+from harness import runlog, safety
+from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
 
 POLICY_MARK = "policy:"  # prefix of the "current" marker while a policy call runs
+MEDIA_MARK = "media:"  # ... while an episode's video or thumbnail is written
+IDLE_MARK = "idle"  # ... between calls: waiting for work, bookkeeping, talking to the driver
 MAX_POLICIES = 2  # policy copies a worker keeps loaded
 
 
@@ -41,6 +43,9 @@ class WorkerSettings:
     video_fps: int = 10
     thumbnails: bool = True
     threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
+    heartbeat: float = 30.0  # seconds a worker may go between beats while idle or between calls
+    media_timeout: float = 120.0  # seconds to write one episode's video and thumbnail
+    startup_timeout: float = 120.0  # seconds to load a policy
 
 
 @dataclass
@@ -63,6 +68,15 @@ def _provenance(info: StepInfo) -> str | None:
     return None if info.provenance is None else json.dumps(dict(info.provenance), default=str)
 
 
+def hang_reason(current: str) -> str:
+    """Why a worker whose deadline passed was written off, from what it was doing."""
+    if not current or current == IDLE_MARK:
+        return "worker stopped responding (missed its heartbeat)"
+    if current.startswith(MEDIA_MARK):
+        return "writing media missed its deadline (hung)"
+    return "simulator or policy missed its deadline (hung)"
+
+
 def _short(exc: BaseException) -> str:
     tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return tail.replace("\n", " ")[:500]
@@ -82,12 +96,20 @@ class Worker:
         self.asked = False
         self.stopping = False
 
-    # --------------------------------------------------------------- plumbing
+    # --------------------------------------------------------------- heartbeat
+    # The deadline in shared memory is armed for the worker's whole life: around each adapter, policy or media
+    # call with that call's own limit, and otherwise with the heartbeat (refreshed while waiting for work), so the
+    # driver writes off a worker stalled anywhere (idle, between episodes, writing a video) within a deadline.
     def _arm(self, seconds: float, what: str) -> None:
         self.current.value = what.encode()[:63]
         self.deadline.value = time.monotonic() + seconds
 
     def _disarm(self) -> None:
+        """Back to the heartbeat after a call: the worker is between calls, no episode is to blame."""
+        self._arm(self.s.heartbeat, IDLE_MARK)
+
+    def park(self) -> None:
+        """No deadline at all: for a worker whose liveness is watched otherwise (a Ray actor between chunks)."""
         self.deadline.value = 0.0
 
     def _send(self, *msg: Any) -> None:
@@ -99,11 +121,14 @@ class Worker:
     def _receive(self, block: bool) -> None:
         """Take the driver's messages; with ``block``, wait for one (checking that the driver still lives)."""
         while True:
+            self._disarm()  # a beat: this worker is alive and waiting
             if not self.conn.poll(0.5 if block else 0):
                 if not block:
                     return
                 if self._orphaned():
-                    os._exit(0)
+                    self._abandon()
+                if safety.tripped():
+                    return
                 continue
             msg = self.conn.recv()
             if msg[0] == "run":
@@ -113,6 +138,24 @@ class Worker:
                 self.stopping = True
             block = False
 
+    # --------------------------------------------------------------- emergency stops (harness.safety)
+    def _abandon(self) -> None:
+        """The driver is gone: stop every robot, then leave at once (the driver resumes the sweep itself)."""
+        safety.trip("the sweep's driver process is gone")
+        os._exit(safety.EXIT_ORPHANED)
+
+    def _abort(self, i: int, reason: str) -> None:
+        """End slot ``i``'s episode as aborted: its robot was stopped before it could finish."""
+        slot = self.slots[i]
+        safety.say(f"episode {slot.episode.episode_id} aborted: {reason}")
+        self._finish(i, Status.ABORTED, error=reason)
+
+    def _abort_all(self, reason: str) -> None:
+        for i, slot in enumerate(self.slots):
+            if slot is not None:
+                self._abort(i, reason)
+        self.queue.clear()
+
     # --------------------------------------------------------------- resources
     def _policy(self, ep: Episode) -> Policy:
         key = ep.policy.key
@@ -121,8 +164,10 @@ class Worker:
             return self.policies[key]
         while len(self.policies) >= MAX_POLICIES:
             self.policies.popitem(last=False)
+        self._arm(self.s.startup_timeout, POLICY_MARK + ep.episode_id)
         policy = make_policy(ep.policy.kind, **ep.policy.build_options())
         policy.reset(len(self.slots))
+        self._disarm()
         self.policies[key] = policy
         return policy
 
@@ -131,7 +176,8 @@ class Worker:
         if held is not None and held[0] == ep.env.key:
             return held[1]
         self._drop_adapter(i)
-        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        adapter = make_adapter(ep.env.adapter, **bounded_options(ep.env.adapter, ep.env.options,
+                                                                 self.s.reset_timeout, self.s.step_timeout))
         self.adapters[i] = (ep.env.key, adapter)
         return adapter
 
@@ -155,6 +201,10 @@ class Worker:
             info = step_info(info, ep.env.adapter)
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop):
+                safety.say(f"episode {ep.episode_id} aborted: {exc}")
+                self._send("failed", ep.episode_id, Status.ABORTED.value, str(exc))
+                return
             self._drop_adapter(i)
             self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
             return
@@ -168,17 +218,20 @@ class Worker:
             slot.frames = [side_by_side(obs.rgb, goal)]
         self.slots[i] = slot
 
-    def _finish(self, i: int, status: Status) -> None:
+    def _finish(self, i: int, status: Status, error: str | None = None) -> None:
         slot = self.slots[i]
         assert slot is not None
         self.slots[i] = None
         ep, run = slot.episode, Path(self.s.run_dir)
-        video = None
+        video, notes = None, []
         if slot.frames and (self.s.video_mode != "failures" or status != Status.SUCCESS):
-            video = f"videos/{ep.episode_id}.mp4"
-            write_mp4(run / video, slot.frames, self.s.video_fps)
+            frames = slot.frames
+            if self._media(ep, "video", lambda: write_mp4(run / "videos" / f"{ep.episode_id}.mp4", frames,
+                                                          self.s.video_fps), notes):
+                video = f"videos/{ep.episode_id}.mp4"
         if self.s.thumbnails:
-            write_png(run / "thumbs" / f"{ep.episode_id}.png", side_by_side(slot.obs.rgb, slot.goal, 112))
+            self._media(ep, "thumbnail", lambda: write_png(run / "thumbs" / f"{ep.episode_id}.png",
+                                                           side_by_side(slot.obs.rgb, slot.goal, 112)), notes)
         info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
@@ -188,8 +241,21 @@ class Worker:
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
             episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
             final_distance=info.distance, score=info.score,
-            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance)
+            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance,
+            error="; ".join(e for e in (error, *notes) if e) or None)
         self._send("done", record.to_row())
+
+    def _media(self, ep: Episode, what: str, write: Any, notes: list[str]) -> bool:
+        """Write one media file of ``ep`` under its own deadline; a failure is noted on ``ep`` alone."""
+        self._arm(self.s.media_timeout, MEDIA_MARK + ep.episode_id)
+        try:
+            write()
+            return True
+        except Exception as exc:  # a full disk, a broken encoder: the episode's result stands, without it
+            notes.append(f"{what} not written: {_short(exc)[:200]}")
+            return False
+        finally:
+            self._disarm()
 
     def _step_all(self) -> None:
         groups: dict[str, list[int]] = {}
@@ -210,6 +276,7 @@ class Worker:
                     raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")
             except Exception as exc:
                 self._disarm()
+                safety.emergency_stop(f"the policy failed: {_short(exc)}")
                 self.policies.pop(first.episode.policy.key, None)
                 for i in idx:
                     slot = self.slots[i]
@@ -228,6 +295,9 @@ class Worker:
             self._disarm()
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop) or safety.tripped():
+                self._abort(i, str(exc) if isinstance(exc, safety.EmergencyStop) else safety.tripped() or "")
+                return
             self.slots[i] = None
             self._drop_adapter(i)
             self._send("failed", slot.episode.episode_id, Status.ENV_ERROR.value, f"step failed: {_short(exc)}")
@@ -237,7 +307,7 @@ class Worker:
         if slot.frames is not None:
             slot.frames.append(side_by_side(slot.obs.rgb, slot.goal))
         if done:
-            self._finish(i, Status.SUCCESS if success else Status.FAILURE)
+            self._finish(i, Status.UNJUDGED if success is None else Status.SUCCESS if success else Status.FAILURE)
         elif slot.steps >= slot.episode.task.max_steps:
             self._finish(i, Status.TIMEOUT)
 
@@ -268,7 +338,10 @@ class Worker:
                 break
             self._receive(block=not self.busy and self.asked)
             if self._orphaned():  # the driver was killed: stop at once, it will resume the sweep itself
-                os._exit(0)
+                self._abandon()
+            if safety.tripped():  # a signal: robots are stopped already; report what was cut short, then leave
+                self._abort_all(safety.tripped() or "interrupted")
+                break
             if len(self.queue) < len(self.slots) and not self.asked and not self.stopping:
                 self._send("want", len(self.slots) * 2 - len(self.queue))
                 self.asked = True
@@ -284,11 +357,27 @@ def limit_threads(threads: int) -> None:
 
 
 def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
-    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
-    safety.install(ignore_interrupt=True)
+    """Process entry point (spawn): signals and a vanished driver stop robots at once (harness.safety); the loop
+    then aborts its episodes and ends. A crash stops the robots before anything else."""
+    safety.install(interrupt=False, parent=parent)
     limit_threads(settings.threads)
+    runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
-    except Exception as exc:
-        conn.send(("fatal", wid, _short(exc)))
-        raise
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone; it resumes the sweep itself
+        safety.emergency_stop("the driver is gone")
+        os._exit(0)  # nothing to say: no traceback on the terminal
+    except BaseException as exc:  # a bug in the worker: robots stop first, the driver gets one line, no traceback
+        safety.emergency_stop(f"the worker crashed: {_short(exc)}")
+        with contextlib.suppress(Exception):  # the driver may be gone
+            conn.send(("fatal", wid, _where(exc)))
+        if os.environ.get("CROSSVIEW_DEBUG"):
+            traceback.print_exc()
+        os._exit(1)
+
+
+def _where(exc: BaseException) -> str:
+    """``_short`` plus the innermost file:line, for the one line the driver stores."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{_short(exc)}{at}"

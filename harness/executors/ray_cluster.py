@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import require
 from harness.executors.local import Fault
 from harness.plan import Episode
-from harness.worker import Worker, WorkerSettings, limit_threads
+from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
 
 
 def import_ray() -> Any:
@@ -63,6 +63,7 @@ class ActorWorker:
                     self.worker.advance()
             except Exception as exc:  # a bug in the worker itself: report it rather than hang the chunk
                 self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))
+            self.worker.park()  # between chunks Ray watches the actor; no heartbeat runs
             done.set()
 
     def run(self, chunk: list[dict]) -> list[tuple]:
@@ -157,13 +158,18 @@ class RayExecutor:
             finally:
                 a.beat_ref = None
             if left < 0:
-                found.append(Fault(wid, "simulator or policy missed its deadline (hung)", current))
+                found.append(Fault(wid, hang_reason(current), current))
         return found
 
     def kill(self, wid: int) -> None:
         a = self._actors.pop(wid, None)
         if a is not None:
             self.ray.kill(a.handle, no_restart=True)
+
+    def interrupt(self, grace: float) -> list[Any]:
+        """The sweep is interrupted: Ray actors are killed at once (robots belong on the local executor)."""
+        self.shutdown(graceful=False)
+        return []
 
     def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
         for wid in list(self._actors):

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from tests.harness.malformed import assert_refused
 from tests.harness.sweeps import crossview, small_config, write
 
 
@@ -50,23 +51,49 @@ BAD = [
 def test_bad_config_one_line_nothing_written(tmp_path, mutate, message) -> None:
     cfg = mutate(copy.deepcopy(small_config()))
     path = write(tmp_path, cfg)
-    out = tmp_path / "runs"
-    result = crossview("sweep", str(path), "--out", str(out), timeout=120)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert message in lines[0]
-    assert not out.exists(), "a rejected config must write nothing"
+    assert_refused(tmp_path, "sweep", str(path), "--out", str(tmp_path / "runs"), expect=message, code=2)
 
 
 def test_not_yaml_and_missing_file(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies: [\n")
-    result = crossview("sweep", str(bad), "--out", str(tmp_path / "runs"))
-    assert result.returncode == 2 and "not valid YAML" in result.stderr
-    result = crossview("sweep", str(tmp_path / "missing.yaml"))
-    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert_refused(tmp_path, "sweep", str(bad), "--out", str(tmp_path / "runs"), expect="not valid YAML", code=2)
+    assert_refused(tmp_path, "sweep", str(tmp_path / "missing.yaml"), expect="does not exist", code=2)
     top = tmp_path / "list.yaml"
     top.write_text("- a\n- b\n")
-    result = crossview("sweep", str(top), "--out", str(tmp_path / "runs"))
-    assert result.returncode == 2 and "top level must be a mapping" in result.stderr
+    assert_refused(tmp_path, "sweep", str(top), "--out", str(tmp_path / "runs"), expect="top level must be a mapping",
+                   code=2)
+
+
+def test_the_command_line_itself_answers_in_one_line(tmp_path) -> None:
+    """The same promise from a real process start (the console script's path), once."""
+    result = crossview("sweep", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+
+def test_file_options_and_checkpoints_resolve_against_the_config_folder(tmp_path, monkeypatch) -> None:
+    """`tasks` (and `goals`, `file`) are read from the config's folder, as `checkpoints` are, whatever the cwd."""
+    import shutil
+    from pathlib import Path
+
+    from harness.config import config_path, load_config
+    from harness.plan import build_plan
+    from tests.servers.fixtures import start, suite
+
+    conf = tmp_path / "conf"
+    (conf / "suites").mkdir(parents=True)
+    shutil.copy(suite("airsim"), conf / "suites" / "s.yaml")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "checkpoints" / "xview", conf / "ckpt")
+    config = {"name": "rel", "policies": [{"name": "x", "kind": "torch", "checkpoints": "ckpt"}],
+              "environments": [{"adapter": "airsim", "episodes": 1,
+                                "options": {"tasks": "suites/s.yaml", "port": start("airsim_server")}}]}
+    path = write(conf, config)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    plan = build_plan(load_config(path), path.parent)
+    assert {e.env.options["tasks"] for e in plan.episodes} == {str(conf / "suites" / "s.yaml")}
+    assert all(e.policy.checkpoint.startswith(str(conf / "ckpt")) for e in plan.episodes)
+    assert config_path("/abs/x.yaml", conf) == Path("/abs/x.yaml")
+    assert config_path("~/x.yaml", conf) == Path.home() / "x.yaml"
