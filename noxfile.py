@@ -87,7 +87,8 @@ def minestudio(session: nox.Session) -> None:
         [TORCH],
         ["--no-deps", *NO_DEPS],
         [*MINESTUDIO_IMPORTS, TORCH],
-        ["-e", ".[dev,serve]"],  # the test tools, and what other test modules import when pytest collects them
+        # the test tools, and what other test modules import when pytest collects them; pyarrow 26 needs numpy 2
+        ["-e", ".[dev,serve]", "pyarrow<26"],
     ])
     session.env["PYTHONWARNINGS"] = "ignore"  # gym's and torchvision's import-time notices
     session.run("python", "-m", "pytest", "-q", "-m", "minestudio", "tests/", *session.posargs)
