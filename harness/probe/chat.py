@@ -81,7 +81,11 @@ class ChatAnswerer:
         self.concurrency, self.timeout_s = int(concurrency), float(timeout_s)
         self.max_tokens, self.temperature, self.system, self.detail = int(max_tokens), float(temperature), system, \
             detail
-        self.errors = (openai.APIError,)
+        # 4xx answers the client itself never retries (src/openai/_base_client.py:922-961, 3.54.0: only 408, 409,
+        # 429, >= 5xx are): a wrong key or model fails every attempt alike, so the runner does not retry them
+        self.permanent: tuple[type[Exception], ...] = (
+            openai.BadRequestError, openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError,
+            openai.UnprocessableEntityError)
         self._client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0)
 
     def fingerprint(self) -> str:

@@ -83,6 +83,8 @@ def test_wrong_key_is_an_error_not_a_guess(server, generated, monkeypatch) -> No
     with ProbeStore(outcome.run_dir, create=False) as store:
         answers = [a for a in store.answers() if a["answerer"] == "nokey"]
     assert answers and all(a["status"] == "error" and "AuthenticationError" in a["error"] for a in answers)
+    # a 401 fails every attempt alike and the client itself never retries it: one attempt each, none retried
+    assert all(a["attempts"] == 1 for a in answers)
 
 
 def test_endpoint_config_errors_are_one_line(tmp_path, monkeypatch) -> None:
