@@ -1,8 +1,10 @@
 """Intel RealSense through pyrealsense2: a live camera by serial number, or loss-free playback of a recording.
 
 Colour and depth are aligned to the colour stream, depth is in metres (the sensor's depth units applied), both
-are resized to the configured size (area for colour, nearest for depth). From recordings, only framesets whose
-depth and colour timestamps are equal are used (``.db3`` playback can pair depth N with colour N−1).
+are resized to the configured size (area for colour, nearest for depth). Only framesets whose depth and colour
+timestamps lie within half a frame period of each other are used, librealsense's own pairing rule
+(IntelRealSense/librealsense src/sync.cpp:735-740): a real camera's two sensors stamp a pair a few ms apart, while
+``.db3`` playback can pair depth N with colour N−1, a whole frame period apart.
 """
 
 from __future__ import annotations
@@ -46,6 +48,17 @@ def scaled_intrinsics(native: dict[str, Any], size: tuple[int, int]) -> dict[str
     sx, sy = w / native["width"], h / native["height"]
     return {**native, "width": w, "height": h, "fx": native["fx"] * sx, "fy": native["fy"] * sy,
             "ppx": native["ppx"] * sx, "ppy": native["ppy"] * sy}
+
+
+def paired(depth: Any, colour: Any) -> bool:
+    """Depth and colour frames of one moment: timestamps less than half a frame period apart (at the lower fps).
+
+    librealsense's syncer uses this rule, IntelRealSense/librealsense src/sync.cpp:560-570 and 735-740; frame
+    timestamps (ms) and stream fps are read with ``get_timestamp`` (wrappers/python/pyrs_frame.cpp:137) and
+    ``stream_profile.fps`` (pyrs_frame.cpp:70).
+    """
+    fps = min(depth.get_profile().fps(), colour.get_profile().fps()) or 1
+    return abs(depth.get_timestamp() - colour.get_timestamp()) < 500.0 / fps
 
 
 class RealSenseCamera:
@@ -139,18 +152,33 @@ class RealSenseCamera:
         """(rgb uint8 H×W×3, depth float32 H×W metres, timestamp ms), or None at the end of a recording."""
         if self.pipe is None:
             self.start()
+        end = time.monotonic() + self.timeout_ms / 1000.0
         while True:
             frames = self._next()
             if frames is None:
                 return None
             depth, colour = frames.get_depth_frame(), frames.get_color_frame()
-            if not depth or not colour or depth.get_timestamp() != colour.get_timestamp():
-                continue  # a mismatched pair from playback: wait for a matching one
-            aligned = self.align.process(frames)
-            depth = aligned.get_depth_frame()
-            rgb = np.asanyarray(colour.get_data()).copy()
-            metres = np.asanyarray(depth.get_data()).astype(np.float32) * self.depth_scale
-            return resize(rgb, self.size, False), resize(metres, self.size, True), colour.get_timestamp()
+            if depth and colour and paired(depth, colour):
+                break
+            if self.playback is None and time.monotonic() >= end:  # a recording ends by its status instead
+                raise CrossviewError(f"the RealSense camera sent no depth and colour pair within {self.timeout_ms} ms "
+                                     "of each other's timestamps: check that both streams run at the same fps")
+        aligned = self.align.process(frames)
+        depth = aligned.get_depth_frame()
+        rgb = self._rgb(colour)
+        metres = np.asanyarray(depth.get_data()).astype(np.float32) * self.depth_scale
+        return resize(rgb, self.size, False), resize(metres, self.size, True), colour.get_timestamp()
+
+    def _rgb(self, colour: Any) -> np.ndarray:
+        """The colour frame as RGB: a recording plays back in the format it was recorded in (rgb8 or bgr8 here)."""
+        fmt = colour.get_profile().format()  # wrappers/python/pyrs_frame.cpp:68
+        pixels = np.asanyarray(colour.get_data())
+        if fmt == self.rs.format.rgb8:
+            return pixels.copy()
+        if fmt == self.rs.format.bgr8:
+            return pixels[..., ::-1].copy()
+        raise CrossviewError(f"the colour stream of {self.file or 'the RealSense camera'} is {fmt}: record colour "
+                             "as rgb8 or bgr8")
 
     def stop(self) -> None:
         """Stop streaming (a recording stops where it is)."""
