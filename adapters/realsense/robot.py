@@ -30,14 +30,16 @@ The line protocol
 
 Heartbeat, for firmware authors: when ``heartbeat_s`` seconds (0.25 by default; 0 turns it off) have passed since
 crossview's last command and that command has been answered, crossview sends ``PING`` (never while a command runs:
-lockstep), so a healthy host sends the robot a line within ``heartbeat_s`` (plus network latency) of every reply. Use it as a dead-man switch: when no line has arrived for a period of your choosing (say
-1 s, four heartbeats) after your last reply, or when the connection closes, halt the motors; and bound how long any
-one command may run. This covers what the host cannot: a frozen machine, a cut cable, a killed process.
+lockstep), so a healthy host sends the robot a line within ``heartbeat_s`` (plus network latency) of every reply.
+Use it as a dead-man switch: when no line has arrived for a period of your choosing (say 1 s, four heartbeats) after
+your last reply, or when the connection closes, halt the motors; and bound how long any one command may run. This
+covers what the host cannot: a frozen machine, a cut cable, a killed process.
 
 The paper's car mapping: forward/back = MOVE ±0.1 0, left/right = MOVE 0 ∓0.1, yaw = TURN, pitch = PITCH (masked
 on the paper's car), attack = BEEP; a composite action runs as its parts one after another. Steps and turns are
-clamped to the configured limits, and motion commands are spaced by ``min_interval_s`` (heartbeats go on meanwhile). A watchdog stops the robot when no
-action arrives within ``deadline_s`` seconds of the last one (a late or dead policy).
+clamped to the configured limits, and motion commands are spaced by ``min_interval_s`` (heartbeats go on
+meanwhile). A watchdog stops the robot when no action arrives within ``deadline_s`` seconds of the last one (a late
+or dead policy).
 """
 
 from __future__ import annotations
