@@ -83,12 +83,21 @@ class RealSenseCamera:
         self.stop()
         pipe, cfg = rs.pipeline(), rs.config()
         if self.file is not None:
+            # IntelRealSense/librealsense wrappers/python/pyrs_pipeline.cpp:66-68 (file_name, repeat_playback), :75
+            # (resolve); pipe.start(cfg) reuses this resolved profile and so this very playback device
+            # (src/pipeline/pipeline.cpp:79-84; each new resolve would open a new one, src/media/playback/
+            # playback_device.cpp:26-31), which is why set_real_time/pause below reach the device that plays
             cfg.enable_device_from_file(self.file, repeat_playback=False)
             try:
                 profile = cfg.resolve(rs.pipeline_wrapper(pipe))
             except RuntimeError as exc:
                 raise CrossviewError(f"RealSense recording {self.file} is unreadable ({exc})") from None
             playback = profile.get_device().as_playback()
+            # wrappers/python/pyrs_device.cpp:34 (as_playback), pyrs_record_playback.cpp:13,15,21 (pause, resume,
+            # set_real_time). Not real time = loss-free: its frames are blocking (playback_device.cpp:645), a
+            # frameset made of them too (src/proc/synthetic-stream.cpp:524-525), and the pipeline's one-slot queue
+            # then waits for the reader instead of dropping (third-party/rsutils/include/rsutils/concurrency/
+            # concurrency.h:209-215, src/pipeline/aggregator.cpp:16)
             playback.set_real_time(False)  # before start: after start it races and drops the first frames
             playback.pause()
             pipe.start(cfg)
@@ -114,6 +123,9 @@ class RealSenseCamera:
             profile = pipe.start(cfg)
             self.playback = None
         self.pipe = pipe
+        # wrappers/python/pyrs_processing.cpp:137-140 (align to colour), pyrs_device.cpp:19 (first_depth_sensor),
+        # pyrs_sensor.cpp:107 (get_depth_scale: metres per z16 unit), pyrs_pipeline.cpp:14 (get_stream),
+        # pyrs_frame.cpp:109 (get_intrinsics; fields include/librealsense2/h/rs_types.h:60-70)
         self.align = rs.align(rs.stream.color)
         self.depth_scale = float(profile.get_device().first_depth_sensor().get_depth_scale())
         colour = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
