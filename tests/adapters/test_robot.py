@@ -246,3 +246,16 @@ def test_min_interval_spacing_does_not_silence_the_heartbeat() -> None:
     finally:
         base.close()
         peer.close()
+
+
+def test_a_robot_sweep_refuses_the_ray_executor() -> None:
+    """Ray kills its actors outright (no SIGTERM, no driver to watch): a robot there could not be stopped."""
+    from harness.config import SweepConfig
+    from harness.runner import make_executor
+
+    config = SweepConfig.model_validate({
+        "policies": [{"name": "p", "kind": "random"}], "executor": "ray",
+        "environments": [{"adapter": "realsense", "options": {"goals": "g", "robot": {"driver": "line",
+                                                                                       "url": "tcp://car:9100"}}}]})
+    with pytest.raises(CrossviewError, match=r"options.robot.driver.*executor: local"):
+        make_executor(config, None, None)
