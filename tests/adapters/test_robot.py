@@ -184,10 +184,11 @@ def test_bad_robot_options_give_one_line() -> None:
         make_base(driver="line", url="udp://x")
 
 
-def test_an_unanswered_stop_needs_the_operator_before_motion_again() -> None:
+@pytest.mark.parametrize("fault", ["refuse", "mute"])
+def test_an_unanswered_stop_needs_the_operator_before_motion_again(fault: str) -> None:
     """README "The line protocol": a STOP answered ERR or not in time needs the operator's go; rearm alone (the
     next episode's reset) must not let motion through."""
-    peer = _peer(mute=True)
+    peer = _peer(refuse=("STOP",)) if fault == "refuse" else _peer(mute=True)
     base = LineBase(peer.url, timeout_s=0.3, stop_timeout_s=0.2, heartbeat_s=0)
     try:
         with pytest.raises(safety.EmergencyStop, match="'STOP'"):
