@@ -232,6 +232,11 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
     """The executor the config asks for: local worker processes, or Ray actors."""
     if config.executor == "ray":
+        robots = [e for e in config.environments if e.adapter == "realsense"
+                  and isinstance(e.options.get("robot"), dict) and e.options["robot"].get("driver", "none") != "none"]
+        if robots:  # Ray kills its actors outright: no SIGTERM, no parent to watch, so no STOP (harness.safety)
+            raise CrossviewError("environment 'realsense' drives a robot (options.robot.driver), which only executor: "
+                                 "local stops on a signal or a killed driver: set executor: local")
         from harness.executors.ray_cluster import RayExecutor
 
         return RayExecutor(settings, address=address, cpus_per_worker=config.ray.cpus_per_worker,

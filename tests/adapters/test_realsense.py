@@ -76,6 +76,23 @@ def test_playback_depth_scale_alignment_pairing_and_end(recording: Path) -> None
     assert cam.intrinsics["fx"] == 50.0 and cam.intrinsics["depth_scale"] == pytest.approx(0.001)
 
 
+def test_pairs_within_half_a_frame_like_a_real_camera_and_bgr_recordings(tmp_path: Path) -> None:
+    """A real camera's depth and colour sensors stamp one moment a few ms apart (paired by librealsense's syncer
+    within half a frame period, IntelRealSense/librealsense src/sync.cpp:735-740); equal timestamps must not be
+    required, or a live camera (and any real recording) yields no frame at all. A bgr8 recording is read as RGB."""
+    colour, depth = scene()
+    path = record(tmp_path / "offset.db3", 5, colour, depth, colour_offset_ms=4.0, colour_format="bgr8")
+    cam = RealSenseCamera(file=str(path), size=(48, 64))
+    frames = []
+    while (f := cam.read()) is not None:
+        frames.append(f)
+    cam.stop()
+    assert [t for _, _, t in frames] == [4.0, 37.0, 70.0, 103.0, 136.0]
+    for i, (rgb, d, _) in enumerate(frames):
+        assert rgb[0, 0, 0] == 90 + 10 * i and d[0, 0] == pytest.approx((1500 + i) * 0.001, abs=1e-6)
+        assert tuple(rgb[24, 32]) == (200, 30, 30)  # the red box is red: channels in RGB order
+
+
 def test_intrinsics_are_those_of_the_delivered_image(recording: Path) -> None:
     cam = RealSenseCamera(file=str(recording), size=(24, 48))  # half the height, three quarters of the width
     cam.start()
