@@ -8,8 +8,12 @@
       - {adapter: rooms, role: source, domains: [apartment], interactions: [approach], episodes: 10}
       - {adapter: rooms, role: zeroshot, domains: [warehouse], interactions: [approach], episodes: 10}
     seeds: [0]
+    goals: [cross_view, language]        # goal modalities: every (task, seed) episode runs under each
     workers: 2
     envs_per_worker: 4
+
+A policy may narrow the goal axis with its own ``goals:`` (a language-only series, say); every goal a policy
+runs under must be one it accepts and one each adapter gives, else the sweep is refused before it starts.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import CrossviewError
-from harness.spec import Interaction
+from harness.spec import Interaction, Modality
 
 
 class _Strict(BaseModel):
@@ -37,6 +41,20 @@ class PolicyConfig(_Strict):
     kind: str = Field(min_length=1)
     checkpoints: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    goals: list[str] | None = Field(default=None, min_length=1)  # None = the sweep's goals
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _modalities(value)
+
+
+def _modalities(value: list[str]) -> list[str]:
+    """Canonical modality names, each once, in the order given; unknown names fail naming the allowed ones."""
+    try:
+        return list(dict.fromkeys(Modality.parse(v).value for v in value))
+    except CrossviewError as exc:  # a ValueError, so the message names the key path
+        raise ValueError(str(exc)) from None
 
 
 class EnvironmentConfig(_Strict):
@@ -92,6 +110,7 @@ class SweepConfig(_Strict):
     policies: list[PolicyConfig] = Field(min_length=1)
     environments: list[EnvironmentConfig] = Field(min_length=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    goals: list[str] = Field(default_factory=lambda: [Modality.CROSS_VIEW.value], min_length=1)
     workers: int = Field(default=2, ge=1, le=256)
     envs_per_worker: int = Field(default=4, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
@@ -99,6 +118,15 @@ class SweepConfig(_Strict):
     retries: int = Field(default=2, ge=0, le=20)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str]) -> list[str]:
+        return _modalities(value)
+
+    def goals_of(self, policy: PolicyConfig) -> list[str]:
+        """The goal modalities ``policy`` runs under: its own list, else the sweep's."""
+        return policy.goals if policy.goals is not None else self.goals
 
     @model_validator(mode="after")
     def _unique_names(self) -> SweepConfig:
@@ -110,7 +138,12 @@ class SweepConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that decides which episodes exist (not how they are run)."""
-        what = self.model_dump(include={"policies", "environments", "seeds"})
+        what = self.model_dump(include={"policies", "environments", "seeds", "goals"})
+        if what["goals"] == [Modality.CROSS_VIEW.value]:  # the default: runs made before the goal axis match
+            del what["goals"]
+        for p in what["policies"]:
+            if p["goals"] is None:
+                del p["goals"]
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -23,6 +23,10 @@ _FIELDS = [f.name for f in dataclasses.fields(EpisodeRecord)]
 _TYPES = {"checkpoint_step": "INTEGER", "seed": "INTEGER", "index": "INTEGER", "success": "INTEGER",
           "steps": "INTEGER", "episode_return": "REAL", "final_distance": "REAL", "wall_s": "REAL",
           "attempts": "INTEGER", "score": "REAL"}
+# columns added after runs existed, with the value their older rows take (runs before the goal axis were all
+# cross-view); applied by ``ALTER TABLE ... DEFAULT`` when an older run is opened (schema migration)
+_DEFAULTS = {"goal": "'cross_view'"}
+SCHEMA_VERSION = 2  # 2: episodes.goal and episodes.instruction (goal modalities)
 _COLUMNS = ", ".join(f'"{f}" {_TYPES.get(f, "TEXT")}' + (" PRIMARY KEY" if f == "episode_id" else "")
                      for f in _FIELDS)
 _SCHEMA = f"""
@@ -50,7 +54,10 @@ class Store:
         have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
         for name in _FIELDS:  # runs made by an older crossview: add the columns it did not have
             if name not in have:
-                self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}')
+                default = f" NOT NULL DEFAULT {_DEFAULTS[name]}" if name in _DEFAULTS else ""
+                self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}{default}')
+        if create and (self.get_meta("schema_version") or 1) < SCHEMA_VERSION:
+            self.set_meta({"schema_version": SCHEMA_VERSION})
 
     # ----------------------------------------------------------------- metadata
     def get_meta(self, key: str) -> Any:

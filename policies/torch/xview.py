@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import Action, CrossViewGoal, Goal, Interaction, Modality, Observation, PrivilegedFacts
 from policies.base import PolicyInfo, SlotRandom
 from policies.baselines import PITCH_STEPS, YAW_STEPS
 from policies.series import file_sha256
@@ -57,8 +57,12 @@ class XViewNet(nn.Module):
         self.yaw = nn.Linear(embed, len(YAW_BINS))
         self.pitch = nn.Linear(embed, len(PITCH_BINS))
 
+    def embed_goal(self, goal: Any, interaction: Any) -> Any:
+        """The goal's embedding (B x embed) that modulates the view: image+mask encoder plus the interaction."""
+        return F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
+
     def forward(self, view: Any, goal: Any, interaction: Any) -> tuple[Any, Any, Any]:
-        g = F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
+        g = self.embed_goal(goal, interaction)
         gamma, beta = self.film(g).chunk(2, dim=1)
         v = self.view(view) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         v = F.relu(self.view_fc(self.pool(F.relu(v)).flatten(1)))
@@ -109,7 +113,14 @@ def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.
     return out
 
 
-ARCHITECTURES = {ARCHITECTURE: XViewNet}
+ARCHITECTURES: dict[str, Any] = {ARCHITECTURE: XViewNet}
+GOAL_MODALITIES: dict[str, tuple[Modality, ...]] = {ARCHITECTURE: (Modality.CROSS_VIEW,)}
+PREPARE: dict[str, Any] = {ARCHITECTURE: lambda net, obs, goals, device: prepare(obs, goals, net.input, device)}
+
+
+def register(name: str, net: Any, modalities: tuple[Modality, ...], prep: Any) -> None:
+    """Add an architecture: its network class, the goal modalities it reads, and how to batch its inputs."""
+    ARCHITECTURES[name], GOAL_MODALITIES[name], PREPARE[name] = net, modalities, prep
 
 
 class TorchPolicy:
@@ -118,6 +129,8 @@ class TorchPolicy:
     def __init__(self, checkpoint: str, device: str = "cpu", sample: bool = True, threads: int | None = None) -> None:
         manifest = read_manifest(checkpoint)
         arch = manifest["architecture"]
+        if arch not in ARCHITECTURES:
+            import policies.torch.xview_lang  # noqa: F401  (registers the language-conditioned variant)
         if arch not in ARCHITECTURES:
             raise CrossviewError(f"checkpoint {checkpoint}: unknown architecture {arch!r} in its manifest "
                                  f"(known: {', '.join(ARCHITECTURES)})")
@@ -133,16 +146,18 @@ class TorchPolicy:
         load_into(self.net, load_state_dict(checkpoint), checkpoint)
         self.net.to(device).eval()
         self.device, self.sample = device, bool(sample)
+        self.arch = arch
         self.info = PolicyInfo(name=Path(checkpoint).stem, input_size=None, batchable=True, device=device,
-                               checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"))
+                               checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"),
+                               goals=GOAL_MODALITIES[arch])
         self._rand = SlotRandom(77)
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
         self._rand.reset(n, slots, seeds)
 
     @torch.no_grad()
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(observations)) if slots is None else slots
-        heads = self.net(*prepare(observations, goals, self.net.input, self.device))
+        heads = self.net(*PREPARE[self.arch](self.net, observations, goals, self.device))
         return decode_actions(*heads, [self._rand.rngs[s] for s in slots] if self.sample else None)
