@@ -29,6 +29,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     plugin_commands.add_commands(sub, handlers)
     commands.add_commands(sub, handlers)
+    from harness.probe.command import add_probe_command
+
+    add_probe_command(sub, handlers)
     return parser, handlers
 
 

@@ -30,6 +30,7 @@ def _plan_counts(plan: Any) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from harness import safety
     from harness.config import load_config
     from harness.plan import build_plan
     from harness.progress import SweepProgress, summary_table
@@ -54,6 +55,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print("dry run: every adapter and policy was constructed and is compatible; nothing was run")
         return 0
     progress = None if args.quiet else SweepProgress(label=config.name)
+    safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
     with Store(outcome.run_dir, create=False) as store:
@@ -93,7 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     console.print("by status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    errors = [r for r in rows if r["status"] in ("env_error", "policy_error")][-5:]
+    errors = [r for r in rows if r["status"] in ("env_error", "policy_error", "aborted")][-5:]
     for r in errors:
         console.print(f"  {r['status']} {r['episode_id']} ({r['policy']} on {r['adapter']}/{r['domain']}): "
                       f"{r['error']}")
@@ -132,7 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from reports.compare import compare_policies
 
-    print(compare_policies(args.runs, args.a, args.b, reps=args.reps))
+    print(compare_policies(args.runs, args.a, args.b, world=args.world, role=args.role, reps=args.reps))
     return 0
 
 
@@ -233,12 +235,14 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     handlers["report"] = cmd_report
 
     p = sub.add_parser("compare", help="paired comparison of two policies on identical episodes",
-                       description="Compare policies A and B on the episodes they share (same task and seed): "
-                                   "success difference and probability of improvement, with stratified paired "
-                                   "bootstrap intervals.")
+                       description="Compare policies A and B on the episodes they share (same task, target, "
+                                   "seed and index): success difference with Newcombe's paired interval, exact "
+                                   "McNemar p-value, probability of improvement.")
     p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
     p.add_argument("--a", required=True, help="policy A (as named in the run, e.g. xview@3000)")
     p.add_argument("--b", required=True, help="policy B")
+    p.add_argument("--world", default=None, help="only this world: ADAPTER or ADAPTER/DOMAIN")
+    p.add_argument("--role", default=None, choices=("source", "zeroshot"), help="only source or zero-shot tasks")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
     handlers["compare"] = cmd_compare
 

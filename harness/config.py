@@ -175,11 +175,26 @@ def parse_config(data: Any, source: str = "sweep config") -> SweepConfig:
         raise CrossviewError(f"{source}: {exc}") from None
 
 
-def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate ``sweep.yaml``; the run name defaults to the file's stem."""
+FILE_OPTIONS = ("tasks", "goals", "file")  # adapter options that name a file or folder
+
+
+def config_path(value: str | Path, base: str | Path) -> Path:
+    """A path written in a config, relative to the config's folder ``base`` unless absolute (or ``~``)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else Path(base) / p
+
+
+def resolve_options(options: dict[str, Any], base: str | Path) -> dict[str, Any]:
+    """Adapter options with the file options (``FILE_OPTIONS``) made relative to the config's folder."""
+    return {k: str(config_path(v, base)) if k in FILE_OPTIONS and isinstance(v, str) and v else v
+            for k, v in options.items()}
+
+
+def read_yaml(path: str | Path, what: str = "config file") -> Any:
+    """A YAML config file's content, its ``name`` defaulting to the file's stem; one-line errors."""
     p = Path(path)
     if not p.is_file():
-        raise CrossviewError(f"config file {p} does not exist")
+        raise CrossviewError(f"{what} {p} does not exist")
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
@@ -188,4 +203,9 @@ def load_config(path: str | Path) -> SweepConfig:
         raise CrossviewError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if isinstance(data, dict) and "name" not in data:
         data = {"name": p.stem, **data}
-    return parse_config(data, str(p))
+    return data
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate ``sweep.yaml``; the run name defaults to the file's stem."""
+    return parse_config(read_yaml(path), str(path))

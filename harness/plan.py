@@ -8,15 +8,20 @@ the same episodes, and one (task, seed) episode given as an image, in words or a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import inspect
 import json
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import AdapterInfo, make_adapter
-from harness.config import EnvironmentConfig, SweepConfig
+from adapters.base import AdapterInfo, get_entry, make_adapter
+from harness.config import EnvironmentConfig, SweepConfig, resolve_options
 from harness.errors import CrossviewError
 from harness.spec import Interaction, TaskSpec
 from policies.series import expand_series
@@ -140,19 +145,67 @@ def _select(env: EnvironmentConfig, i: int, templates: list[TaskSpec]) -> list[T
     return chosen
 
 
-def environment_tasks(config: SweepConfig) -> list[tuple[EnvRef, list[TaskSpec], AdapterInfo]]:
-    """Construct each adapter once to read its task suite and capabilities (validating its options)."""
+def bounded_options(adapter: str, options: dict[str, Any], reset: float, step: float) -> dict[str, Any]:
+    """The options an adapter is built with. Where its constructor takes ``timeout`` (seconds per simulator
+    request, as the Unreal routes do), the value given (or its default) is capped at half the sweep's shorter
+    deadline, so a stalled simulator is reported by the adapter in words before the driver must kill its worker."""
+    try:
+        param = inspect.signature(get_entry(adapter).load()).parameters.get("timeout")
+    except Exception:  # not importable here (the worker will say so) or no signature
+        return options
+    cap = 0.5 * min(reset, step)
+    given = options.get("timeout", None if param is None else param.default)
+    if isinstance(given, (int, float)) and not isinstance(given, bool) and given > cap:
+        return {**options, "timeout": cap}
+    return options
+
+
+class Overdue(BaseException):
+    """Raised in the main thread when a guarded call outlives its deadline (a BaseException, so that adapters'
+    own ``except Exception`` handlers let it through)."""
+
+
+@contextlib.contextmanager
+def overdue_after(seconds: float) -> Iterator[None]:
+    """Interrupt the block with ``Overdue`` after ``seconds`` (SIGALRM; in the main thread on POSIX, else a no-op,
+    leaving the bound to the adapter's own timeouts)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise Overdue
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def environment_tasks(config: SweepConfig, base: str | Path = ".") -> list[tuple[EnvRef, list[TaskSpec], AdapterInfo]]:
+    """Construct each adapter once to read its task suite and capabilities (validating its options); file options
+    are resolved against the config's folder ``base``, as checkpoints are."""
     out = []
+    seconds = config.timeouts.reset
     for i, env in enumerate(config.environments):
+        options = resolve_options(dict(env.options), base)
         try:
-            adapter = make_adapter(env.adapter, **env.options)
+            with overdue_after(seconds):
+                adapter = make_adapter(env.adapter, **bounded_options(env.adapter, options, seconds,
+                                                                      config.timeouts.step))
+                try:
+                    templates, info = adapter.tasks(env.suite), adapter.info
+                finally:
+                    adapter.close()
         except CrossviewError as exc:
             raise CrossviewError(f"environments[{i}]: {exc}") from None
-        try:
-            templates, info = adapter.tasks(env.suite), adapter.info
-        finally:
-            adapter.close()
-        out.append((EnvRef(env.adapter, dict(env.options), env.role), _select(env, i, templates), info))
+        except Overdue:
+            raise CrossviewError(f"environments[{i}]: adapter {env.adapter!r} did not start within {seconds:g} s "
+                                 "(timeouts.reset): is its simulator running and answering?") from None
+        out.append((EnvRef(env.adapter, options, env.role), _select(env, i, templates), info))
     return out
 
 
@@ -181,7 +234,7 @@ def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
     goals = {p.name: config.goals_of(p) for p in config.policies}
-    envs = _label_option_sets(environment_tasks(config))
+    envs = _label_option_sets(environment_tasks(config, base))
     episodes_per_env = [e.episodes for e in config.environments]
     plan: list[Episode] = []
     for policy in policies:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,13 @@ def construct(what: str, load: Callable[[], Any], options: dict[str, Any]) -> An
         factory = load()
     except (ImportError, AttributeError) as exc:
         raise CrossviewError(f"{what} cannot be imported: {exc}") from None
+    try:  # only a call that does not fit the signature is about the options; a TypeError inside is a failure
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise CrossviewError(f"{what}: bad options {sorted(options)}: {exc}") from None
+    except ValueError:  # no signature to check (some builtins): let the call say
+        pass
     try:
         return factory(**options)
     except TypeError as exc:
-        raise CrossviewError(f"{what}: bad options {sorted(options)}: {exc}") from None
+        raise CrossviewError(f"{what} failed while starting: TypeError: {exc}") from None

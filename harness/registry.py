@@ -191,12 +191,16 @@ def plugin_provenance(entries: dict[str, PluginEntry]) -> dict[str, dict[str, An
     return out
 
 
+def child_env() -> dict[str, str]:
+    """The environment for a child interpreter that sees the same modules as this one."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
+
+
 def probe_isolated(kind: str, name: str, timeout: float = PROBE_TIMEOUT_S) -> Availability:
     """``probe`` of adapter or policy ``name`` in a fresh interpreter (a crash or hang becomes a row)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p or os.getcwd() for p in sys.path)}
     try:
         out = subprocess.run([sys.executable, "-m", "harness.registry", kind, name], capture_output=True, text=True,
-                             timeout=timeout, env=env)
+                             timeout=timeout, env=child_env())
     except subprocess.TimeoutExpired:
         return Availability(False, f"probing took longer than {timeout:.0f}s (the backend hangs on import)")
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]

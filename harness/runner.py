@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import runlog
 from harness.compat import check_policies
 from harness.config import SweepConfig
 from harness.errors import CrossviewError
@@ -27,6 +28,7 @@ from harness.store import Store
 from harness.worker import POLICY_MARK, WorkerSettings
 
 ERROR_STATUSES = (Status.ENV_ERROR.value, Status.POLICY_ERROR.value)
+INTERRUPT_GRACE_S = 5.0  # how long interrupted workers may take to report the episodes they abort
 
 
 @dataclass
@@ -45,7 +47,7 @@ class SweepOutcome:
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        return 1 if self.errors else 0
+        return 1 if self.errors or self.counts[Status.ABORTED.value] else 0
 
 
 def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> EpisodeRecord:
@@ -118,8 +120,8 @@ class Scheduler:
 
     def _fail(self, ep: Episode, kind: str, reason: str, charge: bool = True) -> None:
         """An attempt failed: retry it, or store it as an error once its retries are spent."""
-        if kind == Status.POLICY_ERROR.value:
-            self._store(error_record(ep, Status.POLICY_ERROR, reason, self.attempts[ep.episode_id] + 1))
+        if kind in (Status.POLICY_ERROR.value, Status.ABORTED.value):  # not retried
+            self._store(error_record(ep, Status(kind), reason, self.attempts[ep.episode_id] + 1))
             return
         if charge:
             self.attempts[ep.episode_id] += 1
@@ -191,8 +193,8 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     """Ids of the episodes a run already holds (errors excluded when they are to be retried)."""
     if not (run_dir / "results.sqlite").is_file():
         return set()
-    with Store(run_dir, create=False) as store:
-        return store.done_ids() - (store.done_ids(ERROR_STATUSES) if retry_errors else set())
+    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again
+        return store.done_ids() - store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
@@ -209,7 +211,12 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
               allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
               progress: Any = None, address: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep; returns counts and whether anything failed. See module docstring."""
-    plan = build_plan(config, base)
+    held = runlog.hold()  # what libraries log while planning goes to the run's log once its folder exists
+    try:
+        plan = build_plan(config, base)
+    except BaseException:
+        runlog.detach(held)
+        raise
     run_dir = run_dir_for(config, out)
     skip = _stored_ids(run_dir, retry_errors)
     todo = [e for e in plan.episodes if e.episode_id not in skip]
@@ -239,7 +246,9 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
+        runlog.detach(held)
         raise
+    log = runlog.release(held, run_dir)
     sched.store = store
     if progress is not None:
         progress.start(len(plan), outcome.skipped)
@@ -250,12 +259,14 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             sched.check_faults()
             sched.dispatch()
         executor.shutdown(graceful=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (harness.safety): workers stop robots, report, then go
         outcome.interrupted = True
-        executor.shutdown(graceful=False)
+        for msg in executor.interrupt(grace=INTERRUPT_GRACE_S):
+            sched.handle(msg)
     finally:
         executor.shutdown(graceful=False)
         store.close()
+        runlog.detach(log)
         if progress is not None:
             progress.stop()
     return outcome

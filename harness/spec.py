@@ -54,7 +54,8 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"
     ENV_ERROR = "env_error"
     POLICY_ERROR = "policy_error"
-    ABORTED = "aborted"
+    ABORTED = "aborted"  # cut short (an emergency stop, an interrupted sweep): re-run when the sweep resumes
+    UNJUDGED = "unjudged"  # ran to its end, but nobody could judge it (success None): counted, never scored
 
 
 SPLITS = ("train", "heldout")

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.errors import CrossviewError
 from harness.spec import EpisodeRecord
 
@@ -29,11 +31,133 @@ _DEFAULTS = {"goal": "'cross_view'"}
 SCHEMA_VERSION = 2  # 2: episodes.goal and episodes.instruction (goal modalities)
 _COLUMNS = ", ".join(f'"{f}" {_TYPES.get(f, "TEXT")}' + (" PRIMARY KEY" if f == "episode_id" else "")
                      for f in _FIELDS)
+EPISODE_COLUMNS = (*_FIELDS, "finished_at")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS episodes ({_COLUMNS}, finished_at REAL);
 CREATE TABLE IF NOT EXISTS attempts (episode_id TEXT, attempt INTEGER, kind TEXT, reason TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+# Tallies the report reads instead of episodes (harness/counts.py), kept by triggers in the same transaction as
+# every insert or delete, whoever writes: per cell and status, and per pair of policies on the same episode key
+# (task, target, seed, index; both judged) the four outcome cells 00, 01, 10, 11 with a = the smaller name. Report
+# cost is then flat in the number of episodes. Judged: not an error and success known; win: judged and success.
+_JUDGED = "({0}.status NOT IN ('env_error', 'policy_error') AND {0}.success IS NOT NULL)"
+_WIN = "({0}.status NOT IN ('env_error', 'policy_error') AND coalesce({0}.success, 0) > 0)"
+_TASK = "adapter, domain, interaction, difficulty, split"
+_KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain", "interaction", "target",
+                                                           "difficulty", "split", "seed", "index"))
+
+
+def _tally_triggers(row: str, sign: int, when: str) -> str:
+    n = "NEW" if row == "NEW" else "OLD"
+    a_first = f"{n}.policy < o.policy"
+    cell = (f"CASE WHEN {a_first} THEN 2 * {_WIN.format(n)} + {_WIN.format('o')} "
+            f"ELSE 2 * {_WIN.format('o')} + {_WIN.format(n)} END")
+    return f"""
+CREATE TRIGGER IF NOT EXISTS tally_cell_{when} AFTER {when.upper()} ON episodes BEGIN
+  INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
+  VALUES ({n}.policy, {n}.adapter, {n}.domain, {n}.interaction, {n}.difficulty, {n}.split, {n}.role, {n}.status,
+          coalesce({n}.checkpoint_sha256, ''), {n}.checkpoint_step, {sign}, {sign} * {_JUDGED.format(n)},
+          {sign} * {_WIN.format(n)})
+  ON CONFLICT (policy, {_TASK}, role, status) DO UPDATE SET n = n + excluded.n,
+    judged = judged + excluded.judged, wins = wins + excluded.wins;
+END;
+CREATE TRIGGER IF NOT EXISTS tally_pair_{when} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
+  INSERT INTO pair_tally (a, b, {_TASK}, role, n00, n01, n10, n11)
+  SELECT min({n}.policy, o.policy), max({n}.policy, o.policy), {n}.adapter, {n}.domain, {n}.interaction,
+         {n}.difficulty, {n}.split, {n}.role, {sign} * (c = 0), {sign} * (c = 1), {sign} * (c = 2), {sign} * (c = 3)
+  FROM (SELECT {cell} AS c, o.policy FROM episodes o WHERE {_KEY_MATCH.format(n)} AND o.policy <> {n}.policy
+        AND {_JUDGED.format('o')}) AS o WHERE true
+  ON CONFLICT (a, b, {_TASK}, role) DO UPDATE SET n00 = n00 + excluded.n00, n01 = n01 + excluded.n01,
+    n10 = n10 + excluded.n10, n11 = n11 + excluded.n11;
+END;"""
+
+
+_TALLY_TABLES = f"""
+CREATE INDEX IF NOT EXISTS episodes_by_key ON episodes (adapter, domain, interaction, target, difficulty, split,
+    seed, "index", policy, role, status, success);
+CREATE TABLE IF NOT EXISTS cell_tally (policy TEXT, adapter TEXT, domain TEXT, interaction TEXT, difficulty TEXT,
+    split TEXT, role TEXT, status TEXT, sha256 TEXT, step INTEGER, n INTEGER, judged INTEGER, wins INTEGER,
+    PRIMARY KEY (policy, {_TASK}, role, status));
+CREATE TABLE IF NOT EXISTS pair_tally (a TEXT, b TEXT, adapter TEXT, domain TEXT, interaction TEXT,
+    difficulty TEXT, split TEXT, role TEXT, n00 INTEGER, n01 INTEGER, n10 INTEGER, n11 INTEGER,
+    PRIMARY KEY (a, b, {_TASK}, role));
+"""
+_TALLY_TRIGGERS = _tally_triggers("NEW", 1, "insert") + _tally_triggers("OLD", -1, "delete")
+
+
+_REBUILD = f"""
+DELETE FROM cell_tally;
+DELETE FROM pair_tally;
+INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
+  SELECT policy, {_TASK}, role, status, coalesce(MAX(checkpoint_sha256), ''), MAX(checkpoint_step), COUNT(*),
+         SUM({_JUDGED.format("e")}), SUM({_WIN.format("e")})
+  FROM episodes e GROUP BY policy, {_TASK}, role, status;
+"""
+
+
+def install_tallies(db: sqlite3.Connection, rebuild: bool = False) -> None:
+    """Create the tally tables and triggers on ``db``. A store that has episodes but no tallies yet (made by an
+    older crossview, or bulk-loaded with ``rebuild``) is counted once, set-wise, in the same transaction."""
+    fresh = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'cell_tally'").fetchone() is None
+    rows = db.execute("SELECT 1 FROM episodes LIMIT 1").fetchone() is not None
+    db.execute("PRAGMA recursive_triggers = ON")  # INSERT OR REPLACE's implicit delete untallies the old row
+    again = (fresh or rebuild) and rows
+    db.executescript("BEGIN IMMEDIATE;" + _TALLY_TABLES + _TALLY_TRIGGERS + (_REBUILD if again else ""))
+    try:  # still inside the transaction the script began
+        if again:
+            _rebuild_pairs(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _rebuild_pairs(db: sqlite3.Connection, bits: int = 31) -> None:
+    """Pair tallies of every stored episode, set-wise: one pass per group of policies over the episode-key index
+    gives, per key, bit masks of who was judged and who succeeded; pairs are counted from the distinct masks."""
+    names = [r[0] for r in db.execute("SELECT DISTINCT policy FROM cell_tally ORDER BY policy")]
+    groups = [names[i:i + bits] for i in range(0, len(names), bits)]
+    for gi, ga in enumerate(groups):
+        for gb in groups[gi:]:
+            chunk = ga if gb is ga else ga + gb
+            wanted = [(i, j) for i in range(len(chunk)) for j in range(i + 1, len(chunk))
+                      if gb is ga or (i < len(ga) <= j)]
+            _count_pairs(db, chunk, wanted)
+
+
+def _count_pairs(db: sqlite3.Connection, chunk: list[str], wanted: list[tuple[int, int]]) -> None:
+    case = "CASE policy " + " ".join(f"WHEN ? THEN {1 << i}" for i in range(len(chunk))) + " END"
+    rows = db.execute(
+        f"SELECT {_TASK}, role, jm, wm, COUNT(*) FROM (SELECT {_TASK}, MAX(role) AS role, "
+        f"SUM(({case}) * {_JUDGED.format('e')}) AS jm, SUM(({case}) * {_WIN.format('e')}) AS wm "
+        f"FROM episodes e WHERE policy IN ({','.join('?' * len(chunk))}) GROUP BY adapter, domain, "
+        f'interaction, target, difficulty, split, seed, "index") GROUP BY {_TASK}, role, jm, wm',
+        [*chunk, *chunk, *chunk]).fetchall()
+    if not rows:
+        return
+    tasks: dict[tuple, int] = {}
+    tid = np.array([tasks.setdefault(r[:6], len(tasks)) for r in rows], np.int64)
+    jm, wm, n = (np.array([r[k] for r in rows], np.int64) for k in (6, 7, 8))
+    keys = list(tasks)
+    out = []
+    for i, j in wanted:
+        ia, ib = (i, j) if chunk[i] < chunk[j] else (j, i)  # tallies keep the smaller name as a
+        both = ((jm >> ia) & (jm >> ib) & 1).astype(bool)
+        if not both.any():
+            continue
+        counts = np.zeros((len(keys), 4), np.int64)
+        np.add.at(counts, (tid[both], 2 * ((wm[both] >> ia) & 1) + ((wm[both] >> ib) & 1)), n[both])
+        out += [(chunk[ia], chunk[ib], *keys[t], *map(int, counts[t])) for t in np.flatnonzero(counts.sum(1))]
+    db.executemany(f"INSERT INTO pair_tally (a, b, {_TASK}, role, n00, n01, n10, n11) VALUES "
+                   "(?,?,?,?,?,?,?,?,?,?,?,?)", out)
+
+
+def drop_tallies(db: sqlite3.Connection) -> None:
+    """Remove the tally triggers, for a bulk load followed by ``install_tallies(db, rebuild=True)``."""
+    for when in ("insert", "delete"):
+        db.execute(f"DROP TRIGGER IF EXISTS tally_cell_{when}")
+        db.execute(f"DROP TRIGGER IF EXISTS tally_pair_{when}")
 
 
 class Store:
@@ -58,6 +182,7 @@ class Store:
                 self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}{default}')
         if create and (self.get_meta("schema_version") or 1) < SCHEMA_VERSION:
             self.set_meta({"schema_version": SCHEMA_VERSION})
+        install_tallies(self._db)
 
     # ----------------------------------------------------------------- metadata
     def get_meta(self, key: str) -> Any:

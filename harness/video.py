@@ -11,14 +11,23 @@ import numpy as np
 
 from harness.spec import CrossViewGoal, Goal
 
-MASK_TINT = np.array([255, 0, 255], np.float32)
+OUTLINE = np.array([255, 255, 255], np.uint8)
 
 
-def goal_overlay(goal: CrossViewGoal, alpha: float = 0.55) -> np.ndarray:
-    """The goal image with the target's mask tinted magenta."""
+def goal_overlay(goal: CrossViewGoal, dim: float = 0.4) -> np.ndarray:
+    """The goal image with the target's true colours kept, everything else dimmed, and the mask's edge outlined
+    (a tint would change the target's colour, which is what the policy must recognise)."""
+    mask = np.asarray(goal.mask, bool)
     img = goal.image.astype(np.float32)
-    img[goal.mask] = (1 - alpha) * img[goal.mask] + alpha * MASK_TINT
-    return img.astype(np.uint8)
+    img[~mask] *= dim
+    inner = mask.copy()  # pixels whose four neighbours are all in the mask
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    out = img.astype(np.uint8)
+    out[mask & ~inner] = OUTLINE
+    return out
 
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:

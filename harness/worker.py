@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
-from harness import safety
-from harness.plan import Episode
+from harness import runlog, safety
+from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Goal, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
@@ -111,7 +111,9 @@ class Worker:
                 if not block:
                     return
                 if self._orphaned():
-                    os._exit(0)
+                    self._abandon()
+                if safety.tripped():
+                    return
                 continue
             msg = self.conn.recv()
             if msg[0] == "run":
@@ -120,6 +122,24 @@ class Worker:
             elif msg[0] == "stop":
                 self.stopping = True
             block = False
+
+    # --------------------------------------------------------------- emergency stops (harness.safety)
+    def _abandon(self) -> None:
+        """The driver is gone: stop every robot, then leave at once (the driver resumes the sweep itself)."""
+        safety.trip("the sweep's driver process is gone")
+        os._exit(safety.EXIT_ORPHANED)
+
+    def _abort(self, i: int, reason: str) -> None:
+        """End slot ``i``'s episode as aborted: its robot was stopped before it could finish."""
+        slot = self.slots[i]
+        safety.say(f"episode {slot.episode.episode_id} aborted: {reason}")
+        self._finish(i, Status.ABORTED, error=reason)
+
+    def _abort_all(self, reason: str) -> None:
+        for i, slot in enumerate(self.slots):
+            if slot is not None:
+                self._abort(i, reason)
+        self.queue.clear()
 
     # --------------------------------------------------------------- resources
     def _policy(self, ep: Episode) -> Policy:
@@ -139,7 +159,8 @@ class Worker:
         if held is not None and held[0] == ep.env.key:
             return held[1]
         self._drop_adapter(i)
-        adapter = make_adapter(ep.env.adapter, **ep.env.options)
+        adapter = make_adapter(ep.env.adapter, **bounded_options(ep.env.adapter, ep.env.options,
+                                                                 self.s.reset_timeout, self.s.step_timeout))
         self.adapters[i] = (ep.env.key, adapter)
         return adapter
 
@@ -164,6 +185,10 @@ class Worker:
             goal = Goal.of(goal).only(ep.task.goal)
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop):
+                safety.say(f"episode {ep.episode_id} aborted: {exc}")
+                self._send("failed", ep.episode_id, Status.ABORTED.value, str(exc))
+                return
             self._drop_adapter(i)
             self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
             return
@@ -177,7 +202,7 @@ class Worker:
             slot.frames = [side_by_side(obs.rgb, goal)]
         self.slots[i] = slot
 
-    def _finish(self, i: int, status: Status) -> None:
+    def _finish(self, i: int, status: Status, error: str | None = None) -> None:
         slot = self.slots[i]
         assert slot is not None
         self.slots[i] = None
@@ -198,7 +223,7 @@ class Worker:
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
             episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
             final_distance=info.distance, score=info.score,
-            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance,
+            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance, error=error,
             goal=ep.task.goal, instruction=None if language is None else language.instruction)
         self._send("done", record.to_row())
 
@@ -222,6 +247,7 @@ class Worker:
                     raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")
             except Exception as exc:
                 self._disarm()
+                safety.emergency_stop(f"the policy failed: {_short(exc)}")
                 self.policies.pop(first.episode.policy.key, None)
                 for i in idx:
                     slot = self.slots[i]
@@ -240,6 +266,9 @@ class Worker:
             self._disarm()
         except Exception as exc:
             self._disarm()
+            if isinstance(exc, safety.EmergencyStop) or safety.tripped():
+                self._abort(i, str(exc) if isinstance(exc, safety.EmergencyStop) else safety.tripped() or "")
+                return
             self.slots[i] = None
             self._drop_adapter(i)
             self._send("failed", slot.episode.episode_id, Status.ENV_ERROR.value, f"step failed: {_short(exc)}")
@@ -249,7 +278,7 @@ class Worker:
         if slot.frames is not None:
             slot.frames.append(side_by_side(slot.obs.rgb, slot.goal))
         if done:
-            self._finish(i, Status.SUCCESS if success else Status.FAILURE)
+            self._finish(i, Status.UNJUDGED if success is None else Status.SUCCESS if success else Status.FAILURE)
         elif slot.steps >= slot.episode.task.max_steps:
             self._finish(i, Status.TIMEOUT)
 
@@ -280,7 +309,10 @@ class Worker:
                 break
             self._receive(block=not self.busy and self.asked)
             if self._orphaned():  # the driver was killed: stop at once, it will resume the sweep itself
-                os._exit(0)
+                self._abandon()
+            if safety.tripped():  # a signal: robots are stopped already; report what was cut short, then leave
+                self._abort_all(safety.tripped() or "interrupted")
+                break
             if len(self.queue) < len(self.slots) and not self.asked and not self.stopping:
                 self._send("want", len(self.slots) * 2 - len(self.queue))
                 self.asked = True
@@ -296,11 +328,15 @@ def limit_threads(threads: int) -> None:
 
 
 def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, current: Any, parent: int) -> None:
-    """Process entry point (spawn): Ctrl-C is the driver's to handle, so workers only run emergency stops on it."""
-    safety.install(ignore_interrupt=True)
+    """Process entry point (spawn): signals and a vanished driver stop robots at once (harness.safety); the loop
+    then aborts its episodes and ends. A crash stops the robots before anything else."""
+    safety.install(interrupt=False, parent=parent)
     limit_threads(settings.threads)
+    runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
-    except Exception as exc:
-        conn.send(("fatal", wid, _short(exc)))
+    except BaseException as exc:
+        safety.emergency_stop(f"the worker crashed: {_short(exc)}")
+        with contextlib.suppress(Exception):  # the driver may be gone
+            conn.send(("fatal", wid, _short(exc)))
         raise

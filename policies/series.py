@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config import config_path
 from harness.errors import CrossviewError
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".ckpt", ".bin")
@@ -58,7 +59,7 @@ def checkpoint_step(path: str | Path) -> int | None:
 def expand_series(spec: str, base: str | Path = ".") -> list[Checkpoint]:
     """The checkpoints a folder or glob names, ordered by step (then name); error if it names none."""
     root = Path(base)
-    target = Path(spec) if Path(spec).is_absolute() else root / spec
+    target = config_path(spec, root)
     if target.is_dir():
         paths = [p for p in target.iterdir() if p.suffix in CHECKPOINT_SUFFIXES]
     elif target.is_file():

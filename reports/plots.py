@@ -1,6 +1,7 @@
-"""Report figures (matplotlib, headless): learning curves, heat maps, interval estimates, profiles, goal gallery.
+"""Report figures (matplotlib, headless): success vs step, one heat map, interval estimates, profiles, goal gallery.
 
-Each function writes one PNG and returns its path, or None when the data has nothing to show.
+Each function writes one PNG atomically (harness/atomic.py) and returns its path, or None when the data has nothing
+to show. Checkpoints are ordered by training step (numbers, not strings); worlds source first.
 """
 
 from __future__ import annotations
@@ -14,103 +15,130 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from harness.atomic import atomic_path  # noqa: E402
 from reports import stats  # noqa: E402
+from reports.stats import Interval  # noqa: E402
 
 DPI = 110
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 
 def success_vs_step(world: pd.DataFrame, out: Path) -> Path | None:
-    """Success rate vs training step, one line per (adapter, domain), Wilson bands; one panel per series."""
-    series = world[world["step"].notna()]
+    """Success vs training step per world (Wilson bands), one panel per series, with the random and oracle rates
+    of each world as dotted and dashed reference lines."""
+    series = world[world["step"].notna() & (world["judged"] > 0)]
     if series.empty:
         return None
     names = sorted(series["series"].unique())
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 3.8), squeeze=False)
+    base = world[world["kind"].isin(["random", "oracle"]) & (world["judged"] > 0)]
+    fig, axes = plt.subplots(1, len(names), figsize=(5.8 * len(names), 3.9), squeeze=False)
     for ax, name in zip(axes[0], names):
-        for (adapter, domain, role), t in series[series["series"] == name].groupby(["adapter", "domain", "role"]):
-            t = t.sort_values("step")
-            style = "-" if role == "source" else "--"
-            line, = ax.plot(t["step"], t["rate"], style, marker="o", label=f"{adapter}/{domain} ({role})")
-            ax.fill_between(t["step"], t["low"], t["high"], alpha=0.2, color=line.get_color())
+        s = series[series["series"] == name]
+        worlds = s.drop_duplicates(["adapter", "domain", "role"]).sort_values(
+            ["role", "adapter", "domain"], key=lambda c: c.map({"source": 0}).fillna(1) if c.name == "role" else c)
+        for _, w in worlds.iterrows():
+            t = s[(s["adapter"] == w["adapter"]) & (s["domain"] == w["domain"])].sort_values("step")
+            line, = ax.plot(t["step"], t["rate"], "-" if w["role"] == "source" else "--", marker="o",
+                            label=f"{w['adapter']}/{w['domain']} ({w['role']})")
+            ax.fill_between(t["step"], t["low"], t["high"], alpha=0.18, color=line.get_color())
+            for kind, style in (("random", ":"), ("oracle", "-.")):
+                b = base[(base["kind"] == kind) & (base["adapter"] == w["adapter"]) & (base["domain"] == w["domain"])]
+                if len(b):
+                    ax.axhline(b["successes"].sum() / b["judged"].sum(), color=line.get_color(), ls=style, lw=1,
+                               alpha=0.8)
         ax.set(title=f"{name}: success vs training step", xlabel="training step", ylabel="success rate",
                ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.plot([], [], "k:", lw=1, label="random (reference)")
+        ax.plot([], [], "k-.", lw=1, label="oracle (reference)")
+        ax.legend(fontsize=7)
     return _save(fig, out)
 
 
-def heatmap(table: pd.DataFrame, policy: str, out: Path) -> Path | None:
-    """Success rate per (adapter/domain) × interaction for one policy."""
-    t = table[(table["policy"] == policy) & (table["judged"] > 0)]
-    if t.empty:
+def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
+    """One heat map of the transfer matrix: policy (rows, in order) × world × interaction, success with k/n."""
+    m = matrix[matrix["judged"] > 0]
+    if m.empty:
         return None
-    t = t.assign(world=t["adapter"] + "/" + t["domain"])
-    k = t.pivot_table(index="world", columns="interaction", values="successes", aggfunc="sum")
-    n = t.pivot_table(index="world", columns="interaction", values="judged", aggfunc="sum")
-    rate = k / n
-    fig, ax = plt.subplots(figsize=(1.6 * rate.shape[1] + 2.5, 0.7 * rate.shape[0] + 1.6))
-    im = ax.imshow(rate.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(rate.shape[1]), rate.columns)
-    ax.set_yticks(range(rate.shape[0]), rate.index)
-    for i in range(rate.shape[0]):
-        for j in range(rate.shape[1]):
-            if np.isfinite(rate.iat[i, j]):
-                ax.text(j, i, f"{rate.iat[i, j]:.0%}\n{int(k.iat[i, j])}/{int(n.iat[i, j])}", ha="center",
-                        va="center", color="white" if rate.iat[i, j] < 0.6 else "black", fontsize=8)
-    ax.set_title(f"{policy}: success by world × interaction")
-    fig.colorbar(im, ax=ax, fraction=0.04)
+    role = m["role"].map({"source": "source: "}).fillna("")
+    m = m.assign(col=m["adapter"] + "/" + m["domain"] + "\n" + role + m["interaction"])
+    rows = list(dict.fromkeys(m.sort_values("policy_order")["policy"]))
+    cols = list(dict.fromkeys(m.sort_values(["world_order", "interaction"])["col"]))
+    k = m.pivot_table(index="policy", columns="col", values="successes", aggfunc="sum").reindex(rows)[cols]
+    n = m.pivot_table(index="policy", columns="col", values="judged", aggfunc="sum").reindex(rows)[cols]
+    rate = (k / n).to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 2.8, 0.42 * len(rows) + 1.9))
+    im = ax.imshow(rate, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if np.isfinite(rate[i, j]):
+                ax.text(j, i, f"{rate[i, j]:.0%}\n{int(k.iat[i, j])}/{int(n.iat[i, j])}", ha="center",
+                        va="center", color="white" if rate[i, j] < 0.6 else "black", fontsize=6.5)
+    worlds = [c.split("\n")[0] for c in cols]
+    for j in range(1, len(cols)):
+        if worlds[j] != worlds[j - 1]:  # a white rule between worlds (source first)
+            ax.axvline(j - 0.5, color="white", lw=3)
+    ax.set_title("success by policy × world × interaction (k/n judged episodes)", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="success rate")
     return _save(fig, out)
 
 
-def intervals(summary: pd.DataFrame, out: Path, normalized: bool = False) -> Path | None:
-    """Mean and IQM across tasks with bootstrap intervals, one row per policy."""
-    if summary.empty:
+def intervals(table: pd.DataFrame, columns: list[str], out: Path, xlabel: str, title: str) -> Path | None:
+    """Point estimates with 95% intervals, one row per policy, one panel per column of Interval values."""
+    if table.empty:
         return None
-    keys = ("norm_mean", "norm_iqm") if normalized else ("mean", "iqm")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 0.38 * len(summary) + 1.5), sharey=True)
-    y = np.arange(len(summary))
-    for ax, key in zip(axes, keys):
-        iv = summary[key].tolist()
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 0.36 * len(table) + 1.6), sharey=True,
+                             squeeze=False)
+    y = np.arange(len(table))
+    for ax, key in zip(axes[0], columns):
+        iv: list[Interval] = table[key].tolist()
         v = np.array([i.value for i in iv])
         err = np.array([[i.value - i.low for i in iv], [i.high - i.value for i in iv]])
-        ax.errorbar(v, y, xerr=np.nan_to_num(err), fmt="o", capsize=3)
-        ax.set(title=key.replace("norm_", "normalized ").upper() if key.endswith("iqm") else key.replace("_", " "),
-               xlabel="normalized score" if normalized else "success rate")
+        ax.errorbar(v, y, xerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", capsize=3)
+        ax.set(title=key, xlabel=xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set_yticks(y, summary["policy"])
-    axes[0].invert_yaxis()
+    axes[0][0].set_yticks(y, table["policy"])
+    axes[0][0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
     return _save(fig, out)
 
 
-def profiles(table: pd.DataFrame, out: Path) -> Path | None:
-    """Performance profiles: fraction of tasks with success above τ, per policy, with bootstrap bands."""
-    t = table[table["judged"] > 0]
+def profiles(cells: pd.DataFrame, order: list[str], out: Path) -> Path | None:
+    """Performance profiles over zero-shot tasks: fraction of tasks with success above τ, per policy, 95% bands."""
+    t = cells[(cells["judged"] > 0) & (cells["role"] == "zeroshot")]
     if t.empty:
         return None
     taus = np.linspace(0, 1, 41)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for policy, p in t.groupby("policy", sort=False):
+    fig, ax = plt.subplots(figsize=(6.2, 4))
+    for policy in [p for p in order if p in set(t["policy"])]:
+        p = t[t["policy"] == policy]
         point, lo, hi = stats.profile_with_bands(p["successes"].to_numpy(), p["judged"].to_numpy(), taus, reps=500)
         line, = ax.plot(taus, point, label=policy)
-        ax.fill_between(taus, lo, hi, alpha=0.15, color=line.get_color())
-    ax.set(xlabel="success rate τ", ylabel="fraction of tasks with success > τ", title="performance profiles")
+        ax.fill_between(taus, lo, hi, alpha=0.12, color=line.get_color())
+    ax.set(xlabel="success rate τ", ylabel="fraction of zero-shot tasks with success > τ",
+           title="zero-shot performance profiles")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, out)
 
 
 def gallery(rows: pd.DataFrame, thumbs: dict[str, Path], out: Path, per_side: int = 6) -> Path | None:
-    """Agent's last frame beside the goal with its mask, for a sample of successes and failures."""
+    """Agent's last frame beside the goal (target outlined, the rest dimmed), for some successes and failures."""
     have = rows[rows["episode_id"].isin(thumbs)]
-    wins = have[have["win"]].sample(min(per_side, int(have["win"].sum())), random_state=0)
+    wins = have[have["win"]]
     losses = have[~have["win"] & have["judged"]]
+    wins = wins.sample(min(per_side, len(wins)), random_state=0)
     losses = losses.sample(min(per_side, len(losses)), random_state=0)
     picked = [("success", r) for _, r in wins.iterrows()] + [("failure", r) for _, r in losses.iterrows()]
     if not picked:
@@ -126,5 +154,5 @@ def gallery(rows: pd.DataFrame, thumbs: dict[str, Path], out: Path, per_side: in
         ax.imshow(iio.imread(thumbs[r["episode_id"]]))
         ax.set_title(f"{label}: {r['policy']} {r['domain']} {r['interaction']}", fontsize=8,
                      color="green" if label == "success" else "red")
-    fig.suptitle("last agent frame | goal with target mask", fontsize=9)
+    fig.suptitle("last agent frame | goal (target outlined, rest dimmed)", fontsize=9)
     return _save(fig, out)

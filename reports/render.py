@@ -1,8 +1,9 @@
 """The generalization report of one or more runs: ``index.html`` with figures and tables, ``summary.md``, CSVs.
 
-Works on a sweep still in progress (it reads what is stored). Episodes nobody could judge and errored episodes are
-counted in the provenance section, never scored; normalized scores are left out, with a note, where the random or
-oracle baseline is missing for a task.
+The page opens with the transfer matrix (checkpoint × world × interaction), then the zero-shot aggregates and the
+gap to the source world, then paired comparisons of each checkpoint with the previous one. Works on a sweep still
+in progress (it says so at the top). Everything is computed from the store's tallies (harness/counts.py). A rebuild
+first replaces the page with a notice, so a rebuild that fails never leaves an older page looking current.
 """
 
 from __future__ import annotations
@@ -17,177 +18,236 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports import plots, tables
+from harness.atomic import clear_stale, write_text
+from harness.counts import MergedRuns
+from harness.errors import CrossviewError
+from reports import compare, plots, tables
+from reports.definitions import DEFINITIONS
 from reports.stats import Interval
 
-CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1.5rem}th,td{border:1px solid #ccc;padding:.25rem .5rem}
+CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1300px;color:#222}
+table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1.5rem}th,td{border:1px solid #ccc;padding:.2rem .45rem}
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.3rem 0}.note{color:#8a5a00}
-pre{background:#f7f7f7;padding:.6rem;overflow:auto;font-size:.75rem}code{font-size:.85rem}"""
+.warn{background:#fff4d6;border:1px solid #e0b84c;padding:.5rem .8rem}pre{background:#f7f7f7;padding:.6rem;
+overflow:auto;font-size:.75rem}dt{font-weight:600;margin-top:.4rem}"""
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, col: str = "") -> str:
     if isinstance(v, Interval):
-        return v.fmt(pct=True)
+        return v.fmt(pct="normalized" not in col)
     if isinstance(v, (float, np.floating)):
-        return "-" if not np.isfinite(v) else f"{v:.3g}"
+        if not np.isfinite(v):
+            return "-"
+        return f"{v:.3g}" if col.startswith("p ") or col in ("Kendall τ", "MMRV") else f"{v:.3g}"
     return str(v)
 
 
-def _display(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
-    """Format intervals: success rates as percentages, normalized scores as fractions of the oracle's."""
-    if df.empty:
-        return pd.DataFrame(columns=cols)
-    return pd.DataFrame({c: df[c].map(lambda v, c=c: v.fmt(pct=not c.startswith("norm_"))
-                                      if isinstance(v, Interval) else _fmt(v)) for c in cols})
+def display(df: pd.DataFrame) -> pd.DataFrame:
+    """Intervals as text (success in %, normalized scores as fractions of the oracle's), numbers rounded."""
+    return pd.DataFrame({c: [_fmt(v, c) for v in df[c]] for c in df.columns}, index=df.index)
 
 
-def _rate(row: pd.Series) -> str:
-    if row["judged"] == 0:
-        return "no judged episodes"
-    return f"{int(row['successes'])}/{int(row['judged'])} = {row['rate']:.0%} [{row['low']:.0%}, {row['high']:.0%}]"
+def _cell_text(r: pd.Series) -> str:
+    if r["judged"] == 0:
+        return f"no judged ({int(r['episodes'])} ep.)"
+    return f"{int(r['successes'])}/{int(r['judged'])} {r['rate']:.0%} [{r['low']:.0%}, {r['high']:.0%}]"
 
 
-def world_table(world: pd.DataFrame) -> pd.DataFrame:
-    """The headline table: per policy × world, successes/n with Wilson interval and normalized score."""
-    out = world.copy()
-    out["success (95% Wilson)"] = out.apply(_rate, axis=1)
-    out["normalized"] = out["normalized"].map(lambda v: "-" if not np.isfinite(v) else f"{v:.2f}")
-    return out[["policy", "adapter", "domain", "role", "success (95% Wilson)", "normalized", "unjudged", "errors"]]
+def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The transfer matrix for display: one row per policy, columns world (role) × interaction."""
+    m = matrix.assign(text=[_cell_text(r) for _, r in matrix.iterrows()],
+                      world=matrix["adapter"] + "/" + matrix["domain"] + " (" + matrix["role"].map(
+                          {"source": "source", "zeroshot": "zero-shot"}).fillna(matrix["role"]) + ")")
+    cols = list(dict.fromkeys(zip(m.sort_values(["world_order", "interaction"])["world"],
+                                  m.sort_values(["world_order", "interaction"])["interaction"])))
+    rows = list(dict.fromkeys(m.sort_values("policy_order")["policy"]))
+    wide = m.pivot_table(index="policy", columns=["world", "interaction"], values="text", aggfunc="first")
+    wide = wide.reindex(index=rows, columns=pd.MultiIndex.from_tuples(cols, names=["world", "interaction"]))
+    return wide.fillna("-")
 
 
 def build(runs: list[str | Path], out: str | Path | None = None, reps: int = 2000) -> Path:
-    """Write the report; returns the path of ``index.html``."""
-    df, kinds, metas = tables.load_runs(runs)
+    """Write the report; returns the path of ``index.html``. On failure the page says the rebuild failed."""
     out_dir = Path(out) if out else Path(runs[0]) / "report"
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    cell = tables.with_normalized(tables.cells(df), kinds)
-    world = tables.by_world(cell)
-    summary = tables.policy_summary(cell, reps=reps)
-    gap = tables.gaps(cell, reps=reps)
-
-    figures: list[tuple[str, Path]] = []
-    for title, path in [("Success vs checkpoint step", plots.success_vs_step(world, fig_dir / "success_vs_step.png")),
-                        ("Mean and IQM across tasks (95% stratified bootstrap)",
-                         plots.intervals(summary, fig_dir / "intervals.png")),
-                        ("Normalized score (random = 0, oracle = 1)",
-                         plots.intervals(summary, fig_dir / "intervals_normalized.png", normalized=True)
-                         if not summary.empty and summary["norm_mean"].map(lambda i: np.isfinite(i.value)).any()
-                         else None),
-                        ("Performance profiles", plots.profiles(cell, fig_dir / "profiles.png"))]:
-        if path is not None:
-            figures.append((title, path))
-    for policy in cell["policy"].unique():
-        path = plots.heatmap(cell, policy, fig_dir / f"heatmap_{_slug(policy)}.png")
-        if path is not None:
-            figures.append((f"{policy}: world × interaction", path))
-    thumbs = {p.stem: p for m in metas for p in (Path(m["run"]) / "thumbs").glob("*.png")}
-    path = plots.gallery(df, thumbs, fig_dir / "gallery.png")
-    if path is not None:
-        figures.append(("Goal gallery: successes and failures", path))
-
-    _write_csv(cell, out_dir / "cells.csv")
-    _write_csv(world, out_dir / "worlds.csv")
-    _write_csv(_display(summary, list(summary.columns)), out_dir / "policies.csv")
-    _write_csv(_display(gap, list(gap.columns)), out_dir / "gaps.csv")
-    notes = _notes(df, cell)
-    _atomic_text(out_dir / "summary.md", _markdown(world, summary, gap, notes, runs))
+    clear_stale(out_dir)
     index = out_dir / "index.html"
-    _atomic_text(index, _html(world, summary, gap, figures, notes, metas, df, out_dir))
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    _notice(index, f"This report is being rebuilt (started {started}). If this page stays, the rebuild failed: "
+                   "run 'crossview report' again and read its error.")
+    try:
+        return _build(runs, out_dir, fig_dir, index, reps)
+    except BaseException as exc:
+        _notice(index, f"The report rebuild started {started} failed ({type(exc).__name__}: {exc}). No results are "
+                       "shown so that an older report is not mistaken for the current one.")
+        raise
+
+
+def _notice(index: Path, text: str) -> None:
+    write_text(index, f"<!doctype html><html><head><meta charset='utf-8'><title>crossview report</title>"
+                      f"<style>{CSS}</style></head><body><h1>crossview report</h1><p class='warn'>"
+                      f"{html.escape(text)}</p></body></html>")
+    md = index.with_name("summary.md")
+    if md.exists():
+        md.unlink()
+
+
+def _build(runs: list[str | Path], out_dir: Path, fig_dir: Path, index: Path, reps: int) -> Path:
+    with MergedRuns(runs) as merged:
+        counts = merged.counts()
+        if counts.cells.empty:
+            raise CrossviewError(f"no episodes stored yet in {', '.join(str(r) for r in runs)}: run the sweep first")
+        cells = tables.with_baselines(counts)
+        kinds = counts.kinds
+        comparisons = compare.comparison_table(merged, cells, kinds, reps=reps)
+        thumbs = {p.stem: p for m in counts.metas for p in sorted((Path(m["run"]) / "thumbs").glob("*.png"))[:400]}
+        videos = {p.stem: p for m in counts.metas for p in sorted((Path(m["run"]) / "videos").glob("*.mp4"))[:60]}
+        shown = merged.episodes([*thumbs, *videos])
+    matrix = tables.transfer_matrix(cells, kinds)
+    world = tables.by_world(cells, kinds)
+    zero = tables.zero_shot_summary(cells, kinds, reps=reps)
+    gaps = tables.world_gaps(cells, kinds, reps=reps)
+    pooled = tables.summary(cells, kinds, reps=reps)
+    ranks = compare.rank_agreement(world)
+    mde = compare.detectable(world)
+    notes = tables.incomplete(counts, cells) + _notes(counts, cells)
+
+    order = tables.order_policies(cells, kinds)
+    figures: list[tuple[str, Path | None]] = [
+        ("Success by policy × world × interaction", plots.heatmap(matrix, fig_dir / "heatmap.png")),
+        ("Success vs checkpoint step (random and oracle as reference lines)",
+         plots.success_vs_step(world, fig_dir / "success_vs_step.png")),
+        ("Zero-shot tasks: mean and IQM (95% intervals)",
+         plots.intervals(zero[zero["zero-shot tasks"] > 0], ["mean", "iqm"], fig_dir / "zeroshot.png",
+                         "success rate", "zero-shot tasks only")),
+        ("Zero-shot tasks: normalized score (random = 0, oracle = 1)",
+         plots.intervals(zero[zero["normalized mean"].map(lambda i: np.isfinite(i.value))],
+                         ["normalized mean", "normalized iqm"], fig_dir / "zeroshot_normalized.png",
+                         "normalized score", "zero-shot tasks only")),
+        ("Zero-shot performance profiles", plots.profiles(cells, order, fig_dir / "profiles.png")),
+        ("Goal gallery: successes and failures", plots.gallery(shown, thumbs, fig_dir / "gallery.png")),
+    ]
+    figures_kept = [(t, p) for t, p in figures if p is not None]
+    for stale in fig_dir.glob("*.png"):  # figures an earlier build made and this one did not
+        if stale not in {p for _, p in figures_kept}:
+            stale.unlink()
+
+    for name, frame in (("cells.csv", cells), ("matrix.csv", matrix), ("zeroshot.csv", display(zero)),
+                        ("comparisons.csv", display(comparisons)), ("gaps.csv", display(gaps)),
+                        ("rank_agreement.csv", ranks), ("detectable.csv", mde), ("policies.csv", display(pooled))):
+        write_text(out_dir / name, frame.to_csv(index=False))
+    sections = _sections(matrix, zero, comparisons, ranks, mde, gaps, pooled)
+    write_text(out_dir / "summary.md", _markdown(sections, notes, runs))
+    write_text(index, _html(sections, figures_kept, notes, counts, shown, videos, out_dir))
     return index
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _notes(df: pd.DataFrame, cell: pd.DataFrame) -> list[str]:
+def _notes(counts: Any, cells: pd.DataFrame) -> list[str]:
     notes = []
-    unjudged = int((~df["judged"] & ~df["errored"]).sum())
-    errored = int(df["errored"].sum())
+    unjudged, errors = int(cells["unjudged"].sum()), int(cells["errors"].sum())
     if unjudged:
         notes.append(f"{unjudged} episode(s) could not be judged (success unknown): counted, not scored.")
-    if errored:
-        by = df[df["errored"]]["status"].value_counts().to_dict()
-        notes.append(f"{errored} episode(s) ended in errors ({', '.join(f'{k} {v}' for k, v in by.items())}): "
+    if errors:
+        by = {k: v for k, v in counts.statuses.items() if k in ("env_error", "policy_error")}
+        notes.append(f"{errors} episode(s) ended in errors ({', '.join(f'{k} {v}' for k, v in by.items())}): "
                      "counted, not scored.")
-    missing = cell[(cell["judged"] > 0) & cell["normalized"].isna()]
-    if not missing.empty:
-        notes.append(f"Normalized score left out for {missing[tables.TASK].drop_duplicates().shape[0]} task(s): "
-                     "the random or oracle baseline is missing there, or the oracle did not beat random.")
-    if cell["judged"].eq(0).any():
-        notes.append(f"{int(cell['judged'].eq(0).sum())} cell(s) have no judged episode and show no rate.")
+    missing = cells[(cells["judged"] > 0) & cells["normalized"].isna()]
+    if len(missing):
+        notes.append(f"Normalized score left out for {missing[list(tables.TASK)].drop_duplicates().shape[0]} "
+                     "task(s): a baseline is missing there, or oracle − random is below the minimum span "
+                     f"({tables.stats.MIN_SPAN:.0%}).")
+    if cells["judged"].eq(0).any():
+        notes.append(f"{int(cells['judged'].eq(0).sum())} cell(s) have no judged episode and show no rate.")
     return notes
 
 
-def _markdown(world: pd.DataFrame, summary: pd.DataFrame, gap: pd.DataFrame, notes: list[str],
-              runs: list[str | Path]) -> str:
+Section = tuple[str, str, pd.DataFrame, bool]  # title, explanation, table, keep the index
+
+
+def _sections(matrix: pd.DataFrame, zero: pd.DataFrame, comparisons: pd.DataFrame, ranks: pd.DataFrame,
+              mde: pd.DataFrame, gaps: pd.DataFrame, pooled: pd.DataFrame) -> list[Section]:
+    out: list[Section] = [
+        ("Transfer matrix", "Successes / judged episodes, success rate and 95% Wilson interval, per checkpoint "
+         "(ordered by training step; baselines last) × world (source first) × interaction, pooled over "
+         "difficulties and splits.", matrix_table(matrix), True),
+        ("Zero-shot aggregates and gap to the source world", "Over zero-shot tasks only: mean and IQM of per-task "
+         "success and of normalized score (random = 0, oracle = 1), 95% intervals; the gap is mean success on "
+         "source tasks minus on zero-shot tasks (Newcombe interval). Positive gap: success lost on leaving the "
+         "source world.", display(zero), False),
+    ]
+    if len(comparisons):
+        out.append(("Is each checkpoint better than the previous one?", "Paired on identical episodes (same task, "
+                    "target, seed, index), both judged. A − B with Newcombe's paired 95% interval; exact McNemar "
+                    "p, Holm-adjusted over every row of this table; P(A > B) with a 95% interval.",
+                    display(comparisons), False))
+    if len(ranks):
+        out.append(("Does the source world pick the best checkpoint for each zero-shot world?", "Kendall τ-b "
+                    "between the checkpoints' success in the source world and in each zero-shot world (1: same "
+                    "order), and SimplerEnv's mean maximum rank violation (0: no violation; in success rate).",
+                    display(ranks), False))
+    if len(mde):
+        out.append(("How small a difference can these episodes detect?", "Two policies' success differing by less "
+                    "than the detectable difference would go unnoticed (two-sided 5% test, 80% power, normal "
+                    "approximation at the world's mean rate).", display(mde), False))
+    if len(gaps):
+        out.append(("Generalization gaps per world", "Mean per-task success on source tasks minus on one zero-shot "
+                    "world's tasks, and train − heldout split; Newcombe 95% intervals.", display(gaps), False))
+    if len(pooled):
+        out.append(("All tasks pooled (source and zero-shot together)", "For reference only: mixes source and "
+                    "zero-shot tasks, so it does not answer the zero-shot question.",
+                    display(pooled.drop(columns=["series", "step"])), False))
+    return out
+
+
+def _markdown(sections: list[Section], notes: list[str], runs: list[str | Path]) -> str:
     lines = [f"# crossview report: {', '.join(str(r) for r in runs)}", ""]
-    lines += ["## Success per policy and world", "", world_table(world).to_markdown(index=False), ""]
-    if not summary.empty:
-        lines += ["## Across tasks (95% stratified bootstrap)", "",
-                  _display(summary, ["policy", "tasks", "episodes", "mean", "iqm", "norm_mean", "norm_iqm"])
-                  .to_markdown(index=False), ""]
-    if not gap.empty:
-        lines += ["## Generalization gaps", "", _display(gap, ["policy", "kind", "versus", "gap"])
-                  .to_markdown(index=False), ""]
     if notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
+        lines += ["**Read first:**", "", *[f"- {n}" for n in notes], ""]
+    for title, text, table, keep_index in sections:
+        frame = table.copy()
+        if isinstance(frame.columns, pd.MultiIndex):
+            frame.columns = [" ".join(c) for c in frame.columns]
+        lines += [f"## {title}", "", text, "", frame.to_markdown(index=keep_index), ""]
     return "\n".join(lines)
 
 
-def _html(world: pd.DataFrame, summary: pd.DataFrame, gap: pd.DataFrame, figures: list[tuple[str, Path]],
-          notes: list[str], metas: list[dict[str, Any]], df: pd.DataFrame, out_dir: Path) -> str:
+def _html(sections: list[Section], figures: list[tuple[str, Path]], notes: list[str], counts: Any,
+          shown: pd.DataFrame, videos: dict[str, Path], out_dir: Path) -> str:
     esc = html.escape
+    total = sum(counts.statuses.values())
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>crossview report</title>"
              f"<style>{CSS}</style></head><body>",
-             f"<h1>crossview generalization report</h1><p>{len(df)} episodes from "
-             f"{esc(', '.join(m['run'] for m in metas))}; generated {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>"]
-    parts += ["<h2>Success per policy and world</h2>", world_table(world).to_html(index=False)]
-    if not summary.empty:
-        parts += ["<h2>Across tasks</h2><p>Mean and interquartile mean of per-task success, 95% stratified "
-                  "bootstrap intervals; normalized with random = 0 and oracle = 1 on each task.</p>",
-                  _display(summary, ["policy", "tasks", "episodes", "mean", "iqm", "norm_mean", "norm_iqm"])
-                  .to_html(index=False)]
-    if not gap.empty:
-        parts += ["<h2>Generalization gaps</h2><p>Mean per-task success in the first group minus the second; "
-                  "positive means the policy loses success when it leaves its source world or split.</p>",
-                  _display(gap, ["policy", "kind", "versus", "gap"]).to_html(index=False)]
-    for title, path in figures:
-        parts.append(f"<h2>{esc(title)}</h2><img src='{esc(os.path.relpath(path, out_dir))}' alt='{esc(title)}'>")
-    videos = df[df["video"].notna()].head(60)
-    if not videos.empty:
+             f"<h1>crossview generalization report</h1><p>{total:,} episodes from "
+             f"{esc(', '.join(m['run'] for m in counts.metas))}; generated {time.strftime('%Y-%m-%d %H:%M:%S')}."
+             "</p>"]
+    if notes:
+        parts.append("<div class='warn'><b>Read first:</b><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes)
+                     + "</ul></div>")
+    for i, (title, text, table, keep_index) in enumerate(sections):
+        parts += [f"<h2>{esc(title)}</h2><p>{esc(text)}</p>", table.to_html(index=keep_index, escape=True)]
+        if i == 1:  # figures after the headline tables
+            for ftitle, path in figures:
+                parts.append(f"<h3>{esc(ftitle)}</h3><img src='{esc(os.path.relpath(path, out_dir))}' "
+                             f"alt='{esc(ftitle)}'>")
+    if len(videos):
         parts.append("<h2>Episode videos</h2><ul>")
-        for meta in metas:
-            for _, r in videos.iterrows():
-                target = Path(meta["run"]) / str(r["video"])
-                if target.is_file():
-                    parts.append(f"<li><a href='{esc(os.path.relpath(target, out_dir))}'>{esc(r['policy'])} "
-                                 f"{esc(r['domain'])} {esc(r['interaction'])} seed {r['seed']}: {esc(r['status'])}"
-                                 "</a></li>")
+        by_id = shown.set_index("episode_id")
+        for eid, path in videos.items():
+            if eid in by_id.index:
+                r = by_id.loc[eid]
+                parts.append(f"<li><a href='{esc(os.path.relpath(path, out_dir))}'>{esc(str(r['policy']))} "
+                             f"{esc(str(r['domain']))} {esc(str(r['interaction']))} seed {r['seed']}: "
+                             f"{esc(str(r['status']))}</a></li>")
         parts.append("</ul>")
+    parts.append("<h2>Definitions</h2><dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>"
+                                                       for k, v in DEFINITIONS.items()) + "</dl>")
     parts.append("<h2>Provenance</h2>")
-    counts = df["status"].value_counts().to_dict()
-    parts.append(f"<p>By status: {esc(', '.join(f'{k} {v}' for k, v in counts.items()))}.</p>")
-    parts += [f"<p class='note'>{esc(n)}</p>" for n in notes]
-    for meta in metas:
-        planned = len(meta.get("plan_ids") or [])
-        parts.append(f"<h3>{esc(meta['run'])}</h3><p>planned {planned}; git {esc(json.dumps(meta.get('git')))}</p>"
-                     f"<details><summary>config, versions, machine</summary><pre>"
-                     f"{esc(json.dumps({k: meta.get(k) for k in ('config', 'versions', 'machine')}, indent=2))}"
+    parts.append(f"<p>By status: {esc(', '.join(f'{k} {v:,}' for k, v in sorted(counts.statuses.items())))}.</p>")
+    for meta, state in zip(counts.metas, counts.runs):
+        parts.append(f"<h3>{esc(meta['run'])}</h3><p>planned {state.planned:,}, stored {state.stored:,}; git "
+                     f"{esc(json.dumps(meta.get('git')))}</p><details><summary>config, versions, machine</summary>"
+                     f"<pre>{esc(json.dumps({k: meta.get(k) for k in ('config', 'versions', 'machine')}, indent=2))}"
                      "</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 extras="torch"
 apt_packages=(libegl1 libegl-mesa0 libgl1-mesa-dri)   # headless OpenGL for MuJoCo (Rooms)
 if [[ "${1:-}" == "--dev" ]]; then
-  extras="torch,dev,ray,dmlab,cosysairsim,unreal,realsense,serve"
+  extras="torch,dev,ray,dmlab,cosysairsim,unreal,realsense,serve,probe"
   apt_packages+=(chromium libusb-1.0-0)                 # the report test's browser; pyrealsense2's USB library
 fi
 

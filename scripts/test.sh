@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
+.venv/bin/nox --no-color   # sessions whose dependencies cannot share .venv (noxfile.py)

@@ -4,20 +4,23 @@
       options: {goals: rig_goals/, serial: "123456789", robot: {driver: line, url: "tcp://car:9100"}}
       # or, for a recording: {goals: rig_goals/, file: run.db3, operator: none}
 
-Before each episode the operator is asked to set the scene; at its end (the task's step limit, or the end of a
-recording) to judge it: y / n / s(kip). A skipped episode is stored with ``success`` None. ``operator: none`` asks
-nothing (files, dry runs): every episode is unjudged. The camera's intrinsics travel with every episode.
+Before each episode the operator is asked (on the terminal, /dev/tty) to set the scene; at its end (the task's step
+limit, or the end of a recording) to judge it: y / n / s(kip). A skipped episode is stored as ``unjudged``
+(``success`` None). ``operator: none`` asks nothing (files, dry runs): every episode is unjudged. After an emergency
+stop (harness.safety) the next episode starts only once the operator has typed ``go``; with ``operator: none``
+nobody can, so later episodes are aborted. The intrinsics of the frames as delivered (resized to ``image_size``)
+travel with every episode.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from adapters.base import AdapterInfo
 from adapters.realsense.camera import RealSenseCamera, import_rs
 from adapters.realsense.robot import RobotBase, make_base
+from harness import safety
 from harness.errors import CrossviewError
 from harness.goals import StoredGoal, load_library
 from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
@@ -26,9 +29,16 @@ PAPER_MASKED = ("pitch", "jump", "sneak", "use")  # the paper's car: camera pitc
 
 
 def ask_terminal(prompt: str) -> str:
-    """Ask the operator on the terminal (the default)."""
-    print(prompt, end="", flush=True, file=sys.stderr)
-    line = sys.stdin.readline()
+    """Ask the operator on the controlling terminal (a sweep's workers have no stdin of their own)."""
+    try:
+        tty = open("/dev/tty", "r+")  # noqa: SIM115 - closed below
+    except OSError:
+        raise CrossviewError("the operator has no terminal here: run the sweep from a terminal, or use "
+                             "operator: none for unattended runs") from None
+    with tty:
+        tty.write(prompt)
+        tty.flush()
+        line = tty.readline()
     if not line:
         raise CrossviewError("the operator's terminal closed: use operator: none for unattended runs")
     return line.strip().lower()
@@ -78,9 +88,23 @@ class RigAdapter:
         self._last = Observation(rgb, depth, (stamp - self._t0) / 1000.0 if self._t0 is not None else 0.0)
         return self._last, False
 
+    def _confirm_stop(self) -> None:
+        """After an emergency stop: go on only once the operator says the rig is safe."""
+        why = safety.unconfirmed()
+        if why is None:
+            return
+        if self.operator != "terminal":
+            raise safety.EmergencyStop("the robot was emergency-stopped earlier and nobody can confirm that it is "
+                                       "safe to go on (operator: none): check the rig, then run the sweep again")
+        while self.ask(f"[crossview] the robot was emergency-stopped: {why}. Make the rig safe, then type 'go' "
+                       "to start the next episode: ") != "go":
+            pass
+        safety.confirm()
+
     def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
         goal = self._goal(task)
         self.base.stop()
+        self._confirm_stop()
         if self.operator == "terminal":
             self.ask(f"[crossview] set the scene for goal {task.params.get('goal')!r} ({task.target}), "
                      "then press Enter ")
@@ -93,6 +117,7 @@ class RigAdapter:
         self._t0 = stamp
         self._last = Observation(rgb, depth, 0.0)
         self._task, self._steps = task, 0
+        self.base.rearm()
         return self._last, goal, StepInfo(target=task.target, provenance={"intrinsics": self.camera.intrinsics})
 
     def _judge(self) -> bool | None:
@@ -110,8 +135,14 @@ class RigAdapter:
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._task is None:
             raise CrossviewError("realsense: step() called before reset()")
-        self.base.apply(action)
-        obs, ended = self._frame()
+        try:
+            self.base.apply(action)
+            obs, ended = self._frame()
+        except safety.EmergencyStop:
+            raise  # the robot is stopped already
+        except Exception as exc:  # the camera (or anything else) failed mid-episode: the robot stops first
+            safety.emergency_stop(f"the rig failed during a step: {exc}")
+            raise
         self._steps += 1
         if ended or self._steps >= self._task.max_steps:
             self.base.stop()

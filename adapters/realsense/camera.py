@@ -7,6 +7,8 @@ depth and colour timestamps are equal are used (``.db3`` playback can pair depth
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import numpy as np
 
 from harness.errors import CrossviewError, require
 
+RESUME_JOIN_S = 12.0  # longer than librealsense's own wait for a playback to resume
+POLL_MS = 20  # how often a recording's playback status is looked at while no frame comes
 INSTALL = "pip install 'crossview-harness[realsense]' and the Debian package libusb-1.0-0"
 
 
@@ -31,6 +35,19 @@ def resize(image: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarra
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
 
 
+def scaled_intrinsics(native: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """The colour stream's intrinsics for the image as delivered, resized to ``size`` (height, width).
+
+    Focal lengths and the principal point (an offset from the image's left/top edge, librealsense
+    include/librealsense2/h/rs_types.h:64-67) scale with the image, as librealsense scales them when it resizes
+    (src/proc/decimation-filter.cpp:349-352); the distortion coefficients act on normalised coordinates and stay.
+    """
+    h, w = size
+    sx, sy = w / native["width"], h / native["height"]
+    return {**native, "width": w, "height": h, "fx": native["fx"] * sx, "fy": native["fy"] * sy,
+            "ppx": native["ppx"] * sx, "ppy": native["ppy"] * sy}
+
+
 class RealSenseCamera:
     """Frames from a camera (``serial``) or a recording (``file``, .db3 or legacy .bag)."""
 
@@ -44,6 +61,7 @@ class RealSenseCamera:
         self.serial, self.file, self.size, self.fps = serial, file, tuple(size), fps
         self.resolution, self.timeout_ms = tuple(resolution), timeout_ms
         self.pipe: Any = None
+        self.playback: Any = None
         self.intrinsics: dict[str, Any] = {}
 
     def start(self) -> None:
@@ -61,7 +79,11 @@ class RealSenseCamera:
             playback.set_real_time(False)  # before start: after start it races and drops the first frames
             playback.pause()
             pipe.start(cfg)
-            playback.resume()
+            # resume() waits for the playback's reading thread (src/media/playback/playback_device.cpp:373-401),
+            # which in non-real-time mode can wait for this process to take frames: resume beside the reader, or it
+            # stalls until librealsense's 10 s dispatcher timeout
+            self._resuming = threading.Thread(target=playback.resume, name="realsense-resume", daemon=True)
+            self._resuming.start()
             self.playback = playback
         else:
             devices = [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
@@ -82,21 +104,45 @@ class RealSenseCamera:
         self.align = rs.align(rs.stream.color)
         self.depth_scale = float(profile.get_device().first_depth_sensor().get_depth_scale())
         colour = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
-        self.intrinsics = {"width": colour.width, "height": colour.height, "fx": colour.fx, "fy": colour.fy,
-                           "ppx": colour.ppx, "ppy": colour.ppy, "model": str(colour.model),
-                           "coeffs": list(colour.coeffs), "depth_scale": self.depth_scale,
-                           "source": self.file or self.serial or "first camera"}
+        native = {"width": colour.width, "height": colour.height, "fx": colour.fx, "fy": colour.fy,
+                  "ppx": colour.ppx, "ppy": colour.ppy, "model": str(colour.model), "coeffs": list(colour.coeffs)}
+        self.intrinsics = {**scaled_intrinsics(native, self.size), "native": native,
+                           "depth_scale": self.depth_scale, "source": self.file or self.serial or "first camera"}
+
+    def _ended(self) -> bool:
+        """The recording has been read to its end: its playback status is ``stopped``.
+
+        IntelRealSense/librealsense include/librealsense2/h/rs_record_playback.h:24 (STOPPED: "playback has ended
+        (all data was read)"), read with ``playback.current_status()`` (wrappers/python/pyrs_record_playback.cpp:30)
+        against ``rs.playback_status`` (wrappers/python/c_files.cpp:64), as upstream's own tests wait for it
+        (unit-tests/live/rec-play/test-pause-playback-frames.py:93).
+        """
+        return (self.playback is not None and not self._resuming.is_alive()
+                and self.playback.current_status() == self.rs.playback_status.stopped)
+
+    def _next(self) -> Any:
+        """The next frameset; None once a recording has ended (its status, not a timeout, says so)."""
+        end = time.monotonic() + self.timeout_ms / 1000.0
+        while True:
+            wait_ms = POLL_MS if self.playback is not None else self.timeout_ms
+            ok, frames = self.pipe.try_wait_for_frames(wait_ms)  # wrappers/python/pyrs_pipeline.cpp:167
+            if ok:
+                return frames
+            if self._ended():
+                ok, frames = self.pipe.try_wait_for_frames(0)  # a last frameset already queued
+                return frames if ok else None
+            if time.monotonic() >= end:
+                what = f"recording {self.file}" if self.file else "RealSense camera"
+                raise CrossviewError(f"the {what} sent no frame within {self.timeout_ms} ms")
 
     def read(self) -> tuple[np.ndarray, np.ndarray, float] | None:
         """(rgb uint8 H×W×3, depth float32 H×W metres, timestamp ms), or None at the end of a recording."""
         if self.pipe is None:
             self.start()
         while True:
-            ok, frames = self.pipe.try_wait_for_frames(self.timeout_ms)
-            if not ok:
-                if self.file is not None:
-                    return None
-                raise CrossviewError(f"the RealSense camera sent no frame within {self.timeout_ms} ms")
+            frames = self._next()
+            if frames is None:
+                return None
             depth, colour = frames.get_depth_frame(), frames.get_color_frame()
             if not depth or not colour or depth.get_timestamp() != colour.get_timestamp():
                 continue  # a mismatched pair from playback: wait for a matching one
@@ -107,6 +153,9 @@ class RealSenseCamera:
             return resize(rgb, self.size, False), resize(metres, self.size, True), colour.get_timestamp()
 
     def stop(self) -> None:
+        """Stop streaming (a recording stops where it is)."""
         if self.pipe is not None:
             self.pipe.stop()
             self.pipe = None
+        if self.playback is not None:
+            self._resuming.join(RESUME_JOIN_S)

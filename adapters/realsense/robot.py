@@ -1,32 +1,52 @@
-"""Robot bases for the rig: the ``RobotBase`` protocol, drivers, limits and a watchdog.
+"""Robot bases for the rig: the ``RobotBase`` protocol, drivers, limits, a heartbeat and a watchdog.
 
-Drivers: ``none`` (camera only: dry runs, recordings) and ``line`` — a plain-text line protocol over TCP
-(``tcp://HOST:PORT``) or a serial port (``serial:///dev/ttyUSB0?baud=115200``, pyserial). Each command is one
-ASCII line, answered by one line ``OK`` or ``ERR <reason>``:
+Drivers: ``none`` (camera only: dry runs, recordings) and ``line``, a plain-text protocol over TCP
+(``tcp://HOST:PORT``) or a serial port (``serial:///dev/ttyUSB0?baud=115200``, pyserial). crossview is the client;
+the robot (or a bridge on it) is the server.
 
-    MOVE <forward_m> <right_m>     drive this far in the robot frame (one axis at a time from crossview)
+The line protocol
+-----------------
+- Every command is one ASCII line ending in a newline. The robot answers **every** command, ``STOP`` and ``PING``
+  included, with exactly one line: ``OK`` once the command has been carried out to its end (a ``MOVE`` has finished
+  driving), or ``ERR <reason>`` when it refused or failed it. Replies come in the order of the commands.
+- Lockstep: crossview sends a command only once the previous command's reply has arrived, and waits for each reply
+  at most ``timeout_s`` seconds (``STOP``: ``stop_timeout_s``). An ``ERR``, no reply in time, or a closed link stops
+  the robot (``STOP``) and aborts the episode, with one line that names the command.
+- ``STOP`` is the only command that may be sent while another one is running: a stop cannot wait. The robot halts
+  at once, answers the interrupted command (``ERR stopped``, or ``OK``), then answers ``STOP`` with ``OK``.
+  After a ``STOP`` crossview sends no motion command (``MOVE TURN PITCH BEEP``) until the next episode starts; after
+  an emergency stop, not before the operator has confirmed that the rig is safe.
+
+    MOVE <forward_m> <right_m>     drive this far in the robot frame (crossview moves one axis at a time)
     TURN <degrees>                 rotate in place, positive to the right
     PITCH <degrees>                tilt the camera, positive down
     BEEP                           sound the beeper (the paper's "attack")
-    STOP                           stop now (the watchdog and Ctrl-C send it; no answer is awaited)
+    STOP                           halt now; sent first on Ctrl-C, SIGTERM, SIGHUP, a vanished sweep driver, a failed
+                                   policy, camera or command, a late policy, the end of every episode and of the sweep
+    PING                           do nothing: the heartbeat
+
+Heartbeat, for firmware authors: whenever no command has been sent for ``heartbeat_s`` seconds (0.25 by default; 0
+turns it off) crossview sends ``PING``, so a healthy host sends the robot a line within ``heartbeat_s`` (plus network
+latency) of every reply. Use it as a dead-man switch: when no line has arrived for a period of your choosing (say
+1 s, four heartbeats) after your last reply, or when the connection closes, halt the motors; and bound how long any
+one command may run. This covers what the host cannot: a frozen machine, a cut cable, a killed process.
 
 The paper's car mapping: forward/back = MOVE ±0.1 0, left/right = MOVE 0 ∓0.1, yaw = TURN, pitch = PITCH (masked
 on the paper's car), attack = BEEP; a composite action runs as its parts one after another. Steps and turns are
-clamped to the configured limits, and commands are spaced by the speed limit. A watchdog stops the base when no
-action arrives within ``deadline`` seconds of the last one (a late or dead policy).
+clamped to the configured limits, and commands are spaced by ``min_interval_s``. A watchdog stops the robot when no
+action arrives within ``deadline_s`` seconds of the last one (a late or dead policy).
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
+import inspect
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import parse_qs, urlparse
 
+from adapters.realsense.line import LineLink, RobotFault
 from harness import safety
-from harness.errors import BackendUnavailable, CrossviewError
+from harness.errors import CrossviewError
 from harness.spec import Action
 
 
@@ -34,11 +54,17 @@ from harness.spec import Action
 class RobotBase(Protocol):
     """Something that moves the camera through the world."""
 
-    def apply(self, action: Action) -> None: ...
+    def apply(self, action: Action) -> None:
+        """Carry out one action; ``safety.EmergencyStop`` when the robot is stopped (the episode is aborted)."""
 
-    def stop(self) -> None: ...
+    def stop(self, reason: str | None = None) -> None:
+        """Halt now; no motion until ``rearm``. ``reason`` marks an emergency, None a routine stop."""
 
-    def close(self) -> None: ...
+    def rearm(self) -> None:
+        """Allow motion again (a new episode, after the operator confirmed)."""
+
+    def close(self) -> None:
+        """Stop and let go of the robot."""
 
 
 class NoBase:
@@ -47,7 +73,10 @@ class NoBase:
     def apply(self, action: Action) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
+        pass
+
+    def rearm(self) -> None:
         pass
 
     def close(self) -> None:
@@ -75,99 +104,115 @@ def car_commands(action: Action, step_m: float = 0.1, max_step_m: float = 0.3, m
     return out
 
 
-class _Stream:
-    """A byte stream to the robot: a TCP socket or a serial port."""
-
-    def __init__(self, url: str, timeout: float) -> None:
-        parsed = urlparse(url)
-        self.url = url
-        if parsed.scheme == "tcp":
-            host = parsed.hostname or "127.0.0.1"
-            try:
-                self.sock: Any = socket.create_connection((host, parsed.port or 9100), timeout=timeout)
-            except OSError as exc:
-                raise CrossviewError(f"cannot reach the robot at {url} ({exc}): is its line server running?") \
-                    from None
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.file = self.sock.makefile("rwb", buffering=0)
-            self.serial = None
-        elif parsed.scheme == "serial":
-            try:
-                import serial
-            except ImportError:
-                raise BackendUnavailable("serial robots need pyserial: pip install 'crossview-harness[realsense]'") \
-                    from None
-            baud = int(parse_qs(parsed.query).get("baud", ["115200"])[0])
-            try:
-                self.serial = serial.Serial(parsed.path, baudrate=baud, timeout=timeout)
-            except Exception as exc:  # serial.SerialException and OS errors
-                raise CrossviewError(f"cannot open the robot's serial port {parsed.path} ({exc})") from None
-            self.file, self.sock = self.serial, None
-        else:
-            raise CrossviewError(f"robot url {url!r}: use tcp://HOST:PORT or serial:///dev/DEVICE?baud=115200")
-        self.lock = threading.Lock()
-
-    def command(self, line: str, answer: bool = True) -> str:
-        with self.lock:
-            self.file.write(line.encode() + b"\n")
-            if not answer:
-                return ""
-            reply = self.file.readline().decode(errors="replace").strip()
-        if not reply:
-            raise CrossviewError(f"the robot at {self.url} did not answer {line!r}")
-        if reply.startswith("ERR"):
-            raise CrossviewError(f"the robot at {self.url} refused {line!r}: {reply}")
-        return reply
-
-    def close(self) -> None:
-        (self.sock or self.serial).close()
-
-
 class LineBase:
-    """A robot speaking the line protocol, with limits, a watchdog and an emergency stop on Ctrl-C."""
+    """A robot speaking the line protocol (see the module docstring): lockstep, limits, heartbeat, watchdog."""
 
     def __init__(self, url: str, step_m: float = 0.1, max_step_m: float = 0.3, max_turn_deg: float = 45.0,
                  min_interval_s: float = 0.0, deadline_s: float = 2.0, timeout_s: float = 5.0,
+                 stop_timeout_s: float = 1.0, heartbeat_s: float = 0.25,
                  masked: frozenset[str] = frozenset()) -> None:
-        self.stream = _Stream(url, timeout_s)
+        for name, value in (("deadline_s", deadline_s), ("timeout_s", timeout_s), ("stop_timeout_s", stop_timeout_s)):
+            if not value > 0:
+                raise CrossviewError(f"robot option {name} must be > 0 seconds, got {value!r}")
+        self.link = LineLink(url, timeout_s)
         self.step_m, self.max_step_m, self.max_turn = step_m, max_step_m, max_turn_deg
         self.min_interval, self.deadline, self.masked = min_interval_s, deadline_s, masked
-        self._last_cmd = 0.0
-        self._last_action = time.monotonic()
-        self._moving = False
+        self.timeout, self.stop_timeout, self.heartbeat = timeout_s, stop_timeout_s, max(0.0, heartbeat_s)
+        self._order = threading.Lock()  # lockstep: one command (other than STOP) waiting for its reply at a time
+        self._latched: str | None = None  # why motion is refused, after a STOP
+        self._stops = 0  # STOPs sent so far
+        self._last_sent = self._last_action = time.monotonic()
+        self._moving = self._applying = False
+        self._beat_ok = True
         self._closed = threading.Event()
         safety.register(self.stop)
         self._watchdog = threading.Thread(target=self._watch, name="robot-watchdog", daemon=True)
         self._watchdog.start()
 
-    def _watch(self) -> None:
-        while not self._closed.wait(min(0.05, self.deadline / 4)):
-            if self._moving and time.monotonic() - self._last_action > self.deadline:
-                self.stop()
+    # ------------------------------------------------------------------ commands
+    def _refuse_motion(self) -> None:
+        why = safety.tripped() or self._latched
+        if why is not None:
+            raise safety.EmergencyStop(f"the robot was stopped ({why}): no motion until the next episode")
+
+    def _exchange(self, line: str, motion: bool) -> None:
+        """Send one command and wait for its reply (the caller holds ``_order``)."""
+        wait = self.min_interval - (time.monotonic() - self._last_sent)
+        if motion and wait > 0:
+            time.sleep(wait)
+        stops = self._stops
+        try:
+            reply = self.link.send(line, self._refuse_motion if motion else None)
+            self._last_sent = time.monotonic()
+            self._moving = self._moving or motion
+            self.link.wait(reply, self.timeout)
+        except RobotFault as exc:
+            if self._stops != stops and self._latched is not None:  # a STOP overtook it: stopped, not failed
+                if motion:
+                    raise safety.EmergencyStop(f"the robot was stopped ({self._latched}) during {line!r}") from None
+                return
+            safety.emergency_stop(str(exc))
+            raise safety.EmergencyStop(str(exc)) from None
 
     def apply(self, action: Action) -> None:
-        self._last_action = time.monotonic()
-        for line in car_commands(action, self.step_m, self.max_step_m, self.max_turn, self.masked):
-            wait = self.min_interval - (time.monotonic() - self._last_cmd)
-            if wait > 0:
-                time.sleep(wait)
-            self.stream.command(line)
-            self._last_cmd = time.monotonic()
-            self._moving = True
+        """Run the action's commands one after another, each waiting for its ``OK``."""
+        self._applying, self._last_action = True, time.monotonic()
+        try:
+            for line in car_commands(action, self.step_m, self.max_step_m, self.max_turn, self.masked):
+                with self._order:
+                    self._exchange(line, motion=True)
+        finally:
+            self._applying, self._last_action = False, time.monotonic()
+
+    def stop(self, reason: str | None = None) -> None:
+        """Send STOP at once (overtaking a running command), latch, then wait for STOP's reply."""
+        def latch() -> None:
+            self._latched = reason or "a routine stop"
+            self._stops += 1
+
+        self._moving = False
+        try:
+            reply = self.link.send("STOP", latch)
+            self._last_sent = time.monotonic()
+            self.link.wait(reply, self.stop_timeout)
+        except RobotFault as exc:
+            raise safety.EmergencyStop(str(exc)) from None
+
+    def rearm(self) -> None:
+        """Allow motion again (a new episode), unless an emergency stop is still unconfirmed or the run is ending."""
+        if safety.unconfirmed() is None and safety.tripped() is None:
+            self._latched = None
+        self._beat_ok = True
         self._last_action = time.monotonic()
 
-    def stop(self) -> None:
-        """Send STOP without waiting for an answer (it must work even when the link is busy)."""
-        self._moving = False
-        with contextlib.suppress(Exception):  # a dead link: the robot's own watchdog must act
-            self.stream.file.write(b"STOP\n")
+    # ------------------------------------------------------------------ watchdog and heartbeat
+    def _watch(self) -> None:
+        period = min(0.05, self.deadline / 4, self.heartbeat / 2 if self.heartbeat else 0.05)
+        while not self._closed.wait(period):
+            now = time.monotonic()
+            if self._moving and not self._applying and now - self._last_action > self.deadline:
+                safety.emergency_stop(f"no action within deadline_s={self.deadline:g} s (a late policy)")
+            elif (self.heartbeat and self._beat_ok and not self.link.lost and now - self._last_sent > self.heartbeat
+                  and self._order.acquire(blocking=False)):
+                try:
+                    self._exchange("PING", motion=False)
+                except safety.EmergencyStop:
+                    self._beat_ok = False
+                finally:
+                    self._order.release()
 
     def close(self) -> None:
-        if not self._closed.is_set():
+        """Send a last STOP (the end of the sweep) and close the link."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        safety.unregister(self.stop)
+        try:
             self.stop()
-            self._closed.set()
-            safety.unregister(self.stop)
-            self.stream.close()
+        except safety.EmergencyStop as exc:
+            safety.say(str(exc))
+        self._watchdog.join(1.0)
+        self.link.close()
 
 
 def make_base(driver: str = "none", **options: Any) -> RobotBase:
@@ -177,5 +222,10 @@ def make_base(driver: str = "none", **options: Any) -> RobotBase:
     if driver == "line":
         if "url" not in options:
             raise CrossviewError("robot driver 'line' needs url: tcp://HOST:PORT or serial:///dev/DEVICE")
+        known = set(inspect.signature(LineBase).parameters)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise CrossviewError(f"robot option(s) {', '.join(unknown)} unknown for driver 'line': use "
+                                 f"{', '.join(sorted(known - {'masked'}))}")
         return LineBase(**options)
     raise CrossviewError(f"unknown robot driver {driver!r}: use none or line")

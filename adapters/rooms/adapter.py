@@ -19,8 +19,9 @@ from adapters.base import AdapterInfo
 from adapters.rooms.domains import DOMAINS, get_domain
 from adapters.rooms.goals import instruction, video_goal
 from adapters.rooms.layout import AGENT_RADIUS, Layout, NavField, blocked, generate_layout, segment_clear
-from adapters.rooms.render import SceneRenderer, import_mujoco
+from adapters.rooms.render import SceneRenderer, gl_inherited, import_mujoco
 from adapters.rooms.scene import World
+from adapters.spawned import SpawnedAdapter
 from harness.errors import CrossviewError
 from harness.spec import (
     ACTION_FIELDS,
@@ -66,6 +67,11 @@ class RoomsAdapter:
                                  f"allowed are {', '.join(ACTION_FIELDS)}")
         import_mujoco()
         self.size, self.depth, self.step_m = (h, w), bool(depth), float(step_m)
+        self._remote: SpawnedAdapter | None = None
+        if gl_inherited():  # forked after the parent rendered: simulate and render in a fresh interpreter
+            self._remote = SpawnedAdapter(type(self).__module__ + ":" + type(self).__qualname__,
+                                          {"image_size": [h, w], "depth": depth, "masked": list(masked),
+                                           "step_m": step_m})
         self.info = AdapterInfo(
             name="rooms", obs_size=(h, w), has_depth=self.depth, seedable=True, privileged_success=True,
             control_hz=10.0, masked=frozenset({"jump", "sneak"} | set(masked)), interactions=INTERACTIONS,
@@ -100,6 +106,8 @@ class RoomsAdapter:
 
         A cross-view task gets its ``CrossViewGoal``; a language or video task a ``Goal`` that also carries the
         instruction (and the clip, for video), made without touching the episode's random draws."""
+        if self._remote is not None:
+            return self._remote.reset(task)
         if task.interaction not in INTERACTIONS:
             raise CrossviewError(f"rooms does not support interaction {task.interaction.name.lower()}: "
                                  f"use one of {', '.join(i.name.lower() for i in INTERACTIONS)}")
@@ -253,6 +261,8 @@ class RoomsAdapter:
 
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         """Turn, then move with collisions; judge success from privileged facts."""
+        if self._remote is not None:
+            return self._remote.step(action)
         if self._task is None:
             raise CrossviewError("rooms: step() called before reset()")
         a = action.without(self.info.masked)
@@ -287,7 +297,9 @@ class RoomsAdapter:
         return self._observe(), success or done, success, info
 
     def close(self) -> None:
-        """Free every renderer's GL context."""
+        """Free every renderer's GL context (and the process of a forked copy)."""
+        if self._remote is not None:
+            self._remote.close()
         for _, renderer in self._worlds.values():
             renderer.close()
         self._worlds.clear()

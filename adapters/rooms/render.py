@@ -12,12 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import BackendUnavailable
+from harness.errors import BackendUnavailable, CrossviewError
 
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 OSMESA_PACKAGES = "libosmesa6"
 _mujoco: Any = None
 _current: Any = None  # the SceneRenderer whose GL context is current in this process
+_gl_pid: int | None = None  # the process that opened a GL context (inherited by forked children)
+
+
+def gl_inherited() -> bool:
+    """Whether this process was forked from one that had opened a GL context (rendering here would hang)."""
+    return _gl_pid is not None and _gl_pid != os.getpid()
+
+
+def _opened_gl() -> None:
+    global _gl_pid
+    if _gl_pid is None or gl_inherited():
+        _gl_pid = os.getpid()
 
 
 def pick_gl_backend() -> str:
@@ -56,6 +68,7 @@ def probe_context() -> None:
         ctx = mj.GLContext(16, 16)
         ctx.make_current()
         ctx.free()
+        _opened_gl()
     except Exception as exc:  # the GL stack raises many types; all mean the same to the user
         raise BackendUnavailable(_gl_failure(exc)) from None
 
@@ -75,11 +88,16 @@ class SceneRenderer:
         mj = import_mujoco()
         self._mj, self._model = mj, model
         self.height, self.width = height, width
+        if gl_inherited():
+            raise CrossviewError("this process was forked after its parent rendered: build Rooms through "
+                                 "RoomsAdapter (it runs in a fresh process then), or use the spawn start method")
         try:
             self._gl = mj.GLContext(width, height)
             self._gl.make_current()
         except Exception as exc:  # the GL stack raises many types; all mean the same to the user
             raise BackendUnavailable(_gl_failure(exc)) from None
+        _opened_gl()
+        self._pid = os.getpid()
         global _current
         _current = self
         self._con = mj.MjrContext(model, mj.mjtFontScale.mjFONTSCALE_100.value)
@@ -102,6 +120,9 @@ class SceneRenderer:
 
     def _draw(self, data: Any, camera_id: int) -> None:
         global _current
+        if self._pid != os.getpid():
+            raise CrossviewError("a Rooms renderer cannot be used in a process forked from the one that made it: "
+                                 "create the adapter in the process that steps it")
         if _current is not self:  # several renderers share a process (slots, domains): switch contexts
             self._gl.make_current()
             _current = self
@@ -149,6 +170,9 @@ class SceneRenderer:
         """Free the GL resources; safe to call twice."""
         global _current
         if getattr(self, "_con", None) is not None:
+            if self._pid != os.getpid():  # inherited through fork: the parent's driver state is not ours to free
+                self._con = None
+                return
             self._gl.make_current()
             _current = None
             self._con.free()

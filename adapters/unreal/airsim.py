@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
+    AIRSIM_FRAME,
     INTERACTIONS,
     Pose,
     PoseDriven,
@@ -27,8 +29,6 @@ from adapters.unreal.common import (
     default_table,
     goal_pose,
     load_suite,
-    quaternion,
-    yaw_pitch,
 )
 from harness.errors import BackendUnavailable, CrossviewError
 from harness.spec import Action, Observation, TaskSpec
@@ -63,8 +63,33 @@ def decode_bgr(response: Any) -> np.ndarray:
     return np.ascontiguousarray(data.reshape(h, w, 3)[..., ::-1])
 
 
+def to_quaternion(mod: Any, yaw: float, pitch: float) -> Any:
+    """The client's own Quaternionr for a yaw-then-pitch rotation (radians; NED: yaw clockwise from north, pitch
+    nose up). AirSim names it ``to_quaternion(pitch, roll, yaw)`` (microsoft/AirSim PythonClient/airsim/utils.py:83),
+    Cosys-AirSim ``euler_to_quaternion(roll, pitch, yaw)`` (Cosys-Lab/Cosys-AirSim PythonClient/cosysairsim/
+    utils.py:205)."""
+    if hasattr(mod, "euler_to_quaternion"):
+        return mod.euler_to_quaternion(0.0, pitch, yaw)
+    return mod.to_quaternion(pitch, 0.0, yaw)
+
+
+def heading(mod: Any, q: Any) -> float:
+    """Yaw (radians) of a client Quaternionr: AirSim ``to_eularian_angles`` -> (pitch, roll, yaw) (utils.py:55),
+    Cosys-AirSim ``quaternion_to_euler_angles`` -> (roll, pitch, yaw) (utils.py:178)."""
+    if hasattr(mod, "quaternion_to_euler_angles"):
+        return mod.quaternion_to_euler_angles(q)[2]
+    return mod.to_eularian_angles(q)[2]
+
+
 class AirSimAdapter(PoseDriven):
-    """An AirSim/Cosys-AirSim simulation behind the Adapter protocol; ``tasks`` is a suite YAML (common.py)."""
+    """An AirSim/Cosys-AirSim simulation behind the Adapter protocol; ``tasks`` is a suite YAML (suite.py).
+
+    ``timeout`` (seconds) bounds every RPC: the client's msgpack-rpc session times each request out after it
+    (microsoft/AirSim PythonClient/airsim/client.py:14-17, ``timeout_value``; rpc-msgpack session.py
+    ``step_timeout``), and a dead or silent simulator ends as a one-line error, never a hang.
+    """
+
+    frame = AIRSIM_FRAME
 
     def __init__(self, tasks: str, host: str = "127.0.0.1", port: int = 41451, client: str = "auto",
                  vehicle: str = "computervision", vehicle_name: str = "", camera: str = "0",
@@ -72,51 +97,77 @@ class AirSimAdapter(PoseDriven):
                  action_map: dict[str, Any] | None = None) -> None:
         if vehicle not in MODES:
             raise CrossviewError(f"airsim option vehicle {vehicle!r} is not one of {', '.join(MODES)}")
-        self.suite = load_suite(tasks, "airsim", level)
+        if not float(timeout) > 0:
+            raise CrossviewError(f"airsim option timeout must be > 0 seconds, got {timeout!r}")
+        self.suite = load_suite(tasks, "airsim", level, self.frame.metres)
         self.mod = import_client(client)
         self.table = merge_table(default_table(1.0), action_map, "airsim")
         self.vehicle, self.name, self.camera, self.depth = vehicle, vehicle_name, str(camera), bool(depth)
+        self.where = f"{host}:{int(port)}"
         cls = {"computervision": "VehicleClient", "multirotor": "MultirotorClient", "car": "CarClient"}[vehicle]
-        key = (self.mod.__name__, cls, host, int(port))
-        if key not in _CLIENTS:  # msgpackrpc leaks a socket per client object: keep one per server and reuse it
-            _CLIENTS[key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=timeout)
-        self.client = _CLIENTS[key]
-        self._connect(host, int(port))
+        self._key = (self.mod.__name__, cls, host, int(port), float(timeout))
+        if self._key not in _CLIENTS:  # msgpackrpc leaks a socket per client object: keep one per server and reuse it
+            # microsoft/AirSim PythonClient/airsim/client.py:14 VehicleClient(ip, port, timeout_value)
+            _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
+        self.client = _CLIENTS[self._key]
+        self._connect(int(port))
         h, w = self._scene()[0].shape[:2]
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
-                                privileged_success=True, control_hz=1.0 / self.table["dt"],
+                                privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
 
-    def _connect(self, host: str, port: int) -> None:
+    def _rpc(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One client call; transport errors and timeouts become one line, and the broken session leaves the pool."""
         try:
-            self.client.ping()
-            server, need_client = self.client.getServerVersion(), self.client.getMinRequiredClientVersion()
-        except Exception as exc:  # msgpackrpc raises transport errors of its own kinds
-            for key in [k for k, c in _CLIENTS.items() if c is self.client]:
-                del _CLIENTS[key]
-            raise CrossviewError(f"cannot reach AirSim at {host}:{port} ({type(exc).__name__}): "
-                                 f"{START_BINARY.replace('PORT', str(port))}") from None
-        mine = self.mod.VehicleClient.getClientVersion()
-        need_server = self.mod.VehicleClient.getMinRequiredServerVersion()
+            result = getattr(self.client, method)(*args, **kwargs)
+            if method.endswith("Async"):  # a msgpackrpc Future: get() waits and raises the call's error
+                result = result.get()
+            return result
+        except Exception as exc:  # msgpackrpc raises transport errors and timeouts of its own kinds
+            if _CLIENTS.get(self._key) is self.client:
+                del _CLIENTS[self._key]
+                with contextlib.suppress(Exception):
+                    self.client.client.close()
+            raise CrossviewError(f"AirSim at {self.where}: {method} failed ({self._describe(exc)}); is the simulator "
+                                 f"running? {START_BINARY.replace('PORT', self.where.rsplit(':', 1)[1])}") from None
+
+    def _describe(self, exc: Exception) -> str:
+        """msgpackrpc's errors in words (rpc-msgpack session.py: TimeoutError 'Request timed out'; transport.tcp:
+        TransportError 'Retry connection over the limit' once reconnecting fails; 'Client is closed' after)."""
+        text = str(exc).strip()
+        if type(exc).__name__ == "TimeoutError" or "timed out" in text:
+            return f"no answer within {self._key[-1]:g} s"
+        if "Retry connection over the limit" in text or "Client is closed" in text:
+            return "connection refused or lost"
+        return text.splitlines()[0][:200] if text else type(exc).__name__
+
+    def _connect(self, port: int) -> None:
+        # microsoft/AirSim PythonClient/airsim/client.py:28-47 (ping, versions; getClientVersion and
+        # getMinRequiredServerVersion are instance methods there and static methods in Cosys-AirSim
+        # PythonClient/cosysairsim/client.py:36-60: calling them on the instance serves both)
+        self._rpc("ping")
+        server, need_client = self._rpc("getServerVersion"), self._rpc("getMinRequiredClientVersion")
+        mine, need_server = self.client.getClientVersion(), self.client.getMinRequiredServerVersion()
         if server < need_server:
-            raise CrossviewError(f"AirSim server at {host}:{port} is version {server} but {self.mod.__name__} needs "
+            raise CrossviewError(f"AirSim server at {self.where} is version {server} but {self.mod.__name__} needs "
                                  f">= {need_server}: use a newer Unreal binary or an older client")
         if mine < need_client:
-            raise CrossviewError(f"AirSim server at {host}:{port} needs client version >= {need_client} but "
+            raise CrossviewError(f"AirSim server at {self.where} needs client version >= {need_client} but "
                                  f"{self.mod.__name__} is {mine}: pip install -U {self.mod.__name__}")
         if self.vehicle != "computervision":
-            self.client.enableApiControl(True, self.name)
-            self.client.armDisarm(True, self.name)
+            self._rpc("enableApiControl", True, self.name)  # client.py:50
+            self._rpc("armDisarm", True, self.name)  # client.py:74
 
     # -------------------------------------------------------------- transport
     def _request(self, kind: Any, floats: bool = False) -> Any:
+        # types.py:311 ImageRequest(camera_name, image_type, pixels_as_float, compress)
         return self.mod.ImageRequest(self.camera, kind, floats, False)
 
     def _scene(self) -> tuple[np.ndarray, np.ndarray | None]:
         kinds = [self._request(self.mod.ImageType.Scene)]
         if getattr(self, "depth", False):
             kinds.append(self._request(self.mod.ImageType.DepthPerspective, floats=True))
-        responses = self.client.simGetImages(kinds, self.name)
+        responses = self._rpc("simGetImages", kinds, self.name)  # client.py:295 (Cosys: client.py:318)
         rgb = decode_bgr(responses[0])
         depth = None
         if len(responses) > 1:
@@ -125,32 +176,29 @@ class AirSimAdapter(PoseDriven):
         return rgb, depth
 
     def _segmentation(self) -> np.ndarray:
-        return decode_bgr(self.client.simGetImages([self._request(self.mod.ImageType.Segmentation)], self.name)[0])
+        return decode_bgr(self._rpc("simGetImages", [self._request(self.mod.ImageType.Segmentation)], self.name)[0])
 
     def _quat(self, yaw: float, pitch: float) -> Any:
-        q = self.mod.Quaternionr()
-        q.w_val, q.x_val, q.y_val, q.z_val = quaternion(yaw, pitch)
-        return q
+        return to_quaternion(self.mod, math.radians(yaw), math.radians(pitch))
 
     def _place(self, pose: Pose) -> None:
         position = self.mod.Vector3r(pose.x, pose.y, pose.z)
-        self.client.simSetVehiclePose(self.mod.Pose(position, self._quat(pose.yaw, 0.0)), True, self.name)
+        self._rpc("simSetVehiclePose", self.mod.Pose(position, self._quat(pose.yaw, 0.0)), True, self.name)  # :449
         self._set_pitch(pose.pitch)
 
     def _set_pitch(self, pitch: float) -> None:
-        self.client.simSetCameraPose(self.camera, self.mod.Pose(self.mod.Vector3r(0, 0, 0), self._quat(0.0, pitch)),
-                                     self.name)
+        self._rpc("simSetCameraPose", self.camera,  # client.py:768
+                  self.mod.Pose(self.mod.Vector3r(0, 0, 0), self._quat(0.0, pitch)), self.name)
 
     def _read_pose(self, pitch: float) -> Pose:
-        p = self.client.simGetVehiclePose(self.name)
-        o = p.orientation
-        yaw, _ = yaw_pitch(o.w_val, o.x_val, o.y_val, o.z_val)
-        return Pose(p.position.x_val, p.position.y_val, p.position.z_val, yaw, pitch)
+        p = self._rpc("simGetVehiclePose", self.name)  # client.py:462
+        yaw = heading(self.mod, p.orientation)
+        return Pose(p.position.x_val, p.position.y_val, p.position.z_val, math.degrees(yaw), pitch)
 
     # -------------------------------------------------------------- episode
     def _target_mask(self, target: str) -> np.ndarray:
         for value in (11, 22):
-            if not self.client.simSetSegmentationObjectID(target, value, False):
+            if not self._rpc("simSetSegmentationObjectID", target, value, False):  # client.py:606
                 raise CrossviewError(f"AirSim has no object named {target!r} in this level: check the task's target")
             if value == 11:
                 first = self._segmentation()
@@ -174,13 +222,14 @@ class AirSimAdapter(PoseDriven):
         if self.vehicle == "multirotor":
             vx = (float(a.forward) - float(a.back)) * self.table["forward_speed"]
             vy = (float(a.right) - float(a.left)) * self.table["lateral_speed"]
-            yaw_mode = self.mod.YawMode(True, self.table["yaw_scale"] * a.yaw / dt)
-            self.client.moveByVelocityBodyFrameAsync(vx, vy, 0.0, dt, yaw_mode=yaw_mode, vehicle_name=self.name).join()
+            yaw_mode = self.mod.YawMode(True, self.table["yaw_scale"] * a.yaw / dt)  # types.py:279
+            self._rpc("moveByVelocityBodyFrameAsync", vx, vy, 0.0, dt, yaw_mode=yaw_mode,  # client.py:1161
+                      vehicle_name=self.name)
         else:
-            controls = self.mod.CarControls()
+            controls = self.mod.CarControls()  # types.py:338
             controls.throttle = float(a.forward) - float(a.back)
             controls.steering = max(-1.0, min(1.0, a.yaw / 30.0))
-            self.client.setCarControls(controls, self.name)
+            self._rpc("setCarControls", controls, self.name)  # client.py:1589
         self._set_pitch(target.pitch)
         return self._read_pose(target.pitch)
 
@@ -188,6 +237,6 @@ class AirSimAdapter(PoseDriven):
         """Give control of the vehicle back; safe to call twice. The connection stays pooled for reuse."""
         if self._progress is not None and self.vehicle != "computervision":
             with contextlib.suppress(Exception):  # the simulator may already be gone
-                self.client.armDisarm(False, self.name)
-                self.client.enableApiControl(False, self.name)
+                self._rpc("armDisarm", False, self.name)
+                self._rpc("enableApiControl", False, self.name)
         self._progress = None

@@ -1,36 +1,28 @@
-"""What both Unreal routes share: task suites (YAML), the action table, kinematic motion, success rules.
+"""What both Unreal routes share: the frame conversion, the action table, kinematic motion, success rules and the
+privileged facts the oracle reads. Task suites are in ``suite``.
 
-Positions are in the route's own frame and units: AirSim is NED in metres (x north, y east, z down), UnrealCV is
-Unreal's frame in centimetres (x forward, y right, z up). In both, yaw grows clockwise seen from above — as the
-common action's yaw does — so the heading is (cos yaw, sin yaw) and strafing right is (−sin yaw, cos yaw).
-
-    tasks:
-      - name: find_chair
-        target: Chair_12                 # object name in the level
-        target_position: [4.0, 2.5, 0.0]
-        interaction: approach            # approach | mine (pick up) | interact
-        start: {position: [0, 0, -1.2], yaw: 90}
-        goal_camera: {position: [6, 1, -2], yaw: 200, pitch: -20}
-        deliver_to: [1.0, -3.0, 0.0]     # optional: pick up the target, then bring it here (ATEC rescue style)
-        success_radius: 1.0
-        max_steps: 200
-        difficulty: easy
-        split: train
+Poses move in the route's own frame and units (AirSim: NED metres; UnrealCV: Unreal centimetres, x forward, y right,
+z up). In both, yaw grows clockwise seen from above — as the common action's yaw does — so the heading is
+(cos yaw, sin yaw) and strafing right is (−sin yaw, cos yaw); engine pitch > 0 looks up. Everything published
+(``StepInfo``, ``PrivilegedFacts``) is in metres and crossview's world frame: x, y on the ground, z up, yaw positive
+turning right, pitch positive looking down.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from adapters.unreal.suite import INTERACTIONS, load_suite
 from harness.errors import CrossviewError
-from harness.spec import DIFFICULTIES, SPLITS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
+from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts, StepInfo, TaskSpec
 
-INTERACTIONS = (Interaction.APPROACH, Interaction.MINE)  # mine = pick up with attack; use is masked (paper)
+__all__ = ["INTERACTIONS", "AIRSIM_FRAME", "UNREAL_FRAME", "Frame", "Pose", "PoseDriven", "Progress", "advance",
+           "default_table", "goal_pose", "load_suite", "start_pose"]
+
+CENTRE_DEG = 15.0  # the target counts as centred within this angle of the view axis
+WAYPOINT_REACHED_M = 0.5  # a listed waypoint is passed once the agent is this close to it
 
 
 @dataclass(frozen=True)
@@ -42,6 +34,28 @@ class Pose:
     z: float
     yaw: float = 0.0
     pitch: float = 0.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A route's native frame: metres per unit and whether z points up. Both engines' y axis points right of x
+    (NED: east of north; Unreal: right of forward), so crossview's y (left of x, right-handed, z up) is −y."""
+
+    metres: float
+    z_up: bool
+
+    def point(self, x: float, y: float, z: float) -> tuple[float, float, float]:
+        """A native point in crossview's frame (metres)."""
+        m = self.metres
+        return x * m, -y * m, (z if self.z_up else -z) * m
+
+    def pose(self, pose: Pose) -> tuple[float, float, float, float, float]:
+        """A native pose as crossview's (x, y, z, yaw°, pitch° positive down)."""
+        return (*self.point(pose.x, pose.y, pose.z), pose.yaw, -pose.pitch)
+
+
+AIRSIM_FRAME = Frame(metres=1.0, z_up=False)  # NED: x north, y east, z down (microsoft/AirSim docs/apis.md)
+UNREAL_FRAME = Frame(metres=0.01, z_up=True)  # Unreal: centimetres, x forward, y right, z up
 
 
 def default_table(unit: float) -> dict[str, Any]:
@@ -63,97 +77,68 @@ def advance(pose: Pose, action: Action, table: dict[str, Any]) -> Pose:
                 pose.z, yaw, pitch)
 
 
-@dataclass
-class Progress:
-    """Success bookkeeping of one episode: approach, or pick (attack within reach) and optional delivery."""
+def _wrap(deg: float) -> float:
+    return (deg + 180.0) % 360.0 - 180.0
 
-    task: TaskSpec
-    picked: bool = False
+
+class Progress:
+    """One episode's success bookkeeping and privileged facts, in metres and crossview's frame.
+
+    Approach: done within ``success_radius`` of the target. Mine: attack while within reach with the target centred
+    picks it up; with ``deliver_to`` the target must then be brought there (UnrealZoo's ATEC rescue), scored 0.5 for
+    the pick and 0.5 for the delivery. Distances are on the ground plane, to the target's position.
+    """
+
+    def __init__(self, task: TaskSpec, frame: Frame) -> None:
+        self.task, self.frame, self.picked = task, frame, False
+        p = task.params
+        self.target = frame.point(*p["target_position"])
+        self.deliver = frame.point(*p["deliver_to"]) if "deliver_to" in p else None
+        self.path = [frame.point(*w)[:2] for w in p.get("waypoints", [])]
+        self.deliver_path = [frame.point(*w)[:2] for w in p.get("deliver_waypoints", [])]
+
+    def _goal(self) -> tuple[float, float, float]:
+        return self.deliver if self.picked and self.deliver is not None else self.target
+
+    def _waypoint(self, x: float, y: float) -> tuple[float, float]:
+        path = self.deliver_path if self.picked else self.path
+        while path and math.dist((x, y), path[0]) <= WAYPOINT_REACHED_M:
+            path.pop(0)
+        gx, gy, _ = self._goal()
+        return path[0] if path else (gx, gy)
+
+    def facts(self, pose: Pose) -> PrivilegedFacts:
+        """The privileged facts at ``pose`` (native): toward the target, or the delivery point once picked."""
+        x, y, z, yaw, pitch = self.frame.pose(pose)
+        gx, gy, gz = self._goal()
+        distance = math.hypot(gx - x, gy - y)
+        bearing = _wrap(-math.degrees(math.atan2(gy - y, gx - x)) - yaw)
+        return PrivilegedFacts(pose=(x, y, z, yaw, pitch), target_pos=(gx, gy, gz), waypoint=self._waypoint(x, y),
+                               distance=distance, success_radius=self.task.success_radius,
+                               target_centred=abs(bearing) <= CENTRE_DEG)
 
     def update(self, pose: Pose, action: Action) -> tuple[bool, bool, StepInfo]:
-        """(done, success, info) after a step at ``pose``; ``info.score`` is the partial credit so far."""
-        p = self.task.params
-        target = p["target_position"]
-        distance = math.dist((pose.x, pose.y), (target[0], target[1]))
-        radius = self.task.success_radius
+        """(done, success, info) after a step that ended at ``pose``."""
+        facts = self.facts(pose)
+        within = facts.distance <= self.task.success_radius
+        score = None
         if self.task.interaction == Interaction.APPROACH:
-            ok = distance <= radius
-            return ok, ok, self._info(distance, float(ok))
-        pressed = action.attack if self.task.interaction == Interaction.MINE else action.use
-        if not self.picked and pressed and distance <= radius:
-            self.picked = True
-        deliver = p.get("deliver_to")
-        if deliver is None:
-            return self.picked, self.picked, self._info(distance, float(self.picked))
-        if self.picked:
-            distance = math.dist((pose.x, pose.y), (deliver[0], deliver[1]))
-        delivered = self.picked and distance <= radius
-        return delivered, delivered, self._info(distance, 0.5 * self.picked + 0.5 * delivered)
-
-    def _info(self, distance: float, score: float) -> StepInfo:
-        return StepInfo(target=self.task.target, distance=distance, episode_return=score, score=score,
-                        extra={"picked": self.picked})
-
-
-def _pose(d: Any, where: str) -> dict[str, Any]:
-    if not isinstance(d, dict) or not isinstance(d.get("position"), list) or len(d["position"]) != 3:
-        raise CrossviewError(f"{where}: needs position: [x, y, z] (and optional yaw, pitch)")
-    return {"position": [float(v) for v in d["position"]], "yaw": float(d.get("yaw", 0.0)),
-            "pitch": float(d.get("pitch", 0.0))}
-
-
-def load_suite(path: str | Path, adapter: str, level: str) -> list[TaskSpec]:
-    """TaskSpecs of a suite file; each error names the task and key."""
-    p = Path(path)
-    if not p.is_file():
-        raise CrossviewError(f"{adapter} task suite {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise CrossviewError(f"{p}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list) or not data["tasks"]:
-        raise CrossviewError(f"{p}: expected a mapping with a non-empty list under 'tasks'")
-    allowed = {"name", "target", "target_position", "interaction", "start", "goal_camera", "deliver_to",
-               "success_radius", "max_steps", "difficulty", "split"}
-    out = []
-    for i, t in enumerate(data["tasks"]):
-        where = f"{p}: tasks[{i}]"
-        if not isinstance(t, dict):
-            raise CrossviewError(f"{where}: each task is a mapping")
-        unknown = sorted(set(t) - allowed)
-        if unknown:
-            raise CrossviewError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in ("target", "target_position", "start", "goal_camera"):
-            if key not in t:
-                raise CrossviewError(f"{where}.{key}: required key is missing")
-        kind = Interaction.parse(t.get("interaction", "approach"))
-        if kind not in INTERACTIONS:
-            raise CrossviewError(f"{where}.interaction: use one of {', '.join(i.name.lower() for i in INTERACTIONS)}")
-        if t.get("difficulty", "easy") not in DIFFICULTIES or t.get("split", "train") not in SPLITS:
-            raise CrossviewError(f"{where}: difficulty must be easy|hard and split train|heldout")
-        params = {"task": str(t.get("name", f"task{i}")), "target_position": [float(v) for v in t["target_position"]],
-                  "start": _pose(t["start"], f"{where}.start"),
-                  "goal_camera": _pose(t["goal_camera"], f"{where}.goal_camera")}
-        if "deliver_to" in t:
-            params["deliver_to"] = [float(v) for v in t["deliver_to"]]
-        out.append(TaskSpec(adapter, level, 0, kind, str(t["target"]), t.get("difficulty", "easy"),
-                            t.get("split", "train"), int(t.get("max_steps", 200)), float(t.get("success_radius", 1.0)),
-                            params))
-    return out
-
-
-def quaternion(yaw_deg: float, pitch_deg: float) -> tuple[float, float, float, float]:
-    """(w, x, y, z) of a yaw-then-pitch rotation (no roll), the z-y-x convention both engines' APIs use."""
-    cy, sy = math.cos(math.radians(yaw_deg) / 2), math.sin(math.radians(yaw_deg) / 2)
-    cp, sp = math.cos(math.radians(pitch_deg) / 2), math.sin(math.radians(pitch_deg) / 2)
-    return cy * cp, -sy * sp, cy * sp, sy * cp
-
-
-def yaw_pitch(w: float, x: float, y: float, z: float) -> tuple[float, float]:
-    """Yaw and pitch in degrees of a (w, x, y, z) quaternion."""
-    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-    return math.degrees(yaw), math.degrees(pitch)
+            done = success = within
+            ret = float(success)
+        else:
+            if not self.picked and action.attack and within and facts.target_centred:
+                self.picked = True
+                facts = self.facts(pose)  # now toward the delivery point, if any
+                within = facts.distance <= self.task.success_radius
+            if self.deliver is None:
+                done = success = self.picked
+                ret = float(success)
+            else:
+                done = success = self.picked and within
+                ret = score = 0.5 * self.picked + 0.5 * success
+        info = StepInfo(target=self.task.target, distance=facts.distance, episode_return=ret, score=score,
+                        privileged=facts, extra={"picked": self.picked})
+        return done, success, info
 
 
 def start_pose(task: TaskSpec) -> Pose:
@@ -167,11 +152,12 @@ def goal_pose(task: TaskSpec) -> Pose:
 
 
 class PoseDriven:
-    """The episode logic both routes share; a route supplies ``_goal_view``, ``_place``, ``_observe`` and may
-    override ``_move`` (vehicles that move themselves)."""
+    """The episode logic both routes share; a route supplies ``frame``, ``_goal_view``, ``_place`` and
+    ``_observe`` and may override ``_move`` (vehicles that move themselves)."""
 
     suite: list[TaskSpec]
     table: dict[str, Any]
+    frame: Frame
     _progress: Progress | None = None
 
     def tasks(self, suite: str = "train") -> list[TaskSpec]:
@@ -199,7 +185,7 @@ class PoseDriven:
                                  "camera: fix goal_camera in the task suite")
         self._pose = start_pose(task)
         self._place(self._pose)
-        self._progress, self._steps = Progress(task), 0
+        self._progress, self._steps = Progress(task, self.frame), 0
         _, _, info = self._progress.update(self._pose, Action())
         return self._observe(), CrossViewGoal(image, mask, task.interaction), info
 
@@ -208,5 +194,5 @@ class PoseDriven:
             raise CrossviewError(f"{type(self).__name__}: step() called before reset()")
         self._pose = self._move(action)
         self._steps += 1
-        done, success, info = self._progress.update(self._pose, action)
+        done, success, info = self._progress.update(self._pose, action.without(frozenset(self.table["masked"])))
         return self._observe(), done, success, info

@@ -9,7 +9,6 @@ and ``/object_mask png`` with ``vget /object/NAME/color`` gives the target's exa
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 from typing import Any
@@ -20,23 +19,24 @@ from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
     INTERACTIONS,
+    UNREAL_FRAME,
     Pose,
     PoseDriven,
     default_table,
     goal_pose,
     load_suite,
 )
-from harness.errors import BackendUnavailable, CrossviewError
+from adapters.unreal.ucv_client import connect
+from harness.errors import CrossviewError
 from harness.spec import Observation, TaskSpec
 
 MIN_VERSION = (1, 0)
-START_BINARY = ("start the UnrealZoo/UnrealCV binary (it listens on port 9000 unless unrealcv.ini sets another "
-                "Port) and check host and port")
 COLOR = re.compile(r"R=(\d+),\s*G=(\d+),\s*B=(\d+)")
+RESOLUTION = (640, 480)  # the paper's UnrealZoo observations (width, height)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
-    """UnrealCV's ``(R=..,G=..,B=..,A=255)`` as an RGB triple."""
+    """UnrealCV's ``(R=..,G=..,B=..,A=255)`` (FColor::ToString, ObjectHandler.cpp GetAnnotationColor) as RGB."""
     m = COLOR.search(text)
     if not m:
         raise CrossviewError(f"UnrealCV answered {text[:80]!r} for an object colour")
@@ -59,36 +59,47 @@ def decode_png(data: Any) -> np.ndarray:
 
 
 class UnrealCVAdapter(PoseDriven):
-    """An UnrealCV (UnrealZoo) level behind the Adapter protocol; ``tasks`` is a suite YAML (common.py)."""
+    """An UnrealCV (UnrealZoo) level behind the Adapter protocol; ``tasks`` is a suite YAML (suite.py).
+
+    ``timeout`` (seconds) bounds the connection, the greeting and every request (ucv_client). ``resolution``
+    (width, height; default the paper's 640×480) is set with ``vset /camera/N/size`` (unrealcv/unrealcv
+    Source/UnrealCV/Private/Commands/CameraHandler.cpp:505, SetSize); ``null`` keeps the binary's own size.
+    """
+
+    frame = UNREAL_FRAME
 
     def __init__(self, tasks: str, host: str = "127.0.0.1", port: int = 9000, camera: int = 0,
-                 level: str = "unrealzoo", depth: bool = True, timeout: float = 5.0,
+                 level: str = "unrealzoo", depth: bool = True, timeout: float = 10.0,
+                 resolution: tuple[int, int] | list[int] | None = RESOLUTION,
                  action_map: dict[str, Any] | None = None) -> None:
-        self.suite = load_suite(tasks, "unrealcv", level)
-        try:
-            from unrealcv import Client
-        except ImportError:
-            raise BackendUnavailable("the unrealcv client is not installed: pip install 'crossview-harness[unreal]'") \
-                from None
+        if not float(timeout) > 0:
+            raise CrossviewError(f"unrealcv option timeout must be > 0 seconds, got {timeout!r}")
+        if resolution is not None and (len(resolution) != 2 or not all(16 <= int(v) <= 8192 for v in resolution)):
+            raise CrossviewError(f"unrealcv option resolution must be [width, height] in 16..8192, got {resolution!r}")
+        self.suite = load_suite(tasks, "unrealcv", level, self.frame.metres)
         self.table = merge_table(default_table(100.0), action_map, "unrealcv")  # Unreal units are centimetres
         self.cam, self.depth = f"/camera/{int(camera)}", bool(depth)
-        self.client = Client((host, int(port)))
-        if not self.client.connect(timeout=timeout):
-            raise CrossviewError(f"cannot reach UnrealCV at {host}:{port}: {START_BINARY}")
-        version = str(self._get("vget /unrealcv/version"))
-        if parse_version(version) < MIN_VERSION:
+        self.client = connect(host, int(port), float(timeout))
+        try:
+            version = str(self._get("vget /unrealcv/version"))  # PluginHandler.cpp:110
+            if parse_version(version) < MIN_VERSION:
+                raise CrossviewError(f"UnrealCV server at {host}:{port} reports {version.strip()!r}; crossview needs "
+                                     f">= {'.'.join(map(str, MIN_VERSION))}: rebuild the binary with a newer UnrealCV")
+            if resolution is not None:
+                w, h = (int(v) for v in resolution)
+                self._get(f"vset {self.cam}/size {w} {h}")  # CameraHandler.cpp:841
+            self.objects = set(str(self._get("vget /objects")).split())  # ObjectHandler.cpp:50, names + " "
+            h, w = self._view().shape[:2]
+        except BaseException:
             self.close()
-            raise CrossviewError(f"UnrealCV server at {host}:{port} reports {version.strip()!r}; crossview needs "
-                                 f">= {'.'.join(map(str, MIN_VERSION))}: rebuild the binary with a newer UnrealCV")
-        self.objects = set(str(self._get("vget /objects")).split())
-        h, w = self._view().shape[:2]
+            raise
         self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
-                                privileged_success=True, control_hz=1.0 / self.table["dt"],
+                                privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
                                 masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
 
     def _get(self, command: str) -> Any:
-        reply = self.client.request(command)
-        if isinstance(reply, str) and reply.lower().startswith("error"):
+        reply = self.client.ask(command)
+        if isinstance(reply, str) and reply.lower().startswith("error"):  # ExecStatus.cpp:105 "error <message>"
             raise CrossviewError(f"UnrealCV refused {command!r}: {reply.strip()}")
         return reply
 
@@ -118,5 +129,4 @@ class UnrealCVAdapter(PoseDriven):
     def close(self) -> None:
         """Disconnect; safe to call twice."""
         self._progress = None
-        with contextlib.suppress(Exception):
-            self.client.disconnect()
+        self.client.close()

@@ -6,14 +6,19 @@ the driver drops that worker and never blocks on a lock the dead process held.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import signal
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from harness import safety
 from harness.worker import WorkerSettings, worker_main
+
+KILL_GRACE_S = 0.5  # between SIGTERM and SIGKILL: a worker's robots are stopped within milliseconds of SIGTERM
 
 
 @dataclass
@@ -43,6 +48,7 @@ class LocalExecutor:
         self.startup_timeout = startup_timeout
         self._ctx = mp.get_context("spawn")
         self._procs: dict[int, _Proc] = {}
+        safety.register(self._forward)
 
     def start(self, wid: int) -> None:
         """Start worker ``wid``."""
@@ -94,14 +100,35 @@ class LocalExecutor:
         return found
 
     def kill(self, wid: int) -> None:
-        """Kill a worker and forget it."""
+        """Kill a worker and forget it: SIGTERM first (its robots stop at once, harness.safety), then SIGKILL."""
         p = self._procs.pop(wid, None)
         if p is None:
             return
         if p.process.is_alive():
+            p.process.terminate()
+            p.process.join(KILL_GRACE_S)
+        if p.process.is_alive():
             p.process.kill()
         p.process.join(5)
         p.conn.close()
+
+    def _forward(self, reason: str) -> None:
+        """An emergency stop in the driver (a signal): pass it on to every worker, which stops its robots."""
+        for p in list(self._procs.values()):
+            with contextlib.suppress(OSError, ValueError, TypeError):  # already gone
+                os.kill(p.process.pid, signal.SIGINT)
+
+    def interrupt(self, grace: float) -> list[Any]:
+        """The sweep is interrupted: have every worker stop its robots and abort its episodes; the messages they
+        sent (aborted episodes' records) until they all left or ``grace`` seconds passed."""
+        self._forward("interrupted")
+        out: list[Any] = []
+        end = time.monotonic() + grace
+        while any(p.process.is_alive() for p in self._procs.values()) and time.monotonic() < end:
+            out.extend(self.receive(timeout=0.05))
+        out.extend(self.receive(timeout=0))
+        self.shutdown(graceful=False)
+        return out
 
     def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
         """Stop every worker: ask first (when ``graceful``), then kill what is left."""
@@ -113,3 +140,4 @@ class LocalExecutor:
                 p.process.join(max(0.0, end - time.monotonic()))
         for wid in list(self._procs):
             self.kill(wid)
+        safety.unregister(self._forward)

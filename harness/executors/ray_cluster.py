@@ -165,6 +165,11 @@ class RayExecutor:
         if a is not None:
             self.ray.kill(a.handle, no_restart=True)
 
+    def interrupt(self, grace: float) -> list[Any]:
+        """The sweep is interrupted: Ray actors are killed at once (robots belong on the local executor)."""
+        self.shutdown(graceful=False)
+        return []
+
     def shutdown(self, graceful: bool = True, timeout: float = 10.0) -> None:
         for wid in list(self._actors):
             self.kill(wid)

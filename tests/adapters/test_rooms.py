@@ -169,3 +169,26 @@ def test_renderers_in_one_process_do_not_mix_their_contexts() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_gymnasium_async_vector_env_forks_after_the_parent_rendered() -> None:
+    """Forked children of a process that rendered Rooms must not hang (they simulate in a fresh interpreter)."""
+    import gymnasium
+
+    from adapters.gym_env import register_envs
+
+    register_envs()
+    parent = gymnasium.make("crossview/Rooms-v0", image_size=[48, 48])
+    parent.reset(seed=0)  # the parent opens its GL context and renders
+    fns = [lambda: gymnasium.make("crossview/Rooms-v0", image_size=[48, 48]) for _ in range(2)]
+    vec = gymnasium.vector.AsyncVectorEnv(fns, context="fork")
+    try:
+        obs, _ = vec.reset(seed=1)
+        assert obs["image"].shape == (2, 48, 48, 3) and obs["goal_mask"].any()
+        for _ in range(3):
+            obs, reward, terminated, truncated, _ = vec.step(vec.action_space.sample())
+        assert obs["image"].shape == (2, 48, 48, 3)
+        parent.reset(seed=2)  # and the parent still renders
+    finally:
+        vec.close()
+        parent.close()

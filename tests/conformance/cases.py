@@ -27,7 +27,7 @@ def _airsim() -> tuple[str, dict[str, Any]]:
 def _unrealcv() -> tuple[str, dict[str, Any]]:
     from tests.servers.fixtures import start, suite
 
-    return "unrealcv", {"tasks": str(suite("unrealcv")), "port": start("unrealcv_server")}
+    return "unrealcv", {"tasks": str(suite("unrealcv")), "port": start("unrealcv_server"), "resolution": [96, 72]}
 
 
 # name -> (adapter name, options), or a function giving them (starting the local protocol server it needs)

@@ -36,6 +36,15 @@ def write(tmp: Path, config: dict[str, Any], name: str = "sweep.yaml") -> Path:
     return path
 
 
+def fake_dist(where: Path, name: str, version: str, entry_points: str) -> Path:
+    """An installed-looking distribution (a .dist-info with METADATA and entry_points.txt) under ``where``."""
+    dist = where / f"{name.replace('-', '_')}-{version}.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    return dist
+
+
 def crossview(*args: str, timeout: float = 300, **kw: Any) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, **kw)

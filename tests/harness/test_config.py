@@ -70,3 +70,30 @@ def test_not_yaml_and_missing_file(tmp_path) -> None:
     top.write_text("- a\n- b\n")
     result = crossview("sweep", str(top), "--out", str(tmp_path / "runs"))
     assert result.returncode == 2 and "top level must be a mapping" in result.stderr
+
+
+def test_file_options_and_checkpoints_resolve_against_the_config_folder(tmp_path, monkeypatch) -> None:
+    """`tasks` (and `goals`, `file`) are read from the config's folder, as `checkpoints` are, whatever the cwd."""
+    import shutil
+    from pathlib import Path
+
+    from harness.config import config_path, load_config
+    from harness.plan import build_plan
+    from tests.servers.fixtures import start, suite
+
+    conf = tmp_path / "conf"
+    (conf / "suites").mkdir(parents=True)
+    shutil.copy(suite("airsim"), conf / "suites" / "s.yaml")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "checkpoints" / "xview", conf / "ckpt")
+    config = {"name": "rel", "policies": [{"name": "x", "kind": "torch", "checkpoints": "ckpt"}],
+              "environments": [{"adapter": "airsim", "episodes": 1,
+                                "options": {"tasks": "suites/s.yaml", "port": start("airsim_server")}}]}
+    path = write(conf, config)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    plan = build_plan(load_config(path), path.parent)
+    assert {e.env.options["tasks"] for e in plan.episodes} == {str(conf / "suites" / "s.yaml")}
+    assert all(e.policy.checkpoint.startswith(str(conf / "ckpt")) for e in plan.episodes)
+    assert config_path("/abs/x.yaml", conf) == Path("/abs/x.yaml")
+    assert config_path("~/x.yaml", conf) == Path.home() / "x.yaml"

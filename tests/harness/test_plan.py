@@ -40,3 +40,13 @@ def test_checkpoint_series_ordered_by_step(tmp_path) -> None:
     assert [c.step for c in series] == [100, 500, 2000]
     assert all(len(c.sha256) == 64 for c in series)
     assert [c.step for c in expand_series(str(tmp_path / "*.safetensors"))] == [500, 2000]
+
+
+def test_adapter_timeouts_are_capped_by_the_sweep_deadlines() -> None:
+    """An adapter option ``timeout`` (given or default) never outlasts half the shorter deadline."""
+    from harness.plan import bounded_options
+
+    assert bounded_options("unrealcv", {"port": 1}, reset=60, step=8) == {"port": 1, "timeout": 4.0}  # default 10
+    assert bounded_options("airsim", {"timeout": 2}, reset=60, step=30) == {"timeout": 2}
+    assert bounded_options("airsim", {"timeout": 100}, reset=20, step=30) == {"timeout": 10.0}
+    assert bounded_options("rooms", {"image_size": [32, 32]}, reset=1, step=1) == {"image_size": [32, 32]}

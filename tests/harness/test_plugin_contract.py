@@ -12,18 +12,15 @@ import pytest
 
 from harness.config import SweepConfig
 from harness.plan import build_plan
-from tests.harness.sweeps import REPO, crossview, small_config, write
+from tests.harness.sweeps import REPO, crossview, fake_dist, small_config, write
 
 
 @pytest.fixture
 def broken_dist(tmp_path: Path) -> dict[str, str]:
     """An installed distribution 'broken-plugin' declaring a broken adapter and one whose class does not exist."""
-    dist = tmp_path / "broken_plugin-0.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.3\n")
-    (dist / "entry_points.txt").write_text(
-        "[crossview.adapters]\nbroken = tests.harness.broken_plugin:BrokenAdapter\n"
-        "misnamed = tests.harness.broken_plugin:NoSuchAdapter\n")
+    fake_dist(tmp_path, "broken-plugin", "0.3", "[crossview.adapters]\n"
+              "broken = tests.harness.broken_plugin:BrokenAdapter\n"
+              "misnamed = tests.harness.broken_plugin:NoSuchAdapter\n")
     return {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
 
 
@@ -129,3 +126,24 @@ def test_provenance_names_the_distribution_of_each_plugin(broken_dist, tmp_path:
     assert facts["adapters"]["broken"]["distribution"]["name"] == "broken-plugin"
     assert facts["adapters"]["broken"]["distribution"]["version"] == "0.3"
     assert facts["policies"]["random"]["source"] == "builtin"
+
+
+def test_the_harness_masks_actions_whatever_the_adapter_does() -> None:
+    """The broken adapter lets masked 'jump' move its view; stepped the harness's way, jump does nothing."""
+    import dataclasses
+
+    import numpy as np
+
+    from adapters.base import masked_step
+    from harness.spec import Action
+    from tests.harness.broken_plugin import BrokenAdapter
+
+    adapter = BrokenAdapter()
+    task = dataclasses.replace(adapter.tasks()[0], seed=4)
+    adapter.reset(task)
+    jumped = masked_step(adapter, Action(jump=True))[0].rgb
+    adapter.reset(task)
+    still = masked_step(adapter, Action())[0].rgb
+    adapter.reset(task)
+    direct = adapter.step(Action(jump=True))[0].rgb
+    assert np.array_equal(jumped, still) and not np.array_equal(direct, still)

@@ -9,18 +9,14 @@ import pytest
 
 from adapters.base import make_adapter, registry
 from policies.base import make_policy, policy_kinds
-from tests.harness.sweeps import REPO, crossview
+from tests.harness.sweeps import REPO, crossview, fake_dist
 
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch):
     """An installed distribution 'fake-plugin' declaring one adapter and one policy."""
-    dist = tmp_path / "fake_plugin-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[crossview.adapters]\nfaultyrooms = tests.harness.faulty:FaultyRooms\n\n"
-        "[crossview.policies]\nraising = tests.harness.faulty:RaisingPolicy\n")
+    fake_dist(tmp_path, "fake-plugin", "0.1", "[crossview.adapters]\nfaultyrooms = tests.harness.faulty:FaultyRooms\n\n"
+              "[crossview.policies]\nraising = tests.harness.faulty:RaisingPolicy\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{REPO}")
     return tmp_path
@@ -39,3 +35,20 @@ def test_envs_lists_plugins(plugin: Path) -> None:
     out = crossview("envs", env={**__import__("os").environ})
     assert out.returncode == 0 and "faultyrooms" in out.stdout and "fake-plugin" in out.stdout
     assert str(plugin) in sys.path
+
+
+class _Broken:
+    """A plugin whose constructor fails inside with a TypeError that has nothing to do with its options."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size + "px"  # TypeError: unsupported operand
+
+
+def test_constructor_errors_say_what_went_wrong() -> None:
+    from harness.errors import CrossviewError
+    from harness.plugins import construct
+
+    with pytest.raises(CrossviewError, match=r"adapter 'broken' failed while starting: TypeError: unsupported"):
+        construct("adapter 'broken'", lambda: _Broken, {"size": 2})
+    with pytest.raises(CrossviewError, match=r"adapter 'broken': bad options \['colour'\]"):
+        construct("adapter 'broken'", lambda: _Broken, {"colour": "red"})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -51,25 +54,56 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_report_files_tables_and_notes(run: Path) -> None:
-    result = crossview("report", str(run))
+    strict = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
+    result = crossview("report", str(run), "--reps", "300", env=strict)
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr
     out = run / "report"
-    for name in ("index.html", "summary.md", "cells.csv", "worlds.csv", "policies.csv", "gaps.csv"):
+    for name in ("index.html", "summary.md", "cells.csv", "matrix.csv", "zeroshot.csv", "comparisons.csv",
+                 "gaps.csv"):
         assert (out / name).stat().st_size > 100, name
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert {"success_vs_step.png", "intervals.png", "profiles.png", "gallery.png"} <= set(figures)
+    assert {"heatmap.png", "success_vs_step.png", "zeroshot.png", "profiles.png", "gallery.png"} <= set(figures)
+    assert not [f for f in figures if f.startswith("heatmap_")]  # one combined heat map, not one per policy
     assert all((out / "figures" / f).stat().st_size > 5000 for f in figures)
+    page = (out / "index.html").read_text()
+    headings = re.findall(r"<h2>(.*?)</h2>", page)
+    assert headings[0] == "Transfer matrix" and headings[1].startswith("Zero-shot aggregates")
     summary = (out / "summary.md").read_text()
     assert "could not be judged" in summary and "env_error 1" in summary and "Normalized score left out" in summary
     cells = pd.read_csv(out / "cells.csv")
     oracle = cells[(cells.policy == "oracle") & (cells.domain == "apartment")].iloc[0]
-    assert oracle.rate == 1.0 and oracle.high == 1.0 and oracle.normalized == 1.0
+    assert oracle.rate == 1.0 and oracle.high == 1.0 and oracle.low < 1.0 and oracle.normalized == 1.0
     net = cells[(cells.policy == "net@1000") & (cells.domain == "apartment") & (cells.interaction == "approach")]
     assert int(net.episodes.iloc[0]) == 12 and int(net.judged.iloc[0]) == 10 and int(net.errors.iloc[0]) == 1
+    assert int(net.unjudged.iloc[0]) == 1
     mine = cells[cells.interaction == "mine"].iloc[0]
     assert np.isnan(mine.normalized)
-    gaps = pd.read_csv(out / "gaps.csv")
-    assert "source − zero-shot" in set(gaps.kind)
+    matrix = pd.read_csv(out / "matrix.csv")
+    order = list(dict.fromkeys(matrix.sort_values("policy_order").policy))
+    assert order == ["net@100", "net@1000", "random", "oracle"]  # steps as numbers, baselines last
+    assert list(dict.fromkeys(matrix.sort_values("world_order").domain)) == ["apartment", "warehouse"]
+    zero = pd.read_csv(out / "zeroshot.csv")
+    assert set(zero.policy) == {"net@100", "net@1000", "random", "oracle"}
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert set(comparisons.tasks) == {"source", "zero-shot"} and "p (Holm)" in comparisons
+
+
+def test_failed_rebuild_leaves_no_current_looking_page(run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert crossview("report", str(run), "--out", str(out), "--reps", "200").returncode == 0
+    assert "Transfer matrix" in (out / "index.html").read_text()
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    db = sqlite3.connect(broken / "results.sqlite")
+    db.execute("UPDATE meta SET value = '{broken' WHERE key = 'config'")  # a damaged store
+    db.commit()
+    db.close()
+    failed = crossview("report", str(broken), "--out", str(out), "--reps", "200")
+    assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
+    assert "not valid JSON" in failed.stderr
+    page = (out / "index.html").read_text()
+    assert "Transfer matrix" not in page and "failed" in page and not (out / "summary.md").exists()
 
 
 def test_report_renders_in_headless_chromium(run: Path, tmp_path: Path) -> None:
@@ -92,6 +126,12 @@ def test_report_renders_in_headless_chromium(run: Path, tmp_path: Path) -> None:
 
 def test_compare_and_missing_policy(run: Path) -> None:
     result = crossview("compare", str(run), "--a", "net@1000", "--b", "net@100")
-    assert result.returncode == 0 and "P(A beats B)" in result.stdout
+    assert result.returncode == 0 and "P(A beats B)" in result.stdout and "McNemar p" in result.stdout
+    zero = crossview("compare", str(run), "--a", "net@1000", "--b", "net@100", "--role", "zeroshot")
+    assert zero.returncode == 0 and "on 10 shared judged episodes" in zero.stdout, zero.stderr
+    world = crossview("compare", str(run), "--a", "net@1000", "--b", "random", "--world", "rooms/apartment")
+    assert world.returncode == 0 and "world rooms/apartment" in world.stdout
+    nowhere = crossview("compare", str(run), "--a", "net@1000", "--b", "net@100", "--world", "dmlab")
+    assert nowhere.returncode == 2 and "worlds are rooms/apartment, rooms/warehouse" in nowhere.stderr
     bad = crossview("compare", str(run), "--a", "nope", "--b", "net@100")
     assert bad.returncode == 2 and "known policies are" in bad.stderr

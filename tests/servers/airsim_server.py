@@ -1,7 +1,11 @@
 """A local AirSim server for tests: msgpack-rpc over TCP, as the AirSim plugin speaks it, with a Rooms scene behind.
 
-Requests are ``[0, msgid, method, params]`` and answers ``[1, msgid, error, result]``; structs travel as maps of
-field names; images are uncompressed H×W×3 BGR in msgpack ``bin``. Frames are rendered for the vehicle pose and
+Requests are ``[0, msgid, method, params]`` and answers ``[1, msgid, error, result]`` (the msgpack-rpc spec, as
+rpclib serves it to microsoft/AirSim's PythonClient); structs travel as maps of field names (PythonClient/airsim/
+types.py:6-18 MsgpackMixin); images are uncompressed H×W×3 BGR in msgpack ``bin``. Orientations are quaternions in
+NED with AirSim's Euler convention (PythonClient/airsim/utils.py:55-97: yaw about z down, pitch about y east, nose
+up positive). The client libraries call ``simGetImages`` with (requests, vehicle) in Cosys-AirSim and (requests,
+vehicle, external) in AirSim (client.py:295); both are served. Frames are rendered for the vehicle pose and
 camera pitch, so they change as the client moves. Run as ``python -m tests.servers.airsim_server --port 0``: it
 prints ``PORT <n>`` once listening on 127.0.0.1.
 """
@@ -14,11 +18,24 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from adapters.unreal.common import quaternion, yaw_pitch
-from tests.servers.loop import arguments, listen, serve_forever
+from tests.servers.loop import Budget, arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 SCENE, DEPTH_PLANAR, DEPTH_PERSPECTIVE, SEGMENTATION = 0, 1, 2, 5
+
+
+def quaternion(yaw: float, pitch: float) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of yaw then pitch (degrees, no roll), the product AirSim's utils.py:83 to_quaternion forms."""
+    cy, sy = math.cos(math.radians(yaw) / 2), math.sin(math.radians(yaw) / 2)
+    cp, sp = math.cos(math.radians(pitch) / 2), math.sin(math.radians(pitch) / 2)
+    return cy * cp, -sy * sp, cy * sp, sy * cp
+
+
+def yaw_pitch(w: float, x: float, y: float, z: float) -> tuple[float, float]:
+    """Yaw and pitch (degrees) of a quaternion, as AirSim's utils.py:55 to_eularian_angles reads them."""
+    yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
+    return math.degrees(yaw), math.degrees(pitch)
 
 
 def palette(object_id: int) -> tuple[int, int, int]:
@@ -116,7 +133,7 @@ class AirSimScene:
         raise KeyError(f"rpc method {method} is not served by this test server")
 
 
-def handler(scene: AirSimScene):
+def handler(scene: AirSimScene, budget: Budget):
     """Feed a connection's bytes to its msgpack unpacker; answer every complete request."""
     def on_data(state: dict, data: bytes) -> bytes:
         unpacker = state.setdefault("unpacker", msgpack.Unpacker(raw=False))
@@ -126,6 +143,8 @@ def handler(scene: AirSimScene):
             if msg[0] != 0:  # notifications need no answer
                 continue
             _, msgid, method, params = msg
+            if not budget.take():
+                continue
             try:
                 reply = [1, msgid, None, scene.call(method, list(params))]
             except Exception as exc:
@@ -139,7 +158,7 @@ def main() -> None:
     args = arguments(("--server-version", {"type": int, "default": 4}), ("--min-client", {"type": int, "default": 1}))
     scene = AirSimScene(RoomsLevel(args.seed), args.server_version, args.min_client)
     sock = listen(args.port)
-    serve_forever(sock, handler(scene))
+    serve_forever(sock, handler(scene, Budget(args.fault, args.after)), silent=args.fault == "silent")
 
 
 if __name__ == "__main__":

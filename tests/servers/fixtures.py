@@ -20,20 +20,24 @@ _running: dict[tuple, tuple[subprocess.Popen, int]] = {}
 _suites: dict[str, Path] = {}
 
 
-def start(module: str, *args: str) -> int:
-    """Start ``python -m tests.servers.<module> --port 0 ARGS`` once per argument set; its port."""
-    key = (module, *args)
-    if key in _running and _running[key][0].poll() is None:
-        return _running[key][1]
+def spawn(module: str, *args: str) -> tuple[subprocess.Popen, int]:
+    """Start ``python -m tests.servers.<module> --port 0 ARGS`` (a process of the caller's own: kill it); its port."""
     proc = subprocess.Popen([sys.executable, "-m", f"tests.servers.{module}", "--port", "0", "--seed", str(SEED),
                              *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line.startswith("PORT"):
         proc.kill()
         raise RuntimeError(f"{module} did not start: {line}{proc.stderr.read()}")
-    port = int(line.split()[1])
-    _running[key] = (proc, port)
-    return port
+    return proc, int(line.split()[1])
+
+
+def start(module: str, *args: str) -> int:
+    """A server shared by the test session, started once per argument set; its port."""
+    key = (module, *args)
+    if key in _running and _running[key][0].poll() is None:
+        return _running[key][1]
+    _running[key] = spawn(module, *args)
+    return _running[key][1]
 
 
 def stop_all() -> None:
@@ -59,6 +63,14 @@ def _level_facts() -> dict:
         level.close()
 
 
+def native(route: str, x: float, y: float, z: float) -> list[float]:
+    """A point of the test level (Rooms' frame: metres, z up, y left) in ``route``'s frame, as the servers map
+    poses: AirSim NED metres (y east, z down), Unreal centimetres (y right, z up)."""
+    s = 1.0 if route == "airsim" else 100.0
+    zsign = -1.0 if route == "airsim" else 1.0
+    return [x * s, -y * s, zsign * z * s]
+
+
 def suite(route: str, extra: dict | None = None) -> Path:
     """A task suite for the test level in ``route``'s frame: ``airsim`` (NED metres) or ``unrealcv`` (UE cm)."""
     key = f"{route}-{sorted((extra or {}).items())}"
@@ -66,9 +78,9 @@ def suite(route: str, extra: dict | None = None) -> Path:
         return _suites[key]
     f = _level_facts()
     s = 1.0 if route == "airsim" else 100.0
-    zsign = -1.0 if route == "airsim" else 1.0  # NED z points down
+
     def point(x: float, y: float, z: float) -> list[float]:
-        return [x * s, -y * s, zsign * z * s]
+        return native(route, x, y, z)
 
     base = {"target": f["target"], "target_position": point(*f["t"]), "success_radius": f["reach"] * s,
             "start": {"position": point(*f["s"], 0.7), "yaw": -math.degrees(f["start_theta"])},

@@ -76,3 +76,16 @@ def scene(frames: int = 6, size: tuple[int, int] = (48, 64)) -> tuple[Callable, 
         return d
 
     return colour, depth
+
+
+if __name__ == "__main__":  # python -m tests.servers.realsense_recording OUT.db3 [--frames N] [--size H,W]
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the tests' RealSense recording (software_device)")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--size", default="96,128", help="colour height,width (default 96,128)")
+    args = parser.parse_args()
+    h, w = (int(v) for v in args.size.split(","))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    print(record(args.out, args.frames, *scene(args.frames, (h, w))))

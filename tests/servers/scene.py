@@ -31,8 +31,8 @@ class RoomsLevel:
     def target_name(self) -> str:
         return f"thing{self.layout.target}"
 
-    def target_centre(self) -> tuple[float, float, float]:
-        t = self.layout.target_thing
+    def target_centre(self, index: int | None = None) -> tuple[float, float, float]:
+        t = self.layout.things[self.layout.target if index is None else index]
         return t.x, t.y, t.centre_z
 
     def look(self, x: float, y: float, z: float, theta: float, pitch_down: float) -> None:
@@ -52,30 +52,52 @@ class RoomsLevel:
             out[geoms == gid] = k
         return out
 
-    def goal_view(self, distance: float = 2.2, height: float = 1.4) -> tuple[tuple[float, float, float], float, float]:
-        """A pose (Rooms frame) that sees the target from higher up: position, theta, pitch down (radians)."""
-        tx, ty, tz = self.target_centre()
+    def goal_view(self, distance: float = 2.2, height: float = 1.4,
+                  index: int | None = None) -> tuple[tuple[float, float, float], float, float]:
+        """A pose (Rooms frame) that sees object ``index`` (default: the layout's target) from higher up:
+        position, theta, pitch down (radians)."""
+        index = self.layout.target if index is None else index
+        tx, ty, tz = self.target_centre(index)
         for k in range(16):
             a = 2 * math.pi * k / 16
             x, y = tx + distance * math.cos(a), ty + distance * math.sin(a)
             theta = math.atan2(ty - y, tx - x)
             pitch = math.atan2(height - tz, distance)
             self.look(x, y, height, theta, pitch)
-            if (self.object_ids() == list(self.names).index(self.target_name)).sum() > 20:
+            if (self.object_ids() == list(self.names).index(f"thing{index}")).sum() > 20:
                 return (x, y, height), theta, pitch
-        raise RuntimeError("no goal view of the target in this layout")
+        raise RuntimeError(f"no goal view of thing{index} in this layout")
 
-    def free_start(self, min_distance: float = 2.0) -> tuple[float, float]:
-        """A spot on the floor away from the target and from everything else."""
+    def free_start(self, min_distance: float = 2.0, index: int | None = None,
+                   seed: int = 0) -> tuple[float, float]:
+        """A spot on the floor away from object ``index`` (default: the target) and from everything else."""
         from adapters.rooms.layout import blocked
 
-        tx, ty, _ = self.target_centre()
-        rng = np.random.default_rng(0)
+        tx, ty, _ = self.target_centre(index)
+        rng = np.random.default_rng(seed)
         for _ in range(1000):
             x, y = (float(v) for v in rng.uniform(-self.layout.half + 0.5, self.layout.half - 0.5, 2))
             if not blocked(self.layout, x, y, 0.4) and math.hypot(x - tx, y - ty) >= min_distance:
                 return x, y
         raise RuntimeError("no free start")
+
+    def path(self, start: tuple[float, float], index: int) -> list[tuple[float, float]]:
+        """Ground points of a walkable path from ``start`` to object ``index`` (Rooms' navigation field), the
+        object itself excluded."""
+        import dataclasses
+
+        from adapters.rooms.layout import NavField
+
+        nav = NavField(dataclasses.replace(self.layout, target=index))
+        t = self.layout.things[index]
+        points, here = [], start
+        for _ in range(20):
+            nxt = nav.waypoint(*here)
+            if math.hypot(nxt[0] - t.x, nxt[1] - t.y) < 1e-6:
+                break
+            points.append(nxt)
+            here = nxt
+        return points
 
     def close(self) -> None:
         self.renderer.close()

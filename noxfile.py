@@ -1,0 +1,31 @@
+"""Test sessions for dependencies that cannot share the project's environment (scripts/test.sh runs them).
+
+``airsim``: the archived ``airsim`` 1.8.1 client ships the same module names as the ``cosysairsim`` the main
+environment uses (both need a ``msgpackrpc``), and its sdist fails a plain install, so it gets its own
+environment, installed the way the README documents, and drives the AirSim route against the local server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["airsim"]
+
+
+@nox.session(name="airsim")
+def airsim(session: nox.Session) -> None:
+    """The AirSim route through the archived ``airsim`` client against the local msgpack-rpc server."""
+    session.install("numpy", "rpc-msgpack", "wheel")
+    session.install("--no-deps", "--no-build-isolation", "airsim==1.8.1")  # its sdist needs numpy at build time
+    # only what these tests import (the adapter, the oracle, the Rooms-backed test server), not the whole project:
+    # the session stays a couple of minutes on a fresh machine
+    session.install("mujoco>=3.2", "gymnasium>=1.0", "pydantic>=2.6", "pyyaml>=6", "imageio>=2.31", "msgpack>=1.0",
+                    "pytest>=8", "pytest-timeout>=2.2")
+    session.run("python", "-c", "import airsim, importlib.util as u; assert u.find_spec('cosysairsim') is None")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/adapters/test_unreal_clients.py",
+                *session.posargs, env={"CROSSVIEW_AIRSIM_CLIENT": "airsim", "PYTHONPATH": str(ROOT)})
