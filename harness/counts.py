@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import CrossviewError
-from harness.store import DB_NAME, EPISODE_COLUMNS, Store, drop_tallies, install_tallies
+from harness.store import DB_NAME, EPISODE_COLUMNS, Store, drop_tallies, install_tallies, split_label
 
 TASK = ("adapter", "domain", "interaction", "difficulty", "split")
 _IDENT = ("CASE WHEN coalesce(checkpoint_sha256, '') <> '' THEN checkpoint_sha256 || '|' || adapter || '|' || domain"
           " || '|' || interaction || '|' || target || '|' || difficulty || '|' || split || '|' || seed || '|' || "
-          "\"index\" ELSE episode_id END")
+          "\"index\" || '|' || coalesce(goal, 'cross_view') ELSE episode_id END")
 RUNNING_S = 120.0  # a run written to within this many seconds, with planned episodes missing, is "still running"
 
 
@@ -54,8 +54,10 @@ class RunState:
 class Counts:
     """Merged runs, counted.
 
-    ``cells``: one row per policy × task (columns policy, series, step, sha256, role, adapter, domain, interaction,
-    difficulty, split, episodes, judged, successes, errors, unjudged). ``kinds``: policy or series name → kind.
+    ``cells``: one row per policy × task (columns policy, series, goal, step, sha256, role, adapter, domain,
+    interaction, difficulty, split, episodes, judged, successes, errors, unjudged); ``policy`` is the name counted
+    (``harness.store.policy_label``: the goal modality in brackets unless cross-view), ``goal`` the modality.
+    ``kinds``: policy or series name → kind.
     ``statuses``: episodes per status. ``runs``: completeness of each run; ``metas``: each run's metadata.
     """
 
@@ -185,7 +187,15 @@ class MergedRuns:
             .sum().reset_index()
         cells["unjudged"] = cells["episodes"] - cells["judged"] - cells["errors"]
         cells.insert(1, "series", cells["policy"].str.split("@").str[0])
-        return Counts(cells, self.kinds(), statuses, tuple(self._states()), tuple(self.metas))
+        cells.insert(2, "goal", cells["policy"].map(lambda p: split_label(p)[1]))
+        kinds = self.kinds()
+        for label in cells["policy"].unique():  # "oracle[language]" is an oracle: baselines pool every modality
+            name = split_label(label)[0]
+            kind = kinds.get(name, kinds.get(name.split("@")[0]))
+            if kind is not None:
+                kinds.setdefault(label, kind)
+                kinds.setdefault(label.split("@")[0], kind)
+        return Counts(cells, kinds, statuses, tuple(self._states()), tuple(self.metas))
 
     def _states(self) -> Iterable[RunState]:
         for i, run in enumerate(self.runs):
