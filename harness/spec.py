@@ -203,6 +203,15 @@ class Goal:
         raise CrossviewError(f"a goal must be CrossViewGoal or Goal, got {type(value).__name__}")
 
     @classmethod
+    def for_task(cls, task_goal: str, cross_view: CrossViewGoal, language: LanguageGoal | None = None,
+                 video: VideoGoal | None = None) -> CrossViewGoal | Goal:
+        """What an adapter's ``reset`` returns for a task whose ``TaskSpec.goal`` is ``task_goal``: the plain
+        ``CrossViewGoal`` for a cross-view task (the unchanged path), else a ``Goal`` with every part given."""
+        if Modality.parse(task_goal) is Modality.CROSS_VIEW:
+            return cross_view
+        return cls(cross_view, language, video)
+
+    @classmethod
     def null(cls, modality: Modality | str, height: int, width: int) -> Goal:
         """The null goal of one modality (classifier-free guidance)."""
         m = Modality.parse(modality)

@@ -124,8 +124,8 @@ class RoomsAdapter:
         self._x, self._y, self._yaw, self._pitch = self._start_pose(task, rng)
         goal = self._goal(task, rng)
         if task.goal != Modality.CROSS_VIEW.value:
-            goal = Goal(goal, instruction(task, layout, (self._x, self._y)),
-                        self._video(task) if task.goal == Modality.VIDEO.value else None)
+            goal = Goal.for_task(task.goal, goal, instruction(task, layout, (self._x, self._y)),
+                                 self._video(task) if task.goal == Modality.VIDEO.value else None)
         self._steps = 0
         world.set_camera("eye", (self._x, self._y, EYE_HEIGHT), -math.radians(self._yaw), math.radians(self._pitch))
         return self._observe(), goal, self._info()
