@@ -12,8 +12,10 @@
     workers: 2
     envs_per_worker: 4
 
-A policy may narrow the goal axis with its own ``goals:`` (a language-only series, say); every goal a policy
-runs under must be one it accepts and one each adapter gives, else the sweep is refused before it starts.
+A policy may narrow the goal axis with its own ``goals:`` (a language-only series, say), and an environment with
+its own (an adapter that gives only cross-view goals); a policy runs in an environment under the goals both list.
+Every goal a policy runs under must be one it accepts and one the adapter gives, else the sweep is refused before
+it starts.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class EnvironmentConfig(_Strict):
     episodes: int = Field(default=10, ge=1, le=100_000)
     max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
     options: dict[str, Any] = Field(default_factory=dict)
+    goals: list[str] | None = Field(default=None, min_length=1)  # None = every goal a policy runs under
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _modalities(value)
 
     @field_validator("interactions")
     @classmethod
@@ -124,9 +132,11 @@ class SweepConfig(_Strict):
     def _known_goals(cls, value: list[str]) -> list[str]:
         return _modalities(value)
 
-    def goals_of(self, policy: PolicyConfig) -> list[str]:
-        """The goal modalities ``policy`` runs under: its own list, else the sweep's."""
-        return policy.goals if policy.goals is not None else self.goals
+    def goals_of(self, policy: PolicyConfig, env: EnvironmentConfig | None = None) -> list[str]:
+        """The goal modalities ``policy`` runs under (its own list, else the sweep's), in ``env`` those of them the
+        environment lists (an environment without ``goals`` takes all)."""
+        goals = policy.goals if policy.goals is not None else self.goals
+        return goals if env is None or env.goals is None else [g for g in goals if g in env.goals]
 
     @model_validator(mode="after")
     def _unique_names(self) -> SweepConfig:
@@ -141,9 +151,9 @@ class SweepConfig(_Strict):
         what = self.model_dump(include={"policies", "environments", "seeds", "goals"})
         if what["goals"] == [Modality.CROSS_VIEW.value]:  # the default: runs made before the goal axis match
             del what["goals"]
-        for p in what["policies"]:
-            if p["goals"] is None:
-                del p["goals"]
+        for part in (*what["policies"], *what["environments"]):
+            if part["goals"] is None:
+                del part["goals"]
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -233,14 +233,14 @@ class Plan:
 def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
-    goals = {p.name: config.goals_of(p) for p in config.policies}
+    by_name = {p.name: p for p in config.policies}
     envs = _label_option_sets(environment_tasks(config, base))
     episodes_per_env = [e.episodes for e in config.environments]
     plan: list[Episode] = []
     for policy in policies:
-        for (env, templates, _), n in zip(envs, episodes_per_env):
+        for (env, templates, _), n, env_config in zip(envs, episodes_per_env, config.environments):
             for template in templates:
-                for goal in goals[policy.series]:
+                for goal in config.goals_of(by_name[policy.series], env_config):
                     for base_seed in config.seeds:
                         for index in range(n):
                             seed = derive_seed(env.adapter, template, base_seed, index)

@@ -113,3 +113,11 @@ def test_store_migrates_runs_made_before_the_goal_axis(tmp_path) -> None:
         store.add(record)
         assert [r for r in store.records() if r.episode_id == "new"] == [record]
     assert json.loads(json.dumps(record.to_row()))["goal"] == "language"
+
+
+def test_environment_goals_narrow_what_runs_there() -> None:
+    cfg = small_config(goals=["cross_view", "language"])
+    cfg["environments"][1]["goals"] = ["cross_view"]
+    plan = build_plan(parse_config(cfg))
+    assert {e.task.goal for e in plan.episodes if e.task.domain == "warehouse"} == {"cross_view"}
+    assert {e.task.goal for e in plan.episodes if e.task.domain == "apartment"} == {"cross_view", "language"}
