@@ -11,7 +11,8 @@ both the cross-view network and the language-conditioned one (policies.torch.xvi
 Appearance augmentation, drawn per sample and applied alike to the view and the goal image (they show one world):
 brightness, contrast and per-channel tint; for the cross-view network also a random permutation of the colour
 channels, so it must match the goal's target rather than remember colours (a language policy keeps colours, which
-its words name); and a random zoom-out of each image, as a wider field of view shows. This is what lets later
+its words name, but reads a share of its colour words as unknown, so that it acts on shape and room when a colour
+name is new); and a random zoom-out of each image, as a wider field of view shows. This is what lets later
 checkpoints transfer to a domain they never saw. Checkpoints are written at the ``--save`` steps as safetensors
 with a manifest beside each; fixed seeds make the series reproducible on one machine.
 """
@@ -33,7 +34,7 @@ from harness.spec import Action, CrossViewGoal, Modality, Observation
 from policies.baselines import OraclePolicy, RandomPolicy
 from policies.torch.xview import ARCHITECTURE, BUTTONS_OUT, YAW_BINS, XViewNet, encode_actions, prepare, torch
 from policies.torch.xview_lang import ARCHITECTURE as LANG_ARCHITECTURE
-from policies.torch.xview_lang import XViewLangNet, build_vocab
+from policies.torch.xview_lang import UNK, XViewLangNet, build_vocab
 
 F = torch.nn.functional
 MIRROR = [BUTTONS_OUT.index(b) for b in ("forward", "back", "right", "left", "attack", "use")]
@@ -164,6 +165,23 @@ class Arrays:
             return cls(**{f.name: z[f.name] for f in dataclasses.fields(cls)})
 
 
+WORD_DROPOUT = 0.35  # share of instructions whose colour word is read as unknown during training
+
+
+def colour_words() -> list[str]:
+    """The colour names of every Rooms domain's palette (the words a new domain is most likely not to share)."""
+    from adapters.rooms.domains import DOMAINS
+
+    return sorted({name for style in DOMAINS.values() for name, _ in style.palette})
+
+
+def _drop_colours(tokens: Any, colours: Any, rng: np.random.Generator) -> Any:
+    """Colour words replaced by the unknown word in a random share of the batch, so the policy learns to act on
+    the rest of the instruction (shape, room, verb) when a colour name is new to it, as in another domain."""
+    drop = torch.from_numpy(rng.random(tokens.shape[0]) < WORD_DROPOUT)[:, None]
+    return torch.where(drop & torch.isin(tokens, colours), torch.full_like(tokens, UNK), tokens)
+
+
 def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[int], seed: int, batch: int,
           lr: float, hyper: dict, meta: dict) -> list[Path]:
     """Clone the oracle into the network of ``modality``; checkpoints at ``saves``."""
@@ -177,6 +195,7 @@ def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[i
     kinds = torch.from_numpy(data.kinds)
     if language:
         goals = net.tokens([str(t) for t in data.texts])
+        colours = torch.tensor(sorted(net.vocab[c] for c in colour_words() if c in net.vocab))
     goal_of = torch.from_numpy(data.goal_of)
     # rare buttons (attack, use: once an episode) weigh as much as common ones
     pos = buttons.mean(0).clamp(min=1e-3)
@@ -198,6 +217,7 @@ def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[i
             g = g.float() / 255
         if language:
             v, _ = augment(v, None, rng, permute=False)
+            g = _drop_colours(g, colours, rng)
         else:
             v, rgb = augment(v, g[:, :3], rng, permute=True)
             g = torch.cat([rgb, g[:, 3:]], dim=1)
