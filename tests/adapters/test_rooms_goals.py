@@ -86,3 +86,20 @@ def test_training_data_holds_only_train_phrasings() -> None:
 
     data = collect("apartment", episodes=1, noise=0.3, seed=0, image=32)
     assert data.texts and all(_form_of(t) == "train" for t in data.texts)
+
+
+def test_shipped_language_series_never_read_a_held_out_phrasing() -> None:
+    import json
+    from pathlib import Path
+
+    from policies.torch.xview_lang import words
+
+    train_words = {w for f in TRAIN_PHRASINGS for w in words(re.sub(r"\{\w+\}", " ", f))}
+    heldout_only = {w for f in HELDOUT_PHRASINGS for w in words(re.sub(r"\{\w+\}", " ", f))} - train_words
+    assert heldout_only, "the held-out phrasings must use sentence forms of their own"
+    series = sorted((Path(__file__).resolve().parents[2] / "checkpoints" / "xview-lang").glob("*.json"))
+    assert series, "the language series ships beside the cross-view one"
+    for manifest in series:
+        meta = json.loads(manifest.read_text())
+        assert meta["trained_on"]["phrasings"] == "train"
+        assert not heldout_only & set(meta["hyperparameters"]["vocab"]), manifest.name
