@@ -119,9 +119,10 @@ class MergedRuns:
         if self._merged is not None:
             self.src = "main"
             self.db.execute(f"CREATE UNIQUE INDEX episodes_ident ON episodes ({_IDENT})")
-            cols = ", ".join(f'"{c}"' for c in EPISODE_COLUMNS)
             self.db.execute("BEGIN")
             for i in reversed(range(len(self.runs))):  # the last run given wins an episode stored twice
+                have = {r[1] for r in self.db.execute(f"PRAGMA r{i}.table_info(episodes)")}
+                cols = ", ".join(f'"{c}"' for c in EPISODE_COLUMNS if c in have)  # an older run lacks new ones
                 self.db.execute(f"INSERT OR IGNORE INTO episodes ({cols}) SELECT {cols} FROM r{i}.episodes")
             self.db.execute("COMMIT")
             install_tallies(self.db, rebuild=True)  # counted once, set-wise

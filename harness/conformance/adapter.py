@@ -52,17 +52,27 @@ def _ring(mask: np.ndarray, width: int = 3) -> np.ndarray:
     return grown & ~mask
 
 
-def _processes() -> int:
-    try:
-        return sum(1 for p in os.listdir("/proc") if p.isdigit()
-                   and open(f"/proc/{p}/stat").read().split(")")[-1].split()[1] == str(os.getpid()))
-    except OSError:
-        return 0
+def _children() -> set[tuple[int, str]]:
+    """Live child processes of this one (pid, command), zombies excluded."""
+    out = set()
+    me = str(os.getpid())
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[-1].split()
+            if fields[1] == me and fields[0] != "Z":
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.add((int(pid), f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]))
+        except (OSError, IndexError):
+            continue
+    return out
 
 
-def _resources() -> tuple[int, int, int]:
+def _resources() -> tuple[int, int, set[tuple[int, str]]]:
     fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
-    return fds, threading.active_count(), _processes()
+    return fds, threading.active_count(), _children()
 
 
 class AdapterChecks:
@@ -283,8 +293,8 @@ class AdapterChecks:
         for _ in range(2):
             cycle()
         after = _resources()
-        names = ("file descriptors", "threads", "child processes")
-        grew = [f"{n} {b}->{a}" for n, b, a in zip(names, before, after) if a > b]
+        grew = [f"{n} {b}->{a}" for n, b, a in zip(("file descriptors", "threads"), before, after) if a > b]
+        grew += [f"child process {pid} ({cmd})" for pid, cmd in sorted(after[2] - before[2])]
         assert not grew, f"close() leaked: {', '.join(grew)}"
         return "two reset/step/close cycles; close() twice; no fd, thread or process left behind"
 

@@ -123,6 +123,9 @@ def register(name: str, net: Any, modalities: tuple[Modality, ...], prep: Any) -
     ARCHITECTURES[name], GOAL_MODALITIES[name], PREPARE[name] = net, modalities, prep
 
 
+MAX_HYPER = 4096  # widths and sizes: larger would only exhaust memory
+
+
 class TorchPolicy:
     """A checkpointed network (kind ``torch``): ``checkpoint`` file + its manifest; batched on CPU or GPU."""
 
@@ -138,9 +141,19 @@ class TorchPolicy:
             raise CrossviewError(f"policy option device={device!r} but no CUDA device is visible: use device: cpu")
         if threads:
             torch.set_num_threads(int(threads))
+        hyper = manifest["hyperparameters"]
+        bad = (not isinstance(hyper, dict) or next((f"{k}: {v!r}" for k, v in hyper.items() if k != "vocab" and (
+            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_HYPER)), None))
+        vocab = hyper.get("vocab", []) if isinstance(hyper, dict) else []
+        if not bad and (not isinstance(vocab, list) or len(vocab) > MAX_HYPER
+                        or not all(isinstance(w, str) and 0 < len(w) <= 64 for w in vocab)):
+            bad = f"vocab: a list of at most {MAX_HYPER} words"
+        if bad:
+            raise CrossviewError(f"checkpoint manifest {checkpoint}.json: hyperparameters must map names to whole "
+                                 f"numbers in 1..{MAX_HYPER} ({bad if isinstance(bad, str) else 'not a mapping'})")
         try:
-            self.net = ARCHITECTURES[arch](**manifest["hyperparameters"])
-        except TypeError as exc:
+            self.net = ARCHITECTURES[arch](**hyper)
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise CrossviewError(f"checkpoint {checkpoint}: manifest hyperparameters do not fit {arch}: {exc}") \
                 from None
         load_into(self.net, load_state_dict(checkpoint), checkpoint)
