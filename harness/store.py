@@ -75,14 +75,15 @@ _KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain"
                                                            "difficulty", "split", "seed", "index"))
 
 
-def _tally_triggers(row: str, sign: int, when: str) -> str:
+def _tally_triggers(row: str, sign: int, when: str, name: str = "") -> str:
     n = "NEW" if row == "NEW" else "OLD"
+    name = name or when
     ln, lo = _LABEL.format(n), _LABEL.format("o")
     a_first = f"{ln} < o.label"
     cell = (f"CASE WHEN {a_first} THEN 2 * {_WIN.format(n)} + {_WIN.format('o')} "
             f"ELSE 2 * {_WIN.format('o')} + {_WIN.format(n)} END")
     return f"""
-CREATE TRIGGER IF NOT EXISTS tally_cell_{when} AFTER {when.upper()} ON episodes BEGIN
+CREATE TRIGGER IF NOT EXISTS tally_cell_{name} AFTER {when.upper()} ON episodes BEGIN
   INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
   VALUES ({ln}, {n}.adapter, {n}.domain, {n}.interaction, {n}.difficulty, {n}.split, {n}.role, {n}.status,
           coalesce({n}.checkpoint_sha256, ''), {n}.checkpoint_step, {sign}, {sign} * {_JUDGED.format(n)},
@@ -90,7 +91,7 @@ CREATE TRIGGER IF NOT EXISTS tally_cell_{when} AFTER {when.upper()} ON episodes 
   ON CONFLICT (policy, {_TASK}, role, status) DO UPDATE SET n = n + excluded.n,
     judged = judged + excluded.judged, wins = wins + excluded.wins;
 END;
-CREATE TRIGGER IF NOT EXISTS tally_pair_{when} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
+CREATE TRIGGER IF NOT EXISTS tally_pair_{name} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
   INSERT INTO pair_tally (a, b, {_TASK}, role, n00, n01, n10, n11)
   SELECT min({ln}, o.label), max({ln}, o.label), {n}.adapter, {n}.domain, {n}.interaction,
          {n}.difficulty, {n}.split, {n}.role, {sign} * (c = 0), {sign} * (c = 1), {sign} * (c = 2), {sign} * (c = 3)
@@ -111,7 +112,9 @@ CREATE TABLE IF NOT EXISTS pair_tally (a TEXT, b TEXT, adapter TEXT, domain TEXT
     difficulty TEXT, split TEXT, role TEXT, n00 INTEGER, n01 INTEGER, n10 INTEGER, n11 INTEGER,
     PRIMARY KEY (a, b, {_TASK}, role));
 """
-_TALLY_TRIGGERS = _tally_triggers("NEW", 1, "insert") + _tally_triggers("OLD", -1, "delete")
+_TRIGGERS = {"insert": ("NEW", 1, "insert"), "delete": ("OLD", -1, "delete"),
+             "update_old": ("OLD", -1, "update"), "update_new": ("NEW", 1, "update")}  # an update: out, then in
+_TALLY_TRIGGERS = "".join(_tally_triggers(row, sign, when, name) for name, (row, sign, when) in _TRIGGERS.items())
 
 
 _REBUILD = f"""
@@ -184,9 +187,9 @@ def _count_pairs(db: sqlite3.Connection, chunk: list[str], wanted: list[tuple[in
 
 def drop_tallies(db: sqlite3.Connection) -> None:
     """Remove the tally triggers, for a bulk load followed by ``install_tallies(db, rebuild=True)``."""
-    for when in ("insert", "delete"):
-        db.execute(f"DROP TRIGGER IF EXISTS tally_cell_{when}")
-        db.execute(f"DROP TRIGGER IF EXISTS tally_pair_{when}")
+    for name in _TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS tally_cell_{name}")
+        db.execute(f"DROP TRIGGER IF EXISTS tally_pair_{name}")
 
 
 T = TypeVar("T")

@@ -280,10 +280,19 @@ class AdapterChecks:
             results.append(steps)
         return f"reached the target in {len(results)}/{len(picks)} episodes ({', '.join(map(str, results))} steps)"
 
+    def _release_shared(self) -> None:
+        """Close the instance the other checks share (some backends serve one client at a time)."""
+        if self.adapter is not None:
+            adapter, self.adapter = self.adapter, None
+            adapter.close()
+
     def close_releases(self) -> str:
+        task = self.task(3)
+        self._release_shared()
+
         def cycle() -> None:
             a = self.make()
-            a.reset(self.task(3))
+            a.reset(task)
             masked_step(a, Action(forward=True))
             a.close()
             a.close()  # idempotent
@@ -303,6 +312,7 @@ class AdapterChecks:
 
         from adapters.gym_env import CrossViewEnv
 
+        self._release_shared()
         env = CrossViewEnv(self.name, **self.options)
         try:
             with warnings.catch_warnings():
@@ -354,6 +364,5 @@ def check_adapter(name: str, options: dict[str, Any] | None = None, only: tuple[
     try:
         return run_checks(subject, chosen, setup=checks.construct)
     finally:
-        if checks.adapter is not None:
-            with contextlib.suppress(Exception):  # a failing close is reported by its own check
-                checks.adapter.close()
+        with contextlib.suppress(Exception):  # a failing close is reported by its own check
+            checks._release_shared()
