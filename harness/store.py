@@ -331,10 +331,11 @@ class Store:
 
     @_guarded
     def records(self) -> list[EpisodeRecord]:
-        """Every stored episode."""
-        cols = ", ".join(f'"{f}"' for f in _FIELDS)
+        """Every stored episode (a run opened read-only from before a column existed reads it as absent)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
+        cols = ", ".join(f'"{f}"' if f in have else f'NULL AS "{f}"' for f in _FIELDS)
         cur = self._db.execute(f"SELECT {cols} FROM episodes ORDER BY finished_at")
-        return [EpisodeRecord.from_row(dict(zip(_FIELDS, row))) for row in cur]
+        return [EpisodeRecord.from_row({k: v for k, v in zip(_FIELDS, row) if k in have}) for row in cur]
 
     @_guarded
     def rows(self) -> list[dict[str, Any]]:
