@@ -9,10 +9,11 @@ scene and cross-view goal plus the instruction (written only in the train phrasi
 both the cross-view network and the language-conditioned one (policies.torch.xview_lang).
 
 Appearance augmentation, drawn per sample and applied alike to the view and the goal image (they show one world):
-brightness, contrast and per-channel tint; for the cross-view network also a random permutation of the colour
-channels, so it must match the goal's target rather than remember colours (a language policy keeps colours, which
-its words name, but reads a share of its colour words as unknown, so that it acts on shape and room when a colour
-name is new); and a random zoom-out of each image, as a wider field of view shows. This is what lets later
+brightness, contrast and per-channel tint, and a random zoom-out of each image, as a wider field of view shows; on
+request (``--swap-colours``) the cross-view network also sees a share of samples with permuted colour channels, so it
+must match the goal's target rather than remember colours (at 2,000 steps this cost it all its source-world
+success, so the shipped series is trained without). The language network reads a share of its colour words as
+unknown, so that it acts on shape and room when a colour name is new to it. This is what lets later
 checkpoints transfer to a domain they never saw. Checkpoints are written at the ``--save`` steps as safetensors
 with a manifest beside each; fixed seeds make the series reproducible on one machine.
 """
@@ -115,13 +116,13 @@ def _zoom_out(x: Any, rng: np.random.Generator) -> Any:
     return F.pad(small, (a, n - m - a, a, n - m - a), mode="replicate")
 
 
-def augment(view: Any, goal_rgb: Any | None, rng: np.random.Generator, permute: bool) -> tuple[Any, Any | None]:
+def augment(view: Any, goal_rgb: Any | None, rng: np.random.Generator, permute: float) -> tuple[Any, Any | None]:
     """Per-sample appearance changes shared by a view and its goal image (see the module docstring)."""
     b = view.shape[0]
     def draw(lo: float, hi: float, *shape: int) -> Any:
         return torch.from_numpy(rng.uniform(lo, hi, (b, *shape)).astype(np.float32))
     bright, contrast, tint = draw(0.45, 1.3, 1, 1, 1), draw(0.6, 1.4, 1, 1, 1), draw(0.75, 1.25, 3, 1, 1)
-    order = torch.from_numpy(np.stack([rng.permutation(3) if permute and rng.random() < 0.5 else np.arange(3)
+    order = torch.from_numpy(np.stack([rng.permutation(3) if permute > 0 and rng.random() < permute else np.arange(3)
                                        for _ in range(b)]))
 
     def apply(x: Any) -> Any:
@@ -183,7 +184,7 @@ def _drop_colours(tokens: Any, colours: Any, rng: np.random.Generator) -> Any:
 
 
 def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[int], seed: int, batch: int,
-          lr: float, hyper: dict, meta: dict) -> list[Path]:
+          lr: float, hyper: dict, meta: dict, swap: float = 0.0) -> list[Path]:
     """Clone the oracle into the network of ``modality``; checkpoints at ``saves``."""
     torch.manual_seed(seed)
     language = modality == Modality.LANGUAGE
@@ -216,10 +217,10 @@ def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[i
         if not language:
             g = g.float() / 255
         if language:
-            v, _ = augment(v, None, rng, permute=False)
+            v, _ = augment(v, None, rng, permute=0.0)
             g = _drop_colours(g, colours, rng)
         else:
-            v, rgb = augment(v, g[:, :3], rng, permute=True)
+            v, rgb = augment(v, g[:, :3], rng, permute=swap)
             g = torch.cat([rgb, g[:, 3:]], dim=1)
         flip = torch.from_numpy(rng.random(batch) < 0.5)  # mirror half the batch: left <-> right
         v = torch.where(flip[:, None, None, None], v.flip(3), v)
@@ -255,6 +256,8 @@ def main() -> None:
     parser.add_argument("--image", type=int, default=128, help="render size (the policy resizes to 64)")
     parser.add_argument("--cache", default="", help="an .npz file to keep the collected data in (and read it from)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
+    parser.add_argument("--swap-colours", type=float, default=0.0,
+                        help="cross-view: share of samples whose colour channels are permuted (view and goal alike)")
     args = parser.parse_args()
     modalities = [Modality.parse(m) for m in args.modalities.split(",")]
     torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
@@ -280,7 +283,7 @@ def main() -> None:
         meta = {"trained_on": {"adapter": "rooms", "domain": args.domain, "split": "train", "phrasings": "train",
                                "goal": modality.value}, "training": training}
         out = Path(args.out_language if modality == Modality.LANGUAGE else args.out)
-        train(data, out, modality, args.steps, saves, args.seed, args.batch, args.lr, hyper, meta)
+        train(data, out, modality, args.steps, saves, args.seed, args.batch, args.lr, hyper, meta, args.swap_colours)
 
 
 if __name__ == "__main__":
