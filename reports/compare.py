@@ -80,19 +80,22 @@ def consecutive_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[
 
 def modality_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[str, str]]:
     """(other modality, cross-view) pairs on the same episodes: one policy under two goal modalities
-    ("agent[language]" vs "agent"), and checkpoints of the same training step in two series given different
-    modalities ("xview-lang[language]@2000" vs "xview@2000"); without a cross-view side, any two modalities.
+    ("agent[language]" vs "agent"), and checkpoints of two series given different modalities at the same training
+    step ("xview-lang[language]@700" vs "xview@700") or both the last of their series; without a cross-view side,
+    any two modalities.
     The random and oracle baselines never read their goal, so they are left out."""
     first = cells.drop_duplicates("policy")[["policy", "goal", "step"]]
     first = first[~first["policy"].map(lambda p: kinds.get(p, kinds.get(p.split("@")[0], ""))).isin(BASELINES)]
     base = first["policy"].map(lambda p: split_label(p)[0])
-    rows = list(zip(first["policy"], first["goal"], first["step"], base))
+    series = first["policy"].str.split("@").str[0]
+    last = first["step"].notna() & (first["step"] == first.groupby(series)["step"].transform("max"))
+    rows = list(zip(first["policy"], first["goal"], first["step"], base, last))
     rank = {m.value: i for i, m in enumerate(Modality)}
     out = []
-    for i, (a, ga, sa, ba) in enumerate(rows):
-        for b, gb, sb, bb in rows[i + 1:]:
+    for i, (a, ga, sa, ba, la) in enumerate(rows):
+        for b, gb, sb, bb, lb in rows[i + 1:]:
             same_step = pd.notna(sa) and pd.notna(sb) and sa == sb
-            if ga != gb and (ba == bb or same_step):
+            if ga != gb and (ba == bb or same_step or (la and lb)):
                 out.append((a, b) if rank.get(ga, 9) > rank.get(gb, 9) else (b, a))
     return out
 

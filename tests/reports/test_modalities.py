@@ -44,9 +44,11 @@ def test_pairs_across_modalities_on_the_same_episodes(tmp_path) -> None:
 
 
 def test_same_step_of_two_series_pairs_and_baselines_do_not() -> None:
-    cells = pd.DataFrame({"policy": ["xview@700", "xview-lang[language]@700", "xview-lang[language]@200",
-                                     "oracle", "oracle[video]"],
-                          "goal": ["cross_view", "language", "language", "cross_view", "video"],
-                          "step": [700.0, 700.0, 200.0, float("nan"), float("nan")]})
-    assert modality_pairs(cells, {"oracle": "oracle", "xview": "torch"}) == [("xview-lang[language]@700",
-                                                                              "xview@700")]
+    cells = pd.DataFrame({"policy": ["xview@700", "xview@6000", "xview-lang[language]@700",
+                                     "xview-lang[language]@200", "xview-lang[language]@2000", "oracle",
+                                     "oracle[video]"],
+                          "goal": ["cross_view", "cross_view", "language", "language", "language", "cross_view",
+                                   "video"],
+                          "step": [700.0, 6000.0, 700.0, 200.0, 2000.0, float("nan"), float("nan")]})
+    assert modality_pairs(cells, {"oracle": "oracle", "xview": "torch"}) == [
+        ("xview-lang[language]@700", "xview@700"), ("xview-lang[language]@2000", "xview@6000")]
