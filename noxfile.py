@@ -1,8 +1,9 @@
 """Test sessions for dependencies that cannot share the project's environment (scripts/test.sh runs them).
 
 ``airsim``: the archived ``airsim`` 1.8.1 client ships the same module names as the ``cosysairsim`` the main
-environment uses (both need a ``msgpackrpc``), and its sdist fails a plain install, so it gets its own
-environment, installed the way the README documents, and drives the AirSim route against the local server.
+environment uses (both need a ``msgpackrpc``), and a plain install of it pulls msgpack-rpc-python with tornado 4.5,
+so it gets its own environment, installed the way the README documents (rpc-msgpack, no build isolation), and
+drives the AirSim route against the local server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ nox.options.sessions = ["airsim"]
 @nox.session(name="airsim")
 def airsim(session: nox.Session) -> None:
     """The AirSim route through the archived ``airsim`` client against the local msgpack-rpc server."""
+    # airsim 1.8.1 declares msgpack-rpc-python (its METADATA Requires-Dist), which pins tornado < 5; this session
+    # gives it rpc-msgpack instead, the asyncio port with the same ``msgpackrpc`` module that Cosys-AirSim's client
+    # imports (Cosys-Lab/Cosys-AirSim PythonClient/cosysairsim/client.py:3). Its timeouts tick in whole seconds.
     session.install("numpy", "rpc-msgpack", "wheel")
     session.install("--no-deps", "--no-build-isolation", "airsim==1.8.1")  # its sdist needs numpy at build time
     # only what these tests import (the adapter, the oracle, the Rooms-backed test server), not the whole project:

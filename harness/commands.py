@@ -55,7 +55,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
-    with Store(outcome.run_dir, create=False) as store:
+    with Store(outcome.run_dir, create=False, readonly=True) as store:
         records = store.records()
     console.print(summary_table(records, title=f"{config.name}: {len(records)}/{outcome.planned} episodes stored"))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "nothing new"
@@ -72,7 +72,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _open_run(path: str) -> Any:
     from harness.store import Store
 
-    return Store(path, create=False)
+    return Store(path, create=False, readonly=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -13,12 +13,10 @@ Errors and unjudged episodes are counted, never scored.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,17 +66,6 @@ class Counts:
     metas: tuple[dict, ...]
 
 
-@contextlib.contextmanager
-def _opened(run: Path) -> Iterator[Store]:
-    """The run's store, with SQLite's errors (a read-only or damaged file) as one line naming the file."""
-    try:
-        with Store(run, create=False) as store:
-            yield store
-    except sqlite3.Error as exc:
-        raise CrossviewError(f"{run / DB_NAME}: cannot read this run ({exc}); if the folder is read-only, copy the "
-                             "run somewhere writable once (its first report adds count tables)") from None
-
-
 class MergedRuns:
     """The tallies of one or more runs (harness/store.py keeps them per run); use as a context manager.
 
@@ -93,15 +80,9 @@ class MergedRuns:
         self.runs = [Path(r) for r in runs]
         self.metas: list[dict] = []
         for run in self.runs:
-            with _opened(run) as store:  # validates the folder; counts an old run's episodes once
-                meta: dict = {"run": str(run)}
-                for key in ("config", "versions", "git", "machine"):
-                    try:
-                        meta[key] = store.get_meta(key)
-                    except json.JSONDecodeError as exc:
-                        raise CrossviewError(f"{run / DB_NAME}: stored metadata {key!r} is not valid JSON ({exc}); "
-                                             "the store is damaged: restore it or run the sweep again") from None
-                self.metas.append(meta)
+            with Store(run, create=False, readonly=True) as store:  # one line for a non-run; upgrades old runs
+                self.metas.append({key: store.get_meta(key) for key in ("config", "versions", "git", "machine")}
+                                  | {"run": str(run)})  # damaged metadata: one line from the store
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._merged: Store | None = None
         if len(self.runs) == 1:

@@ -76,7 +76,7 @@ def load_goal(folder: str | Path, name: str) -> StoredGoal:
     try:
         meta = json.loads(files["meta"].read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CrossviewError(f"goal file {files['meta']} is not valid UTF-8 JSON ({type(exc).__name__})") from None
+        raise CrossviewError(f"goal file {files['meta']} is not valid JSON in UTF-8 ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or "interaction" not in meta:
         raise CrossviewError(f"goal file {files['meta']} must be a JSON object with an 'interaction'")
     image = _read_image(files["image"], name)

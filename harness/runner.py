@@ -34,8 +34,11 @@ MAX_REQUEUES = 3  # uncharged re-queues of an episode whose worker stalled betwe
 
 
 def blame(current: str) -> tuple[str | None, str]:
-    """Which episode a written-off worker's marker blames (None: none, the worker was between calls), and where."""
-    if not current or current == IDLE_MARK:
+    """Which episode a written-off worker's marker blames, and where: None when the worker was between calls
+    (nobody), "" when unknown (a Ray actor that died unseen: everything it held)."""
+    if not current:
+        return "", ""
+    if current == IDLE_MARK:
         return None, "while idle or between episodes"
     if current.startswith(MEDIA_MARK):
         return current.removeprefix(MEDIA_MARK), "while writing the episode's video or thumbnail"
@@ -185,9 +188,9 @@ class Scheduler:
                     self.pending.appendleft(ep)
                 else:
                     self._fail(ep, Status.ENV_ERROR.value, f"{HARNESS_CAUSE}{reason} {where}")
-            elif eid == culprit:
+            elif eid == culprit or not culprit:
                 cause = HARNESS_CAUSE if current.startswith(MEDIA_MARK) else ""
-                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}")
+                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}".strip())
             else:
                 self.pending.appendleft(ep)
         if self.pending or any(self.inflight.values()):
@@ -221,8 +224,8 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     db = run_dir / "results.sqlite"
     if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
-    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again, and so do
-        # errors the harness caused; other errors only with --retry-errors
+    # aborted episodes were cut short: they run again, and so do errors the harness caused; others on request
+    with Store(run_dir, create=False, readonly=True) as store:
         again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 

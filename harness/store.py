@@ -228,12 +228,12 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
 class Store:
     """A run's durable results; open it with ``Store(run_dir)``.
 
-    ``create=False`` opens an existing store read-only (status, export, report): a file that is not a crossview
-    store is refused in one line and never written into; only a crossview store from before the count tables
-    (harness/counts.py) gets them added, once.
+    ``create=False`` opens an existing store only; ``readonly=True`` (status, export, report) opens it read-only: a
+    file that is not a crossview store is refused in one line and never written into; only a crossview store from
+    before the count tables (harness/counts.py) or a newer column gets them added, once.
     """
 
-    def __init__(self, run_dir: str | Path, create: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, create: bool = True, readonly: bool = False) -> None:
         self.run_dir = Path(run_dir)
         path = self.path = self.run_dir / DB_NAME
         if not create and not path.is_file():
@@ -242,19 +242,20 @@ class Store:
         with _sqlite_errors(path):
             if create:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-                self._open_for_writing()
-            else:
+            else:  # an existing file must be a crossview store before anything is written into it
                 uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
                 self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
                 tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if not {"episodes", "meta"} <= tables:
                     self._db.close()
                     raise sqlite3.DatabaseError("no such table: episodes")
-                if "cell_tally" not in tables:  # a crossview store from before the tallies: count it once, in place
-                    self._db.close()
-                    self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-                    self._open_for_writing()
+                have = {r[1] for r in self._db.execute("PRAGMA table_info(episodes)")}
+                outdated = "cell_tally" not in tables or not set(_FIELDS) <= have  # made by an older crossview
+                if readonly and not outdated:
+                    return
+                self._db.close()  # open for writing; an outdated store is upgraded once, in place
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._open_for_writing()
 
     def _open_for_writing(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -278,8 +279,8 @@ class Store:
         try:
             return None if row is None else json.loads(row[0])
         except (TypeError, ValueError):
-            raise CrossviewError(f"{self.path}: metadata {key!r} is damaged (not JSON): this is not a store "
-                                 "crossview wrote") from None
+            raise CrossviewError(f"{self.path}: stored metadata {key!r} is not valid JSON; the store is damaged: "
+                                 "restore it or run the sweep again") from None
 
     @_guarded
     def set_meta(self, values: dict[str, Any]) -> None:

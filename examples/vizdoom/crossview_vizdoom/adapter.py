@@ -4,10 +4,11 @@ Every call is ViZDoom's public Python API, as documented in Farama-Foundation/Vi
 src/lib_python/ViZDoomMethodsDocstrings.h: ``DoomGame.init`` (:14), ``close`` (:19), ``new_episode`` (:23),
 ``advance_action`` (:70), ``make_action`` (:76), ``get_state`` (:110), ``add_available_button`` (:146),
 ``add_available_game_variable`` (:179), ``set_doom_scenario_path`` (:297) and ``set_doom_map`` (:304) to load our
-generated PWAD, ``set_seed`` (:336), ``set_episode_timeout`` (:357), ``set_screen_resolution`` (:363),
-``set_screen_format`` (:375), ``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408),
-``set_render_hud`` (:472), ``set_render_weapon`` (:486), ``set_render_crosshair`` (:492), ``set_render_decals``
-(:498), ``set_render_particles`` (:504), ``set_render_messages`` (:518), ``set_window_visible`` (:556),
+generated PWAD, ``set_doom_config_path`` (:325; its ini goes to our temporary folder), ``set_seed`` (:336),
+``set_episode_timeout`` (:357), ``set_screen_resolution`` (:363), ``set_screen_format`` (:375),
+``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408), ``set_render_hud`` (:472),
+``set_render_weapon`` (:486), ``set_render_crosshair`` (:492), ``set_render_decals`` (:498),
+``set_render_particles`` (:504), ``set_render_messages`` (:518), ``set_window_visible`` (:556),
 ``set_sound_enabled`` (:571).
 Controls are delta buttons (docs/api/python/enums.md:147-151): ``TURN_LEFT_RIGHT_DELTA`` and ``LOOK_UP_DOWN_DELTA``
 in degrees per tic (positive turns right / looks up), ``MOVE_FORWARD_BACKWARD_DELTA`` and ``MOVE_LEFT_RIGHT_DELTA``
@@ -110,6 +111,7 @@ class VizdoomAdapter:
         v = self.vzd
         game = v.DoomGame()
         game.set_doom_scenario_path(str(path))
+        game.set_doom_config_path(str(self._dir / "_vizdoom.ini"))  # else the engine writes it to the current folder
         game.set_seed(int(seed) & 0x7FFFFFFF)
         game.set_screen_resolution(v.ScreenResolution.RES_320X240)
         game.set_screen_format(v.ScreenFormat.RGB24)
