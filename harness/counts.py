@@ -178,15 +178,16 @@ class MergedRuns:
         cells = rows.groupby(keys, dropna=False, sort=False)[["episodes", "judged", "successes", "errors"]] \
             .sum().reset_index()
         cells["unjudged"] = cells["episodes"] - cells["judged"] - cells["errors"]
-        cells.insert(1, "series", cells["policy"].str.split("@").str[0])
-        cells.insert(2, "goal", cells["policy"].map(lambda p: split_label(p)[1]))
+        parts = cells["policy"].map(split_label)
+        # a series per policy and modality: "xview-lang[language]" for xview-lang@2000[language]
+        cells.insert(1, "series", [n.split("@")[0] + ("" if g == "cross_view" else f"[{g}]") for n, g in parts])
+        cells.insert(2, "goal", [g for _, g in parts])
         kinds = self.kinds()
-        for label in cells["policy"].unique():  # "oracle[language]" is an oracle: baselines pool every modality
-            name = split_label(label)[0]
-            kind = kinds.get(name, kinds.get(name.split("@")[0]))
-            if kind is not None:
+        for label, series, (name, _) in zip(cells["policy"], cells["series"], parts):
+            kind = kinds.get(name, kinds.get(name.split("@")[0]))  # oracle[language] is an oracle: baselines
+            if kind is not None:  # pool every modality
                 kinds.setdefault(label, kind)
-                kinds.setdefault(label.split("@")[0], kind)
+                kinds.setdefault(series, kind)
         return Counts(cells, kinds, statuses, self.states, tuple(self.metas))
 
     def _states(self) -> Iterable[RunState]:

@@ -47,30 +47,26 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 _JUDGED = "({0}.status NOT IN ('env_error', 'policy_error') AND {0}.success IS NOT NULL)"
 _WIN = "({0}.status NOT IN ('env_error', 'policy_error') AND coalesce({0}.success, 0) > 0)"
 _TASK = "adapter, domain, interaction, difficulty, split"
-# The name a policy is counted under: its own for cross-view episodes, with the goal modality before any
-# "@step" otherwise ("xview-lang[language]@2000", "oracle[video]"), so every table has a row per policy and
-# modality and pairs across modalities meet on the same episode key. Config names cannot hold "[" (harness.config).
+# The name a policy is counted under: its own for cross-view episodes, with the goal modality appended otherwise
+# ("xview-lang@2000[language]", "oracle[video]"), so every table has a row per policy and modality and pairs
+# across modalities meet on the same episode key. Config names cannot hold "[" (harness.config).
 _LABEL = ("(CASE WHEN coalesce({0}.goal, 'cross_view') = 'cross_view' THEN {0}.policy "
-          "WHEN instr({0}.policy, '@') > 0 THEN substr({0}.policy, 1, instr({0}.policy, '@') - 1) || '[' || "
-          "{0}.goal || ']' || substr({0}.policy, instr({0}.policy, '@')) "
           "ELSE {0}.policy || '[' || {0}.goal || ']' END)")
 
 
 def policy_label(policy: str, goal: str | None) -> str:
     """The name ``policy`` is counted under for episodes of goal modality ``goal`` (the SQL ``_LABEL``)."""
-    if goal in (None, "", "cross_view"):
-        return policy
-    name, at, step = policy.partition("@")
-    return f"{name}[{goal}]{at}{step}"
+    return policy if goal in (None, "", "cross_view") else f"{policy}[{goal}]"
 
 
 def split_label(label: str) -> tuple[str, str]:
     """(policy name, goal modality) of a counted name: the inverse of ``policy_label``."""
-    if "[" not in label:
+    if not label.endswith("]") or "[" not in label:
         return label, "cross_view"
-    name, _, rest = label.partition("[")
-    goal, _, tail = rest.partition("]")
-    return name + tail, goal
+    name, _, goal = label[:-1].rpartition("[")
+    return name, goal
+
+
 _KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain", "interaction", "target",
                                                            "difficulty", "split", "seed", "index"))
 

@@ -81,13 +81,13 @@ def consecutive_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[
 def modality_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[str, str]]:
     """(other modality, cross-view) pairs on the same episodes: one policy under two goal modalities
     ("agent[language]" vs "agent"), and checkpoints of two series given different modalities at the same training
-    step ("xview-lang[language]@700" vs "xview@700") or both the last of their series; without a cross-view side,
+    step ("xview-lang@700[language]" vs "xview@700") or both the last of their series; without a cross-view side,
     any two modalities.
     The random and oracle baselines never read their goal, so they are left out."""
     first = cells.drop_duplicates("policy")[["policy", "goal", "step"]]
     first = first[~first["policy"].map(lambda p: kinds.get(p, kinds.get(p.split("@")[0], ""))).isin(BASELINES)]
     base = first["policy"].map(lambda p: split_label(p)[0])
-    series = first["policy"].str.split("@").str[0]
+    series = base.str.split("@").str[0] + "|" + first["goal"]
     last = first["step"].notna() & (first["step"] == first.groupby(series)["step"].transform("max"))
     rows = list(zip(first["policy"], first["goal"], first["step"], base, last))
     rank = {m.value: i for i, m in enumerate(Modality)}

@@ -21,7 +21,7 @@ def test_labels_round_trip() -> None:
     for name, goal in (("xview@2000", "language"), ("oracle", "video"), ("xview@300", "cross_view")):
         label = policy_label(name, goal)
         assert split_label(label) == (name, goal)
-    assert policy_label("xview-lang@2000", "language") == "xview-lang[language]@2000"
+    assert policy_label("xview-lang@2000", "language") == "xview-lang@2000[language]"
 
 
 def test_pairs_across_modalities_on_the_same_episodes(tmp_path) -> None:
@@ -44,11 +44,11 @@ def test_pairs_across_modalities_on_the_same_episodes(tmp_path) -> None:
 
 
 def test_same_step_of_two_series_pairs_and_baselines_do_not() -> None:
-    cells = pd.DataFrame({"policy": ["xview@700", "xview@6000", "xview-lang[language]@700",
-                                     "xview-lang[language]@200", "xview-lang[language]@2000", "oracle",
+    cells = pd.DataFrame({"policy": ["xview@700", "xview@6000", "xview-lang@700[language]",
+                                     "xview-lang@200[language]", "xview-lang@2000[language]", "oracle",
                                      "oracle[video]"],
                           "goal": ["cross_view", "cross_view", "language", "language", "language", "cross_view",
                                    "video"],
                           "step": [700.0, 6000.0, 700.0, 200.0, 2000.0, float("nan"), float("nan")]})
     assert modality_pairs(cells, {"oracle": "oracle", "xview": "torch"}) == [
-        ("xview-lang[language]@700", "xview@700"), ("xview-lang[language]@2000", "xview@6000")]
+        ("xview-lang@700[language]", "xview@700"), ("xview-lang@2000[language]", "xview@6000")]
