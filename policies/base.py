@@ -92,12 +92,15 @@ BUILTIN_POLICIES: dict[str, str] = {
     "oracle": "policies.baselines:OraclePolicy",
     "torch": "policies.torch.xview:TorchPolicy",
     "rocket": "policies.rocket.policy:RocketPolicy",
+    "minestudio": "policies.rocket.policy:MineStudioPolicy",
     "remote": "policies.remote:RemotePolicy",
 }
+_MINESTUDIO_ENV = "its own environment: README 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"
 # what each built-in kind's backend needs (modules to import, and how to install them)
 _BUILTIN_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch": (("torch", "safetensors"), "pip install 'crossview-harness[torch]'"),
-    "rocket": (("torch", "minestudio"), "pip install 'crossview-harness[rocket]' (README: MineStudio recipe)"),
+    "rocket": (("torch", "minestudio"), _MINESTUDIO_ENV),
+    "minestudio": (("torch", "minestudio"), _MINESTUDIO_ENV),
     "remote": (("websockets", "msgpack"), "pip install 'crossview-harness[serve]'"),
 }
 

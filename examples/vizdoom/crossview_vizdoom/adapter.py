@@ -15,9 +15,13 @@ in degrees per tic (positive turns right / looks up), ``MOVE_FORWARD_BACKWARD_DE
 as speeds. The goal view is the same map with the player started at the goal camera's pose (map01), the episode
 itself starts the player elsewhere (map02). The target mask is the target's value in the labels buffer
 (examples/python/labels_buffer.py:115-178: ``state.labels`` give ``object_name`` and ``value``). Depth comes from
-the depth buffer, a uint8 proportional to distance (src/vizdoom/src/r_draw.cpp:207), scaled to metres by
-``DEPTH_UNITS_PER_LEVEL`` (measured against walls at known distances; crossview's
-tests/examples/test_vizdoom.py re-measures it).
+the depth buffer, a uint8 planar depth that is linear in distance but not proportional to it: every surface kind
+subtracts an offset before scaling (walls Farama-Foundation/ViZDoom:src/vizdoom/src/r_segs.cpp:1177-1181, sprites
+src/vizdoom/src/r_draw.cpp:207-211, floors and ceilings r_plane.cpp:227 through viz_depth.cpp:113-123, which
+subtracts its minimum twice), truncates, and saturates at 255. Upstream gives no unit, so map units =
+``DEPTH_UNITS_PER_LEVEL`` x level + ``DEPTH_OFFSET_UNITS`` was fitted at 320x240 against walls at known distances
+(7.14 units/level, 9.1 units offset; sprites fit the same line); crossview's tests/examples/test_vizdoom.py
+re-measures it on walls and on the target, whose engine position comes from ``state.labels``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ INSTALL = "pip install vizdoom (software rendering, no display needed)"
 TICS = 4  # engine tics (35 per second) per step
 CONTROL_HZ = 35.0 / TICS
 SPEED = 12.0  # MOVE_*_DELTA per tic; about 0.25 m per step from rest
-DEPTH_UNITS_PER_LEVEL = 7.31  # map units per depth-buffer level at 320x240
+DEPTH_UNITS_PER_LEVEL = 7.14  # map units per depth-buffer level at 320x240 (fitted; see the module docstring)
+DEPTH_OFFSET_UNITS = 9.1  # map units at level 0: upstream subtracts an offset before scaling
 WARMUP_TICS = 8  # the engine ignores input for the first tics of an episode
 CENTRE_DEG = 10.0
 MAX_STEPS = {"easy": 60, "hard": 120}
@@ -178,8 +183,8 @@ class VizdoomAdapter:
         s = self._state
         depth = None
         if self.depth:
-            levels = np.maximum(self._fit(s.depth_buffer).astype(np.float32), 0.5)
-            depth = levels * np.float32(DEPTH_UNITS_PER_LEVEL * UNIT_M)
+            levels = self._fit(s.depth_buffer).astype(np.float32)
+            depth = (levels * np.float32(DEPTH_UNITS_PER_LEVEL) + np.float32(DEPTH_OFFSET_UNITS)) * np.float32(UNIT_M)
         return Observation(self._fit(s.screen_buffer), depth, self._steps / CONTROL_HZ)
 
     def _info(self) -> StepInfo:
