@@ -237,7 +237,7 @@ def cmd_goal(args: argparse.Namespace) -> int:
             print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
             return 0
         path = goal_capture.capture(args.out, args.name, args.box, args.interaction, args.file, args.serial,
-                                    args.frame, size, args.target, args.split)
+                                    args.frame, size, args.target, args.split, args.instruction)
         print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
         return 0 if path else 1
     target = goal_capture.show(args.goal, args.out)
@@ -345,6 +345,8 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     c.add_argument("--interaction", default="approach")
     c.add_argument("--target", default="", help="what the target is (default: the name)")
     c.add_argument("--split", default="train", choices=("train", "heldout"))
+    c.add_argument("--instruction", default="", help="the task in words, e.g. 'go to the red ball' (rig: then "
+                                                     "sweeps may use goals: [language])")
     c.add_argument("--frame", type=int, default=0, help="which frame of the source (default 0)")
     c.add_argument("--size", default=None, help="height,width of the saved goal (default 224,224; DMLab 240,320)")
     c.add_argument("--dmlab", default=None, metavar="LEVEL", help="capture in this DeepMind Lab level instead")

@@ -30,6 +30,11 @@ class StoredGoal:
     difficulty: str = "easy"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def instruction(self) -> str:
+        """The words attached at capture (``--instruction``), or "" when none was."""
+        return str(self.meta.get("instruction") or "")
+
 
 def save_goal(folder: str | Path, name: str, goal: CrossViewGoal, **meta: Any) -> Path:
     """Write a goal's image, mask and metadata (each atomically); returns the image path."""

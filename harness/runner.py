@@ -74,7 +74,8 @@ def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> Epi
         checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
         interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
         split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
-        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts)
+        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts,
+        goal=ep.task.goal)
 
 
 def plan_plugins(plan: Plan) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
     AIRSIM_FRAME,
+    GOALS,
     INTERACTIONS,
     Pose,
     PoseDriven,
@@ -136,7 +137,8 @@ class AirSimAdapter(PoseDriven):
         h, w = self._scene()[0].shape[:2]
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
-                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
+                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,),
+                                goals=GOALS)
 
     def _rpc(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One client call; transport errors and timeouts become one line, and the broken session leaves the pool."""

@@ -18,6 +18,7 @@ import numpy as np
 from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
+    GOALS,
     INTERACTIONS,
     UNREAL_FRAME,
     Pose,
@@ -99,7 +100,8 @@ class UnrealCVAdapter(PoseDriven):
             raise
         self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
-                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
+                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,),
+                                goals=GOALS)
 
     def _get(self, command: str) -> Any:
         reply = self.client.ask(command)

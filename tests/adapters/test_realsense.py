@@ -5,6 +5,7 @@ capture. The line protocol itself: tests/adapters/test_robot.py; every stop path
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 from harness import safety
 from harness.errors import CrossviewError
 from harness.goals import load_goal
-from harness.spec import Action
+from harness.spec import Action, Modality
 from tests.harness.sweeps import REPO, crossview
 from tests.servers.robot_peer import RobotPeer
 
@@ -357,3 +358,23 @@ def test_goal_capture_and_show(recording: Path, tmp_path: Path) -> None:
     bad = crossview("goal", "capture", "--file", str(recording), "--box", "50,50,10,10", "--name", "x", "--out",
                     str(out), "--size", "48,64")
     assert bad.returncode == 2 and "--box" in bad.stderr
+
+
+def test_goal_capture_attaches_an_instruction(recording: Path, tmp_path: Path) -> None:
+    from adapters.realsense.adapter import RigAdapter
+
+    out = tmp_path / "goals"
+    result = crossview("goal", "capture", "--file", str(recording), "--box", "18,12,46,36", "--name", "red_box",
+                       "--out", str(out), "--size", "48,64", "--instruction", "go to the red box")
+    assert result.returncode == 0, result.stderr
+    assert load_goal(out, "red_box").instruction == "go to the red box"
+    rig = RigAdapter(goals=str(out), file=str(recording), image_size=(48, 64), max_steps=2, operator="none")
+    try:
+        assert Modality.LANGUAGE in rig.info.goals
+        task = rig.tasks("train")[0]
+        _, goal, _ = rig.reset(dataclasses.replace(task, goal="language"))
+        assert goal.language.instruction == "go to the red box" and goal.language.phrasing == "capture"
+        _, plain, _ = rig.reset(task)
+        assert np.array_equal(plain.mask, goal.cross_view.mask)
+    finally:
+        rig.close()
