@@ -183,7 +183,12 @@ def test_guidance_keeps_a_separate_memory_for_the_null_goal(xview_folder: Path) 
     for _ in range(3):
         obs, goals = frames(rng, 2)
         cond_in = policy.inputs.build(obs, goals, prev)
-        base_in = policy.inputs.build(obs, [CrossViewGoal.null(224, 224)] * 2, prev)
+        # the unconditioned input as ROCKET-2's CFGWrapper makes it from the conditioned one (zero image, zero mask,
+        # id -1, the rest shared: CraftJarvis/ROCKET-2:cfg_wrapper.py:39-42), not from the wrapper's null goal
+        cv = cond_in["cross_view"]
+        base_in = {**cond_in, "cross_view": {"cross_view_image": torch.zeros_like(cv["cross_view_image"]),
+                                             "cross_view_obj_id": torch.zeros_like(cv["cross_view_obj_id"]) - 1,
+                                             "cross_view_obj_mask": torch.zeros_like(cv["cross_view_obj_mask"])}}
         with torch.inference_mode():
             cond, cond_state = model(cond_in, cond_state)
             base, base_state = model(base_in, base_state)
