@@ -12,6 +12,7 @@ judged from the privileged distance to the target.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import math
@@ -127,7 +128,8 @@ class AirSimAdapter(PoseDriven):
         self.vehicle, self.name, self.camera, self.depth = vehicle, vehicle_name, str(camera), bool(depth)
         self.where = f"{host}:{int(port)}"
         cls = {"computervision": "VehicleClient", "multirotor": "MultirotorClient", "car": "CarClient"}[vehicle]
-        self._key = (self.mod.__name__, cls, host, int(port), float(timeout))
+        self._loop = _thread_loop()  # the msgpackrpc client lives on this thread's event loop
+        self._key = (self.mod.__name__, cls, host, int(port), float(timeout), id(self._loop))
         if self._key not in _CLIENTS:  # msgpackrpc leaks a socket per client object: keep one per server and reuse it
             # microsoft/AirSim PythonClient/airsim/client.py:14 VehicleClient(ip, port, timeout_value)
             _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
@@ -143,6 +145,7 @@ class AirSimAdapter(PoseDriven):
     def _rpc(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One client call; transport errors and timeouts become one line, and the broken session leaves the pool."""
         try:
+            _thread_loop(self._loop)
             result = getattr(self.client, method)(*args, **kwargs)
             if method.endswith("Async"):  # a msgpackrpc Future: get() waits and raises the call's error
                 result = result.get()
@@ -285,3 +288,15 @@ class AirSimAdapter(PoseDriven):
                 self._rpc("armDisarm", False, self.name)
                 self._rpc("enableApiControl", False, self.name)
         self._progress = None
+
+
+def _thread_loop(restore: asyncio.AbstractEventLoop | None = None) -> asyncio.AbstractEventLoop:
+    """This thread's asyncio event loop, on which msgpackrpc's client queues each call (rpc-msgpack session.py:57
+    ``asyncio.Task``; loop.py makes one when the thread has none). ``asyncio.run`` leaves the thread with none, so a
+    pooled client's loop is made current again (``restore``), or a new one when there is nothing to restore."""
+    try:
+        return asyncio.get_event_loop()
+    except RuntimeError:
+        loop = restore if restore is not None and not restore.is_closed() else asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        return loop

@@ -288,3 +288,20 @@ def test_unrealcv_server_drops_a_bad_frame_as_the_plugin_does() -> None:
         assert sock.recv(8) == b""
     adapter = make_adapter("unrealcv", tasks=str(suite("unrealcv")), port=port, resolution=[96, 72])
     adapter.close()
+
+
+def test_airsim_client_survives_asyncio_run_between_adapters() -> None:
+    """asyncio.run() leaves the thread without an event loop; the pooled msgpackrpc client queues its calls on one
+    (rpc-msgpack session.py asyncio.Task), so adapters made or stepped afterwards must still reach the server."""
+    import asyncio
+
+    first = make("airsim")
+    first.close()
+    asyncio.run(asyncio.sleep(0))
+    second = make("airsim")  # the pooled client, its loop made current again
+    try:
+        obs, _, _ = second.reset(second.tasks("train")[0])
+        asyncio.run(asyncio.sleep(0))
+        assert second.step(Action(forward=True))[0].rgb.shape == obs.rgb.shape
+    finally:
+        second.close()
