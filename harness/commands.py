@@ -40,6 +40,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.executor is not None:
         config = config.model_copy(update={"executor": args.executor})
+    if args.inference is not None:
+        config = config.model_copy(update={"inference": args.inference})
     if args.workers is not None:
         if args.workers < 1:
             raise CrossviewError(f"--workers must be >= 1, got {args.workers}")
@@ -208,6 +210,9 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan's counts and run nothing")
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="run workers as local processes or as Ray actors (default: the config's)")
+    p.add_argument("--inference", choices=("per_worker", "shared"), default=None,
+                   help="a policy copy per worker, or one batching policy process per copy/device serving every "
+                        "worker (default: the config's)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join: 'auto' or ray://HOST:PORT (default: start a local Ray)")
     p.add_argument("--allow-config-change", action="store_true",

@@ -7,7 +7,9 @@ attempts (stored as ``env_error``). Re-running a sweep skips every stored episod
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import time
 from collections import Counter, deque
@@ -99,8 +101,8 @@ class Scheduler:
     """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
 
     def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int,
-                 on_record: Callable[[EpisodeRecord], None]) -> None:
-        self.ex, self.store, self.retries = executor, store, retries
+                 on_record: Callable[[EpisodeRecord], None], pool: Any = None) -> None:
+        self.ex, self.store, self.retries, self.pool = executor, store, retries, pool
         self.pending: deque[Episode] = deque(pending)
         self.inflight: dict[int, dict[str, Episode]] = {}
         self.waiting: dict[int, int] = {}
@@ -169,6 +171,11 @@ class Scheduler:
         for fault in self.ex.faults():
             if fault.wid in self.inflight:
                 self._write_off(fault.wid, fault.reason, fault.current)
+        if self.pool is not None:  # shared inference: a dead or hung policy process is restarted; the workers
+            for pfault in self.pool.faults():  # hand back the episodes it held (PolicyProcessLost), retried
+                logging.getLogger("crossview.inference").warning("%s: restarting policy process %d", pfault.reason,
+                                                                 pfault.copy)
+                self.pool.restart(pfault.copy)
 
     def dispatch(self) -> None:
         for wid, want in list(self.waiting.items()):
@@ -194,6 +201,21 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
         return set()
     with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again
         return store.done_ids() - store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
+
+
+def make_pool(config: SweepConfig, n_workers: int) -> Any:
+    """Shared inference's policy processes (``inference: shared``), or None for a policy copy per worker."""
+    if config.inference != "shared":
+        return None
+    if config.executor == "ray":
+        raise CrossviewError("inference: shared runs with executor: local only (a Ray GPU policy actor is not "
+                             "implemented yet); use inference: per_worker on Ray")
+    from harness.inference.pool import PolicyPool
+
+    b = config.batching
+    per_copy = -(-n_workers // b.copies) + 1  # room for a replaced worker while the old one's slots are freed
+    return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
+                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup)
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
@@ -235,8 +257,11 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
+    pool = make_pool(config, n_workers) if todo else None
+    if pool is not None:
+        settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
     executor = make_executor(config, settings, address)
-    sched = Scheduler(executor, None, todo, config.retries, on_record)
+    sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
     try:  # workers start up (imports, GL contexts) while the driver checks policies and opens the store
         if todo:
             for _ in range(n_workers):
@@ -245,6 +270,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
+        if pool is not None:
+            pool.shutdown()
         runlog.detach(held)
         raise
     log = runlog.release(held, run_dir)
@@ -264,6 +291,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             sched.handle(msg)
     finally:
         executor.shutdown(graceful=False)
+        if pool is not None:
+            pool.shutdown()
         store.close()
         runlog.detach(log)
         if progress is not None:

@@ -19,6 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import runlog, safety
+from harness.inference.client import InferenceClient, InferenceSettings, PolicyProcessLost, SharedPolicy
 from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
@@ -41,6 +42,7 @@ class WorkerSettings:
     video_fps: int = 10
     thumbnails: bool = True
     threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
+    inference: tuple[InferenceSettings, ...] = ()  # shared inference: the policy processes (worker w uses w % n)
 
 
 @dataclass
@@ -81,6 +83,8 @@ class Worker:
         self.queue: deque[Episode] = deque()
         self.asked = False
         self.stopping = False
+        shared = settings.inference
+        self.client = InferenceClient(wid, shared[wid % len(shared)]) if shared else None
 
     # --------------------------------------------------------------- plumbing
     def _arm(self, seconds: float, what: str) -> None:
@@ -141,7 +145,10 @@ class Worker:
             return self.policies[key]
         while len(self.policies) >= MAX_POLICIES:
             self.policies.popitem(last=False)
-        policy = make_policy(ep.policy.kind, **ep.policy.build_options())
+        if self.client is not None:  # shared inference: the policy lives in the policy process
+            policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())
+        else:
+            policy = make_policy(ep.policy.kind, **ep.policy.build_options())
         policy.reset(len(self.slots))
         self.policies[key] = policy
         return policy
@@ -186,7 +193,7 @@ class Worker:
         try:
             self._policy(ep).reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
         except Exception as exc:
-            self._send("failed", ep.episode_id, Status.POLICY_ERROR.value, f"policy setup failed: {_short(exc)}")
+            self._send("failed", ep.episode_id, _policy_status(exc).value, f"policy setup failed: {_short(exc)}")
             return
         slot = _Slot(ep, obs, goal, info, time.perf_counter(), provenance=_provenance(info))
         if self._wants_video(ep):
@@ -228,7 +235,7 @@ class Worker:
             batch = [self.slots[i] for i in idx]
             facts = [s.info.privileged if policy.info.privileged else None for s in batch]  # oracle only
             try:
-                self._arm(self.s.step_timeout, POLICY_MARK + first.episode.episode_id)
+                self._arm(self._policy_timeout, POLICY_MARK + first.episode.episode_id)
                 actions = policy.act([s.obs for s in batch], [s.goal for s in batch], facts, slots=idx)
                 self._disarm()
                 if len(actions) != len(idx):
@@ -236,14 +243,21 @@ class Worker:
             except Exception as exc:
                 self._disarm()
                 safety.emergency_stop(f"the policy failed: {_short(exc)}")
-                self.policies.pop(first.episode.policy.key, None)
+                if not isinstance(exc, PolicyProcessLost):  # a lost policy process is restarted, the proxy kept
+                    self.policies.pop(first.episode.policy.key, None)
                 for i in idx:
                     slot = self.slots[i]
                     self.slots[i] = None
-                    self._send("failed", slot.episode.episode_id, Status.POLICY_ERROR.value, _short(exc))
+                    self._send("failed", slot.episode.episode_id, _policy_status(exc).value, _short(exc))
                 continue
             for i, action in zip(idx, actions):
                 self._step_one(i, action)
+
+    @property
+    def _policy_timeout(self) -> float:
+        """The deadline of a policy call; with shared inference the policy process's own deadline (watched by the
+        driver) comes first, so a hung policy process is restarted rather than this worker killed."""
+        return self.s.step_timeout if self.client is None else self.client.s.answer_timeout + 5
 
     def _step_one(self, i: int, action: Any) -> None:
         slot = self.slots[i]
@@ -288,6 +302,8 @@ class Worker:
         """Close every simulator this worker holds."""
         for i in range(len(self.slots)):
             self._drop_adapter(i)
+        if self.client is not None:
+            self.client.close()
 
     def run(self) -> None:
         """The process loop: ask the driver for work before the queue runs dry, so slots never wait."""
@@ -306,6 +322,12 @@ class Worker:
                 self.asked = True
             self.advance()
         self.close()
+
+
+def _policy_status(exc: BaseException) -> Status:
+    """A policy failure's status: a lost policy process is retried like a simulator fault; the rest are the
+    policy's own errors."""
+    return Status.ENV_ERROR if isinstance(exc, PolicyProcessLost) else Status.POLICY_ERROR
 
 
 def limit_threads(threads: int) -> None:
