@@ -108,6 +108,8 @@ class Scheduler:
         self.waiting: dict[int, int] = {}
         self.attempts: Counter[str] = Counter()
         self.on_record = on_record
+        self.slots = 1  # env slots per worker (set by run_sweep): a worker holding more has episodes queued
+        self.stealing: set[int] = set()  # workers asked to give back queued episodes, answer pending
         self._next_wid = 0
 
     def start_worker(self) -> None:
@@ -149,6 +151,12 @@ class Scheduler:
             ep = held.pop(msg[2], None)
             if ep is not None:
                 self._fail(ep, msg[3], msg[4])
+        elif kind == "returned":  # queued episodes given back for an idle worker (``_steal``): never started
+            self.stealing.discard(wid)
+            for eid in msg[2]:
+                ep = held.pop(eid, None)
+                if ep is not None:
+                    self.pending.append(ep)
         elif kind == "fatal":
             self._write_off(wid, f"worker crashed: {msg[2]}", "")
 
@@ -157,6 +165,7 @@ class Scheduler:
         self.ex.kill(wid)
         held = self.inflight.pop(wid, {})
         self.waiting.pop(wid, None)
+        self.stealing.discard(wid)
         culprit = current.removeprefix(POLICY_MARK)
         where = "in the policy" if current.startswith(POLICY_MARK) else "in the adapter"
         for eid, ep in held.items():
@@ -177,18 +186,38 @@ class Scheduler:
                                                                  pfault.copy)
                 self.pool.restart(pfault.copy)
 
+    def prime(self, want: int) -> None:
+        """Hand every started worker its first episodes at once: they build simulators and load policies while
+        the driver is still checking policies and opening the store (their records wait in the pipes)."""
+        for wid in self.inflight:
+            self.waiting.setdefault(wid, want)
+        self.dispatch()
+
     def dispatch(self) -> None:
         for wid, want in list(self.waiting.items()):
             if not self.pending:
                 break
-            # leave some work for the other workers when little is left
-            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.waiting)))))
+            # leave work for the other workers when little is left: never more than an even share of what remains
+            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.inflight)))))
             chunk = [self.pending.popleft() for _ in range(min(share, len(self.pending)))]
             if self.ex.send(wid, ("run", [e.to_wire() for e in chunk])):
                 self.inflight[wid].update({e.episode_id: e for e in chunk})
                 del self.waiting[wid]
             else:
                 self.pending.extendleft(reversed(chunk))
+        if not self.pending and self.waiting and getattr(self.ex, "can_steal", False):
+            self._steal()
+
+    def _steal(self) -> None:
+        """The tail: a worker waits for work while another holds episodes it has not started. Ask the fullest for
+        half of its queue back; it returns those still queued (``returned``) and they go to whoever asks."""
+        slots = self.slots
+        victim = max(self.inflight, key=lambda w: len(self.inflight[w]))
+        extra = len(self.inflight[victim]) - slots
+        if victim in self.waiting or victim in self.stealing or extra < 1:
+            return
+        if self.ex.send(victim, ("steal", -(-extra // 2))):
+            self.stealing.add(victim)
 
     @property
     def busy(self) -> bool:
@@ -262,10 +291,12 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
     executor = make_executor(config, settings, address)
     sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
-    try:  # workers start up (imports, GL contexts) while the driver checks policies and opens the store
-        if todo:
+    sched.slots = config.envs_per_worker
+    try:  # workers start up (imports, GL contexts) and begin episodes while the driver checks policies and opens
+        if todo:  # the store; if a check fails, they are killed before anything is stored
             for _ in range(n_workers):
                 sched.start_worker()
+            sched.prime(2 * config.envs_per_worker)
         check_policies(plan)
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:

@@ -115,6 +115,9 @@ class Worker:
             if msg[0] == "run":
                 self.queue.extend(Episode.from_wire(e) for e in msg[1])
                 self.asked = False
+            elif msg[0] == "steal":  # the sweep's tail: give back episodes not started, for an idle worker
+                given = [self.queue.pop() for _ in range(min(int(msg[1]), len(self.queue)))]
+                self._send("returned", [e.episode_id for e in given])
             elif msg[0] == "stop":
                 self.stopping = True
             block = False

@@ -164,6 +164,7 @@ class NavField:
             frontier = grown & free & ~np.isfinite(dist)
             dist[frontier] = k
         self.dist, self.free = dist, free
+        self._waypoints: dict[tuple[int, int, int], tuple[float, float]] = {}  # a pure function of the cell: memoised
 
     def _cell(self, x: float, y: float) -> tuple[int, int]:
         clip = lambda v: min(self.n - 1, max(0, int((v + self.layout.half) / GRID)))  # noqa: E731
@@ -177,9 +178,16 @@ class NavField:
         return bool(self.free[i, j].all())
 
     def waypoint(self, x: float, y: float, lookahead: int = 40) -> tuple[float, float]:
-        """The farthest point of the shortest path (up to ``lookahead`` cells) in straight view of (x, y)."""
+        """The farthest point of the shortest path (up to ``lookahead`` cells) in straight view of (x, y)'s cell
+        (computed once per cell: the agent stays in one for several steps)."""
+        key = (*self._cell(x, y), lookahead)
+        found = self._waypoints.get(key)
+        if found is None:
+            found = self._waypoints[key] = self._waypoint(*key)
+        return found
+
+    def _waypoint(self, i: int, j: int, lookahead: int) -> tuple[float, float]:
         t = self.layout.target_thing
-        i, j = self._cell(x, y)
         if not np.isfinite(self.dist[i, j]):  # pressed into an inflated wall: start from the best nearby cell
             win = self.dist[max(0, i - 3): i + 4, max(0, j - 3): j + 4]
             if not np.isfinite(win).any():

@@ -87,3 +87,24 @@ def test_shared_inference_is_refused_on_ray_in_one_line(tmp_path) -> None:
     cfg = parse_config(small_config(inference="shared", executor="ray"))
     with pytest.raises(CrossviewError, match="inference: shared runs with executor: local"):
         run_sweep(cfg, tmp_path)
+
+
+def test_a_worker_gives_back_queued_episodes_when_asked(tmp_path) -> None:
+    """The tail of a sweep: the driver asks a busy worker for episodes it has not started (work stealing)."""
+    import multiprocessing as mp
+
+    from harness.plan import build_plan
+    from harness.worker import Worker, WorkerSettings
+
+    episodes = build_plan(parse_config(small_config())).episodes[:6]
+    ours, theirs = mp.Pipe()
+    worker = Worker(0, WorkerSettings(slots=2, reset_timeout=20, step_timeout=5, run_dir=str(tmp_path)), theirs,
+                    mp.RawValue("d", 0.0), mp.RawArray("c", 64), parent=0)
+    ours.send(("run", [e.to_wire() for e in episodes]))
+    ours.send(("steal", 4))
+    worker._receive(block=False)
+    kind, wid, given = ours.recv()
+    assert (kind, wid) == ("returned", 0)
+    assert given == [e.episode_id for e in reversed(episodes[2:])]
+    assert [e.episode_id for e in worker.queue] == [e.episode_id for e in episodes[:2]]
+    worker.close()
