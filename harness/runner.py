@@ -244,7 +244,8 @@ def make_pool(config: SweepConfig, n_workers: int) -> Any:
     b = config.batching
     per_copy = -(-n_workers // b.copies) + 1  # room for a replaced worker while the old one's slots are freed
     return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
-                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup)
+                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup,
+                      threads=max(1, (os.cpu_count() or 1) // b.copies))
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:

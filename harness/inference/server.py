@@ -295,8 +295,12 @@ def _short(exc: BaseException) -> str:
 
 
 def server_main(settings: ServerSettings, deadline: Any, step_timeout: float) -> None:
-    """Process entry point (spawn)."""
+    """Process entry point (spawn). OpenMP threads sleep at barriers rather than spin (``OMP_WAIT_POLICY``):
+    beside busy simulator workers, spinning threads made a 2-thread torch call 4x slower than a 1-thread one."""
+    import os
+
     from harness.worker import limit_threads
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     limit_threads(settings.threads)
     PolicyProcess(settings, deadline, step_timeout).serve_forever()
