@@ -141,7 +141,7 @@ def get_entry(name: str) -> AdapterEntry:
 
 def make_adapter(name: str, **options: Any) -> Adapter:
     """Construct adapter ``name`` with its options; fails with one line when the backend is missing."""
-    return construct(f"adapter {name!r}", get_entry(name).load, options)
+    return construct(f"adapter {name!r}", get_entry(name).load, options, Adapter)
 
 
 def availability(name: str) -> tuple[bool, str]:

@@ -51,7 +51,9 @@ LOOK_LIMIT = 512  # kMaxLookAngularVelocity, dmlab_connect.c:70
 DEGREES_PER_PIXEL_MS = 0.11 * 60 / 1000  # kPixelsPerFrameToDegreesPerMilliseconds, dmlab_connect.c:52
 ENGINE_TIME_PER_EXTERNAL_TIME = 0.96  # dmlab_connect.c:68
 UNITS_PER_METRE = 32.0
-EYE_UNITS = 26.0
+EYE_UNITS = 26.0  # DEFAULT_VIEWHEIGHT, bg_public.h:50
+CROUCH_EYE_UNITS = 12.0  # CROUCH_VIEWHEIGHT, bg_public.h:51: while upmove < 0 (bg_pmove.c:1282-1308)
+JUMP, CROUCH = 5, 6  # upmove = (jump - crouch) * 127 (dmlab_connect.c:80-81, 1144)
 CELL_UNITS = 100  # kGridWidth, deepmind/engine/lua_maze_generation.cc:67
 PICKUP_RADIUS = 50.0  # units: half a maze cell, so only the goal's own object counts
 DEFAULT_FPS, DEFAULT_REPEAT = 60, 2
@@ -71,7 +73,10 @@ def native_action(action: Action, table: dict[str, Any]) -> np.ndarray:
     """The int32[7] DMLab action of a common action (masked fields ignored, values clipped to DMLab's spec).
 
     Index order is dmlab_connect.c:74-82 (look left/right, look down/up, strafe, move, fire, jump, crouch);
-    a positive look left/right turns right (the engine negates it into yaw, dmlab_connect.c:1140-1141).
+    a positive look left/right turns right (the engine negates it into yaw, dmlab_connect.c:1140-1141) and a
+    positive look down/up looks down (it adds to Quake's pitch, dmlab_connect.c:1142-1143, cl_input.c:596; upstream's
+    python/tests/spawn_inventory_test.py:46-52 looks at the floor with +100, although python/random_agent.py:40-41
+    names +10 "look_up").
     """
     a = action.without(frozenset(table.get("masked", ())))
     out = np.zeros(7, np.float64)
@@ -144,14 +149,15 @@ def waypoint(layout: str, start: tuple[float, float], goal: tuple[float, float])
     return goal if step == last else cell_position(layout, *step)
 
 
-def to_crossview(pos: Any, rot: Any | None = None) -> tuple[float, ...]:
-    """A DMLab position (units) and optional (pitch, yaw, roll) as crossview eye pose (m, m, m[, yaw°, pitch°])."""
+def to_crossview(pos: Any, rot: Any | None = None, eye_units: float = EYE_UNITS) -> tuple[float, ...]:
+    """A DMLab position (units) and optional (pitch, yaw, roll) as crossview eye pose (m, m, m[, yaw°, pitch°]);
+    the eye is ``eye_units`` above the origin (``CROUCH_EYE_UNITS`` while crouching)."""
     x, y, z = (float(v) / UNITS_PER_METRE for v in pos[:3])
     if rot is None:
         return x, y, z
     pitch, yaw = float(rot[0]), float(rot[1])
     wrap = lambda a: (a + 180.0) % 360.0 - 180.0  # noqa: E731
-    return x, y, z + EYE_UNITS / UNITS_PER_METRE, wrap(-yaw), wrap(pitch)
+    return x, y, z + eye_units / UNITS_PER_METRE, wrap(-yaw), wrap(pitch)
 
 
 def goal_field(g: StoredGoal, key: str, kind: type) -> Any:
@@ -185,11 +191,21 @@ def episode_provenance(level: str, seed: int, fps: int, action_repeat: int, tabl
             "target_visibility": "bearing within 45° of the view (walls ignored)", "units_per_metre": UNITS_PER_METRE}
 
 
-def goal_collected(reward: float, player: Any, target: tuple[float, float, float] | None) -> bool:
-    """Whether a step's reward is the goal's: any reward without a goal object, else one within PICKUP_RADIUS."""
+def goal_collected(reward: float, player: Any, target: tuple[float, float, float] | None,
+                   before: Any | None = None) -> bool:
+    """Whether a step's reward is the goal's: any reward without a goal object, else one within PICKUP_RADIUS of
+    the player's position after the step or ``before`` it.
+
+    The position before counts too because collecting a map's last apple finishes the map
+    (factories/explore/object_locations_factory.lua:33-39), and the next engine frame of the same ``step``
+    (``num_steps`` = action_repeat) reloads it (dmlab_connect.c:1181-1202), putting the player at a new spawn
+    point (object_locations_factory.lua:41-46) far from the apple it just took.
+    """
     if reward <= 0:
         return False
-    return target is None or math.dist(tuple(player[:2]), target[:2]) <= PICKUP_RADIUS
+    if target is None:
+        return True
+    return any(p is not None and math.dist(tuple(p[:2]), target[:2]) <= PICKUP_RADIUS for p in (player, before))
 
 
 def lab_call(what: str, call: Any) -> Any:
@@ -278,7 +294,7 @@ class DMLabAdapter:
         if self._lab is None:
             self._lab = open_lab(self.level, self.size[1], self.size[0], self.fps, self.extra, self.renderer)
         lab_call("reset", lambda: self._lab.reset(seed=int(g.meta["seed"])))  # the goal's world, not the runner's seed
-        self._goal, self._steps, self._return = g, 0, 0.0
+        self._goal, self._steps, self._return, self._crouched = g, 0, 0.0, False
         self._obs = self._lab.observations()
         return self._observe(), g.goal, self._facts(self._obs, 0.0)
 
@@ -298,7 +314,7 @@ class DMLabAdapter:
         d = self._distance(obs)
         privileged = None
         if target is not None and POSITION in obs and ROTATION in obs:
-            pose = to_crossview(obs[POSITION], obs[ROTATION])
+            pose = to_crossview(obs[POSITION], obs[ROTATION], CROUCH_EYE_UNITS if self._crouched else EYE_UNITS)
             tx, ty, tz = to_crossview(target)
             layout = g.meta.get("entity_layer")
             wx, wy = (waypoint(layout, tuple(obs[POSITION][:2]), target[:2]) if isinstance(layout, str)
@@ -317,14 +333,16 @@ class DMLabAdapter:
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._goal is None or self._lab is None:
             raise CrossviewError("dmlab: step() called before reset()")
-        reward = float(lab_call("a step", lambda: self._lab.step(native_action(action, self.table),
-                                                                 num_steps=self.repeat)))
+        before = self._obs.get(POSITION)
+        native = native_action(action, self.table)
+        self._crouched = bool(native[CROUCH] > native[JUMP])
+        reward = float(lab_call("a step", lambda: self._lab.step(native, num_steps=self.repeat)))
         self._steps += 1
         self._return += reward
         running = bool(self._lab.is_running())
         if running:  # observations() raises once the episode has ended (dmlab_module.c:579-583)
             self._obs = self._lab.observations()
-        success = goal_collected(reward, self._obs.get(POSITION, (math.inf, math.inf)), goal_object(self._goal))
+        success = goal_collected(reward, self._obs.get(POSITION), goal_object(self._goal), before)
         return self._observe(), bool(success or not running), bool(success), self._facts(self._obs, reward)
 
     def close(self) -> None:

@@ -7,10 +7,16 @@ the goal image; the mask comes from a box around the target (GrabCut, as on the 
 the goal object's maze cell (1-based, as ``DEBUG.MAZE.LAYOUT`` prints the maze); the goal then stores the object's
 world position, so that success is collecting that object and no other. The goal's JSON records level, seed,
 script, pose, layout, fps and action_repeat.
+
+The layout shows where objects MAY stand, not which are there: in the object_locations levels only
+``rewardDensity`` (default 0.5) of the ``A`` cells, drawn with the seed, get an apple
+(factories/explore/object_locations_factory.lua:67-74, 86-96). Name the cell of an object the goal image shows;
+a cell whose apple was not drawn makes a goal no episode can reach.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,7 @@ from adapters.dmlab import (
     RGB,
     ROTATION,
     cell_position,
+    lab_call,
     native_action,
     open_lab,
     setting_text,
@@ -36,7 +43,7 @@ from harness.errors import CrossviewError
 from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction
 
 STEP = re.compile(r"^(?:(?P<button>[a-z]+)|(?P<axis>yaw|pitch)=(?P<deg>-?\d+(?:\.\d+)?))(?:\*(?P<n>\d+))?$")
-NOT_OBJECTS = frozenset("* P\n")
+NOT_OBJECTS = frozenset("* P\nHI")  # walls, floor, spawns, doors (lua_maze_generation.cc:297-308)
 
 
 def parse_steps(text: str) -> list[Action]:
@@ -83,13 +90,13 @@ def capture(out: str | Path, name: str, box: str, seed: int, level: str = DEFAUL
     actions = parse_steps(steps)
     table = merge_table(DEFAULT_TABLE, None, "dmlab")
     lab = open_lab(level, size[1], size[0], fps, config)
-    try:
-        lab.reset(seed=int(seed))
-        for action in actions:
-            lab.step(native_action(action, table), num_steps=action_repeat)
+    try:  # reset/step failures as one line, as in the adapter (dmlab_module.c:338-341, 392-396, 418-422)
+        lab_call("reset", lambda: lab.reset(seed=int(seed)))
+        for i, action in enumerate(actions):
+            lab_call("a step", functools.partial(lab.step, native_action(action, table), num_steps=action_repeat))
             if not lab.is_running():
-                raise CrossviewError(f"--steps: the episode ended after {actions.index(action) + 1} steps")
-        obs = lab.observations()
+                raise CrossviewError(f"--steps: the episode ended after {i + 1} steps")
+        obs = lab_call("observations", lab.observations)
     finally:
         lab.close()
     rgb = np.ascontiguousarray(obs[RGB])

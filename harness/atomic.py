@@ -30,6 +30,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename in (None, str(tmp)):  # name the file the user knows
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -31,21 +31,17 @@ def _plan_counts(plan: Any) -> Any:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from harness import safety
-    from harness.config import load_config
+    from harness.config import load_config, parse_config
     from harness.plan import build_plan
     from harness.progress import SweepProgress, summary_table
     from harness.runner import run_sweep
     from harness.store import Store
 
     config = load_config(args.config)
-    if args.executor is not None:
-        config = config.model_copy(update={"executor": args.executor})
-    if args.inference is not None:
-        config = config.model_copy(update={"inference": args.inference})
-    if args.workers is not None:
-        if args.workers < 1:
-            raise CrossviewError(f"--workers must be >= 1, got {args.workers}")
-        config = config.model_copy(update={"workers": args.workers})
+    overrides = {k: v for k, v in (("executor", args.executor), ("workers", args.workers),
+                                   ("inference", args.inference)) if v is not None}
+    if overrides:  # validated as if written in the config, so the same bounds hold
+        config = parse_config({**config.model_dump(), **overrides}, "command line (--workers/--executor/--inference)")
     base = Path(args.config).resolve().parent
     console = Console(width=None if Console().is_terminal else 140)
     if args.dry_run:
@@ -66,7 +62,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "nothing new"
     console.print(f"this run: {counts}; skipped {outcome.skipped} already stored; results in {outcome.run_dir}")
     if outcome.interrupted:
-        console.print("[yellow]interrupted: every finished episode is stored; run the same command to resume[/]")
+        print("crossview sweep: interrupted: every finished episode is stored; run the same command to resume",
+              file=sys.stderr)
     elif outcome.errors:
         console.print(f"[red]{outcome.errors} episode(s) ended in env_error or policy_error: see 'crossview "
                       f"status {outcome.run_dir}'[/]")
@@ -105,30 +102,43 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from harness.atomic import atomic_path
+
     with _open_run(args.run) as store:
         rows = store.rows()
     out = Path(args.output) if args.output else Path(args.run) / f"episodes.{args.format}"
-    tmp = out.with_name(f".{out.name}.tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if args.format == "csv":
-        names = list(rows[0]) if rows else ["episode_id"]
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=names)
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        import pandas as pd
+    if out.is_dir():
+        raise CrossviewError(f"--output {out} is a folder: give a file path (e.g. {out / ('episodes.' + args.format)})")
+    if not out.parent.is_dir():
+        raise CrossviewError(f"--output {out}: folder {out.parent} does not exist (create it or choose another path)")
+    with atomic_path(out) as tmp:
+        if args.format == "csv":
+            names = list(rows[0]) if rows else ["episode_id"]
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=names)
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            import pandas as pd
 
-        pd.DataFrame(rows).to_parquet(tmp, index=False)
-    os.replace(tmp, out)
+            pd.DataFrame(rows).to_parquet(tmp, index=False)
     print(f"wrote {len(rows)} episodes to {out}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from harness.atomic import clear_stale
     from reports.render import build
 
-    index = build(args.runs, args.out, reps=args.reps)
+    out = Path(args.out) if args.out else Path(args.runs[0]) / "report"
+    if out.exists() and not out.is_dir():
+        raise CrossviewError(f"--out {out} is a file: give a folder for the report")
+    for run in args.runs:  # every run is a crossview store before anything is written
+        _open_run(run).close()
+    try:  # build() clears what a killed report left; this clears what a failing one leaves
+        index = build(args.runs, args.out, reps=args.reps)
+    finally:
+        clear_stale(out)
     print(f"wrote {index} (and summary.md, CSV tables, figures/ beside it)")
     return 0
 
@@ -154,7 +164,6 @@ def _options(pairs: list[str]) -> dict[str, Any]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
-    import os
 
     from harness.serve import PolicyServer
     from policies.base import make_policy
@@ -162,23 +171,63 @@ def cmd_serve(args: argparse.Namespace) -> int:
     options = _options(args.option)
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
-    token = args.token or (os.environ.get(args.token_env) if args.token_env else None)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not token:
-        print(f"crossview serve: warning: listening on {args.host} without a token", file=sys.stderr)
+    token = serve_token(args)
+    if not 0 <= args.port <= 65535:
+        raise CrossviewError(f"--port {args.port}: give a port in 0..65535")
+    if not 0 < args.max_mb <= 4096:
+        raise CrossviewError(f"--max-mb {args.max_mb}: give a size in MiB above 0 and at most 4096")
     server = PolicyServer(lambda: make_policy(args.kind, **options), host=args.host, port=args.port, token=token,
                           max_bytes=int(args.max_mb * 2**20))
-    print(f"serving {server.meta_policy.info.name} on ws://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
-    asyncio.run(server.serve())
+
+    def ready(port: int) -> None:  # only once the socket is bound
+        if token is None and args.host not in LOOPBACK:
+            print(f"crossview serve: warning: serving anyone who can reach {args.host}:{port} (--insecure)",
+                  file=sys.stderr)
+        print(f"serving {server.meta_policy.info.name} on ws://{args.host}:{port}"
+              f"{' (token required)' if token else ''} (Ctrl-C stops)", flush=True)
+
+    asyncio.run(server.serve(ready=ready))
     return 0
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve_token(args: argparse.Namespace) -> str | None:
+    """The token ``serve`` requires; a non-loopback bind needs one (or an explicit --insecure)."""
+    if args.token_env is not None:
+        token = os.environ.get(args.token_env)
+        if not token:
+            raise CrossviewError(f"--token-env {args.token_env}: that environment variable is empty or unset "
+                                 f"(export {args.token_env}=<secret> first)")
+        return token
+    if args.token is not None:
+        if not args.token:
+            raise CrossviewError("--token is empty: give a secret (better: --token-env VAR)")
+        return args.token
+    if args.host not in LOOPBACK and not args.insecure:
+        raise CrossviewError(f"--host {args.host} lets other machines in: require a token with --token-env VAR, "
+                             "or pass --insecure to serve anyone who can reach this port")
+    return None
 
 
 def cmd_goal(args: argparse.Namespace) -> int:
     from harness import goal_capture
 
     if args.goal_command == "capture":
+        from harness.config import check_name
+        from harness.spec import Interaction
+
         if sum(v is not None for v in (args.file, args.serial, args.dmlab)) != 1:
             raise CrossviewError("goal capture: give exactly one of --file RECORDING, --serial CAMERA or --dmlab LEVEL")
-        size = tuple(int(v) for v in (args.size or ("240,320" if args.dmlab else "224,224")).split(","))
+        try:
+            check_name(args.name)
+        except ValueError as exc:
+            raise CrossviewError(f"--name: {exc}") from None
+        Interaction.parse(args.interaction)
+        if args.frame < 0:
+            raise CrossviewError(f"--frame {args.frame}: give a frame number >= 0")
+        size = _size(args.size or ("240,320" if args.dmlab else "224,224"))
         if args.dmlab is not None:
             from adapters import dmlab_capture
 
@@ -195,6 +244,28 @@ def cmd_goal(args: argparse.Namespace) -> int:
     target = goal_capture.show(args.goal, args.out)
     print(f"wrote {target}")
     return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    """``--size HEIGHT,WIDTH`` with both in 16..4096."""
+    try:
+        h, w = (int(v) for v in text.split(","))
+    except ValueError:
+        raise CrossviewError(f"--size {text!r}: give HEIGHT,WIDTH in pixels (e.g. 224,224)") from None
+    if not (16 <= h <= 4096 and 16 <= w <= 4096):
+        raise CrossviewError(f"--size {text!r}: height and width must lie in 16..4096")
+    return h, w
+
+
+def _reps(text: str) -> int:
+    """argparse type: a bootstrap resample count, 1..1,000,000."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..1000000")
+    return value
 
 
 def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
@@ -236,7 +307,7 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
                                    "index.html with figures, summary.md and CSV tables.")
     p.add_argument("runs", nargs="+", help="run folders (OUT/<name>)")
     p.add_argument("--out", default=None, help="report folder (default: FIRST_RUN/report)")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--reps", type=_reps, default=2000, help="bootstrap resamples (default 2000)")
     handlers["report"] = cmd_report
 
     p = sub.add_parser("compare", help="paired comparison of two policies on identical episodes",
@@ -248,7 +319,7 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--b", required=True, help="policy B")
     p.add_argument("--world", default=None, help="only this world: ADAPTER or ADAPTER/DOMAIN")
     p.add_argument("--role", default=None, choices=("source", "zeroshot"), help="only source or zero-shot tasks")
-    p.add_argument("--reps", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--reps", type=_reps, default=2000, help="bootstrap resamples (default 2000)")
     handlers["compare"] = cmd_compare
 
     p = sub.add_parser("serve", help="put a policy behind a websocket (for robots driven from a GPU server)",
@@ -262,6 +333,8 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--token", default=None, help="require this token (prefer --token-env)")
     p.add_argument("--token-env", default=None, help="read the token from this environment variable")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback --host without a token (anyone who reaches the port is served)")
     p.add_argument("--max-mb", type=float, default=32.0, help="largest message accepted, MiB (default 32)")
     handlers["serve"] = cmd_serve
 

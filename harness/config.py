@@ -14,16 +14,37 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import CrossviewError
 from harness.spec import Interaction
+from harness.yamlsafe import load_yaml_file
+
+MAX_NAME = 100
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+MAX_ERRORS_SHOWN = 8
+
+
+def check_name(value: str) -> str:
+    """A name that becomes a file or folder name: 1-100 of ``A-Za-z0-9_.-``, not starting with '.'.
+
+    So no path separators, no ``..`` and no hidden names: a name can never point outside its folder.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or len(value) > MAX_NAME:
+        shown = value if len(str(value)) <= 40 else f"{str(value)[:40]}... ({len(value)} characters)"
+        raise ValueError(f"{shown!r} is not a valid name: use 1-{MAX_NAME} letters, digits, '_', '-' or '.', "
+                         "not starting with '.' (it becomes a file or folder name)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
 
 
 class _Strict(BaseModel):
@@ -33,20 +54,20 @@ class _Strict(BaseModel):
 class PolicyConfig(_Strict):
     """One policy, or a checkpoint series when ``checkpoints`` is a folder or a glob."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    kind: str = Field(min_length=1)
-    checkpoints: str | None = None
+    name: Name
+    kind: str = Field(min_length=1, max_length=300)
+    checkpoints: str | None = Field(default=None, max_length=4096)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class EnvironmentConfig(_Strict):
     """One adapter with its options and the slice of its task suite to run."""
 
-    adapter: str = Field(min_length=1)
+    adapter: str = Field(min_length=1, max_length=300)
     role: Literal["source", "zeroshot"] = "zeroshot"
     suite: Literal["train", "heldout"] = "train"
-    domains: list[str] | None = None  # None = all the adapter has
-    interactions: list[str] | None = None
+    domains: list[Annotated[str, Field(max_length=200)]] | None = Field(default=None, max_length=1000)  # None: all
+    interactions: list[str] | None = Field(default=None, max_length=100)
     difficulties: list[Literal["easy", "hard"]] | None = None
     episodes: int = Field(default=10, ge=1, le=100_000)
     max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -62,11 +83,13 @@ class EnvironmentConfig(_Strict):
 
 
 class TimeoutConfig(_Strict):
-    """Deadlines in seconds for one adapter reset and one lockstep step (policy call included)."""
+    """Deadlines in seconds: one adapter reset, one lockstep step (policy call included; also the heartbeat a
+    worker must keep while idle), worker and policy startup, and writing one episode's video and thumbnail."""
 
-    reset: float = Field(default=60.0, gt=0)
-    step: float = Field(default=30.0, gt=0)
-    startup: float = Field(default=120.0, gt=0)
+    reset: float = Field(default=60.0, gt=0, le=86_400)
+    step: float = Field(default=30.0, gt=0, le=86_400)
+    startup: float = Field(default=120.0, gt=0, le=86_400)
+    media: float = Field(default=120.0, gt=0, le=86_400)
 
 
 class VideoConfig(_Strict):
@@ -76,6 +99,17 @@ class VideoConfig(_Strict):
     every: int = Field(default=10, ge=1)
     fps: int = Field(default=10, ge=1, le=120)
     thumbnails: bool = True  # a small PNG per episode (last frame | goal) for the report's goal gallery
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted ``off`` as false: take it as 'off'; ``on``/``yes``/``true`` are ambiguous."""
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("YAML reads unquoted on/yes/true as a boolean: write one of 'all', 'every', "
+                             "'failures' or 'off'")
+        return value
 
 
 class RayConfig(_Strict):
@@ -96,10 +130,11 @@ class BatchingConfig(_Strict):
 class SweepConfig(_Strict):
     """A whole sweep: policies × environments × tasks × seeds, and how to run it."""
 
-    name: str = Field(default="sweep", pattern=r"^[A-Za-z0-9_.\-]+$")
-    policies: list[PolicyConfig] = Field(min_length=1)
-    environments: list[EnvironmentConfig] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    name: Name = "sweep"
+    policies: list[PolicyConfig] = Field(min_length=1, max_length=1000)
+    environments: list[EnvironmentConfig] = Field(min_length=1, max_length=1000)
+    seeds: list[Annotated[int, Field(ge=-(2**63), lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1,
+                                                                 max_length=10_000)
     workers: int = Field(default=2, ge=1, le=256)
     envs_per_worker: int = Field(default=4, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
@@ -109,6 +144,12 @@ class SweepConfig(_Strict):
     retries: int = Field(default=2, ge=0, le=20)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+
+    @field_validator("video", mode="before")
+    @classmethod
+    def _video_off(cls, value: Any) -> Any:
+        """``video: off`` (read by YAML as false) means no videos."""
+        return {"mode": "off"} if value is False else value
 
     @model_validator(mode="after")
     def _unique_names(self) -> SweepConfig:
@@ -124,30 +165,46 @@ class SweepConfig(_Strict):
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _describe(err: dict[str, Any], source: str) -> str:
+def _known_keys() -> list[str]:
+    """Every key any part of sweep.yaml accepts (for 'did you mean' hints)."""
+    models = (PolicyConfig, EnvironmentConfig, TimeoutConfig, VideoConfig, RayConfig, SweepConfig)
+    return sorted({k for m in models for k in m.model_fields})
+
+
+def _describe(err: dict[str, Any], source: str | None = None) -> str:
+    """One validation error as ``key.path: what is wrong`` (prefixed with ``source:`` when given)."""
+    if source is not None:
+        return f"{source}: {_describe(err)}"
     path = ""
     for part in err["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        msg = "unknown key (check its spelling against the documentation of sweep.yaml)"
+        key = str(err["loc"][-1]) if err["loc"] else ""
+        close = difflib.get_close_matches(key, _known_keys(), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "check its spelling against the documentation of sweep.yaml"
+        msg = f"unknown key ({hint})"
     elif kind == "missing":
         msg = "required key is missing"
     elif kind == "literal_error":
         msg = msg.replace("Input should be", "must be")
     elif kind == "value_error":
         msg = msg.removeprefix("Value error, ")
-    return f"{source}: {path or 'top level'}: {msg}"
+    return f"{path or 'top level'}: {' '.join(str(msg).split())[:300]}"
 
 
 def parse_config(data: Any, source: str = "sweep config") -> SweepConfig:
-    """Validate a loaded mapping; one-line CrossviewError naming the key path and what is allowed."""
+    """Validate a loaded mapping; one-line CrossviewError naming every bad key path and what is allowed."""
     if not isinstance(data, dict):
         raise CrossviewError(f"{source}: the top level must be a mapping with keys policies, environments, ...")
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as exc:
-        raise CrossviewError(_describe(exc.errors()[0], source)) from None
+        errors = [_describe(e) for e in exc.errors()]
+        shown = "; ".join(errors[:MAX_ERRORS_SHOWN])
+        more = f"; and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
+        count = f"{len(errors)} errors: " if len(errors) > 1 else ""
+        raise CrossviewError(f"{source}: {count}{shown}{more}") from None
     except CrossviewError as exc:
         raise CrossviewError(f"{source}: {exc}") from None
 
@@ -168,16 +225,10 @@ def resolve_options(options: dict[str, Any], base: str | Path) -> dict[str, Any]
 
 
 def read_yaml(path: str | Path, what: str = "config file") -> Any:
-    """A YAML config file's content, its ``name`` defaulting to the file's stem; one-line errors."""
+    """A YAML config file's content (size, aliases and duplicate keys bounded), its ``name`` defaulting to the
+    file's stem; one-line errors."""
     p = Path(path)
-    if not p.is_file():
-        raise CrossviewError(f"{what} {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise CrossviewError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = load_yaml_file(p, what)
     if isinstance(data, dict) and "name" not in data:
         data = {"name": p.stem, **data}
     return data

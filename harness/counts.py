@@ -1,6 +1,6 @@
 """What reports need from stored episodes, counted in SQL: per cell and per pair of policies, never per episode.
 
-Several runs are merged in one SQLite connection (each run's ``results.sqlite`` attached read-only). An episode is
+Several runs are merged into a temporary store that counts each distinct episode once. An episode is
 identified by its checkpoint's sha256 with its task, seed and index when it has a checkpoint (``episode_id`` hashes
 the checkpoint's *path*, so the same checkpoint reached from another folder would count twice), and by its
 ``episode_id`` otherwise; an episode stored by several runs counts once (the last run given wins). A policy name
@@ -80,7 +80,7 @@ def _opened(run: Path) -> Iterator[Store]:
 class MergedRuns:
     """The tallies of one or more runs (harness/store.py keeps them per run); use as a context manager.
 
-    One run is read in place (attached read-only): cost is flat in its number of episodes. Several runs are merged
+    One run is read in place (its tallies only): cost is flat in its number of episodes. Several runs are merged
     into a temporary store, each distinct episode once, whose triggers count them: cost linear in the episodes of
     the runs merged, paid only when merging.
     """
@@ -110,9 +110,17 @@ class MergedRuns:
             self.db = self._merged._db
             self.db.execute("PRAGMA cache_size=-500000")  # 500 MB at most, for the bulk copy and recount
             drop_tallies(self.db)
-        for i, run in enumerate(self.runs):
-            self.db.execute(f"ATTACH DATABASE ? AS r{i}", ((run / DB_NAME).resolve().as_uri() + "?mode=ro",))
+        try:
+            self._attach()
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self) -> None:
+        for i, run in enumerate(self.runs):  # only ever read from here on
+            self.db.execute(f"ATTACH DATABASE ? AS r{i}", (str((run / DB_NAME).resolve()),))
         self._check_definitions()
+        self.states = tuple(self._states())
         self.src = "r0"
         if self._merged is not None:
             self.src = "main"
@@ -122,6 +130,8 @@ class MergedRuns:
             for i in reversed(range(len(self.runs))):  # the last run given wins an episode stored twice
                 self.db.execute(f"INSERT OR IGNORE INTO episodes ({cols}) SELECT {cols} FROM r{i}.episodes")
             self.db.execute("COMMIT")
+            for i in range(len(self.runs)):  # a write transaction would lock every attached run
+                self.db.execute(f"DETACH DATABASE r{i}")
             install_tallies(self.db, rebuild=True)  # counted once, set-wise
 
     def close(self) -> None:
@@ -185,7 +195,7 @@ class MergedRuns:
             .sum().reset_index()
         cells["unjudged"] = cells["episodes"] - cells["judged"] - cells["errors"]
         cells.insert(1, "series", cells["policy"].str.split("@").str[0])
-        return Counts(cells, self.kinds(), statuses, tuple(self._states()), tuple(self.metas))
+        return Counts(cells, self.kinds(), statuses, self.states, tuple(self.metas))
 
     def _states(self) -> Iterable[RunState]:
         for i, run in enumerate(self.runs):

@@ -8,13 +8,13 @@ provenance such as camera intrinsics). ``crossview goal capture`` writes them; `
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.atomic import atomic_path
 from harness.errors import CrossviewError
 from harness.spec import SPLITS, CrossViewGoal, Interaction
 
@@ -44,16 +44,24 @@ def save_goal(folder: str | Path, name: str, goal: CrossViewGoal, **meta: Any) -
                         (folder / f"{name}.mask.png",
                          lambda p: iio.imwrite(p, goal.mask.astype(np.uint8) * 255, extension=".png")),
                         (folder / f"{name}.json", lambda p: p.write_text(json.dumps(data, indent=2, default=str)))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        write(tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            write(tmp)
     return folder / f"{name}.png"
+
+
+def _read_image(path: Path, name: str) -> np.ndarray:
+    """A PNG as an array; one line naming the file when it cannot be decoded."""
+    import imageio.v3 as iio
+
+    try:
+        return np.asarray(iio.imread(path, extension=".png"))
+    except Exception as exc:  # imageio/Pillow raise several types for a damaged file
+        raise CrossviewError(f"goal {name!r}: {path} is not a readable PNG ({type(exc).__name__}): capture the "
+                             "goal again or replace the file") from None
 
 
 def load_goal(folder: str | Path, name: str) -> StoredGoal:
     """Read one goal; one-line errors name the missing or malformed file."""
-    import imageio.v3 as iio
-
     folder = Path(folder)
     files = {k: folder / f"{name}{suffix}" for k, suffix in (("image", ".png"), ("mask", ".mask.png"),
                                                                 ("meta", ".json"))}
@@ -61,16 +69,18 @@ def load_goal(folder: str | Path, name: str) -> StoredGoal:
         if not path.is_file():
             raise CrossviewError(f"goal {name!r} in {folder}: {path.name} is missing ({kind})")
     try:
-        meta = json.loads(files["meta"].read_text())
-    except json.JSONDecodeError as exc:
-        raise CrossviewError(f"goal file {files['meta']} is not valid JSON ({exc.msg})") from None
+        meta = json.loads(files["meta"].read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CrossviewError(f"goal file {files['meta']} is not valid UTF-8 JSON ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or "interaction" not in meta:
         raise CrossviewError(f"goal file {files['meta']} must be a JSON object with an 'interaction'")
-    image = iio.imread(files["image"])
+    image = _read_image(files["image"], name)
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise CrossviewError(f"goal {name!r}: {files['image']} is not a colour or grey image")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     image = np.ascontiguousarray(image[..., :3]).astype(np.uint8)
-    mask = iio.imread(files["mask"])
+    mask = _read_image(files["mask"], name)
     mask = (mask[..., 0] if mask.ndim == 3 else mask) > 127
     if mask.shape != image.shape[:2]:
         raise CrossviewError(f"goal {name!r}: mask {mask.shape} and image {image.shape[:2]} differ in size")

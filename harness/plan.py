@@ -22,6 +22,7 @@ from adapters.base import AdapterInfo, get_entry, make_adapter
 from harness.config import EnvironmentConfig, SweepConfig, resolve_options
 from harness.errors import CrossviewError
 from harness.spec import Interaction, TaskSpec
+from policies.base import check_kind
 from policies.series import expand_series
 
 
@@ -107,6 +108,10 @@ def expand_policies(config: SweepConfig, base: str | Path = ".") -> list[PolicyR
     """One PolicyRef per policy, and per checkpoint of each series (ordered by training step)."""
     refs = []
     for i, p in enumerate(config.policies):
+        try:
+            check_kind(p.kind)  # a kind named by import path must be a Policy class, checked before any call
+        except CrossviewError as exc:
+            raise CrossviewError(f"policies[{i}].kind: {exc}") from None
         if p.checkpoints is None:
             refs.append(PolicyRef(p.name, p.kind, dict(p.options), series=p.name))
             continue
@@ -228,11 +233,19 @@ class Plan:
         return len(self.episodes)
 
 
+MAX_PLAN = 1_000_000  # episodes in one sweep
+
+
 def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
     envs = _label_option_sets(environment_tasks(config, base))
     episodes_per_env = [e.episodes for e in config.environments]
+    size = len(policies) * len(config.seeds) * sum(len(t) * n for (_, t, _), n in zip(envs, episodes_per_env))
+    if size > MAX_PLAN:
+        raise CrossviewError(f"the plan has {size:,} episodes ({len(policies)} policies/checkpoints x "
+                             f"{len(config.seeds)} seeds x tasks x episodes), more than {MAX_PLAN:,}: lower "
+                             "episodes, seeds or checkpoints, or split the sweep into several configs")
     plan: list[Episode] = []
     for policy in policies:
         for (env, templates, _), n in zip(envs, episodes_per_env):

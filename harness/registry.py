@@ -10,6 +10,7 @@ it in a fresh interpreter, so a plugin that crashes or hangs on import cannot ta
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -93,15 +94,15 @@ def module_version(module: Any) -> str:
     return str(version or "?")
 
 
-def _import_first(alternatives: str) -> tuple[Any, str]:
-    """Import the first importable module of ``"a|b"``; ImportError naming every alternative otherwise."""
-    errors = []
+def _find_first(alternatives: str) -> str | None:
+    """The first of ``"a|b"`` that is installed (found without importing it), or None."""
     for name in alternatives.split("|"):
         try:
-            return importlib.import_module(name), name
-        except Exception as exc:  # native libraries fail with OSError and others, not only ImportError
-            errors.append(f"{name}: {type(exc).__name__}: {exc}")
-    raise ImportError("; ".join(errors))
+            if importlib.util.find_spec(name) is not None:
+                return name
+        except (ImportError, ValueError):
+            continue
+    return None
 
 
 def _missing_requirements(dist: str) -> list[str]:
@@ -119,21 +120,26 @@ def _missing_requirements(dist: str) -> list[str]:
 
 
 def probe(entry: PluginEntry) -> Availability:
-    """Whether ``entry`` can run here; never raises."""
+    """Whether ``entry`` can run here; never raises.
+
+    Order matters: client modules are first only located (some, like mujoco, must not be imported before the
+    adapter has configured them), then the class is loaded and its ``check_available()`` run, and only then are
+    the clients really imported, for their versions.
+    """
     install = entry.install or (f"reinstall {entry.dist}" if entry.dist else "see the plugin's documentation")
-    versions: list[str] = []
 
-    def imports(requires: tuple[str, ...]) -> Availability | None:
+    def locate(requires: tuple[str, ...]) -> tuple[list[str], Availability | None]:
+        found = []
         for alternatives in requires:
-            try:
-                module, name = _import_first(alternatives)
-            except ImportError as exc:
-                return Availability(False, f"{alternatives.replace('|', ' or ')} cannot be imported ({exc}); "
-                                           f"install: {install}", ", ".join(versions))
-            versions.append(f"{name} {module_version(module)}")
-        return None
+            name = _find_first(alternatives)
+            if name is None:
+                return found, Availability(False, f"{alternatives.replace('|', ' or ')} is not installed; "
+                                                  f"install: {install}")
+            found.append(name)
+        return found, None
 
-    if (bad := imports(entry.requires)) is not None:
+    modules, bad = locate(entry.requires)
+    if bad is not None:
         return bad
     if entry.dist:
         try:
@@ -142,23 +148,31 @@ def probe(entry: PluginEntry) -> Availability:
             missing = []
         if missing:
             return Availability(False, f"{entry.dist} needs {', '.join(missing)}, which are not installed: "
-                                       f"pip install {' '.join(repr(m) for m in missing)}", ", ".join(versions))
+                                       f"pip install {' '.join(repr(m) for m in missing)}")
     try:
         cls = entry.load()
     except Exception as exc:
         hint = " (an import-path plugin: is its folder on PYTHONPATH?)" if entry.source == "import path" else ""
-        return Availability(False, f"cannot load {entry.target}: {type(exc).__name__}: {exc}{hint}",
-                            ", ".join(versions))
-    if (bad := imports(tuple(getattr(cls, "requires", ()) or ()))) is not None:
+        return Availability(False, f"cannot load {entry.target}: {type(exc).__name__}: {exc}{hint}")
+    more, bad = locate(tuple(getattr(cls, "requires", ()) or ()))
+    if bad is not None:
         return bad
     check = getattr(cls, "check_available", None)
     if check is not None:
         try:
             check()
         except BackendUnavailable as exc:
-            return Availability(False, str(exc), ", ".join(versions))
+            return Availability(False, str(exc))
         except Exception as exc:
-            return Availability(False, f"check_available() failed: {type(exc).__name__}: {exc}", ", ".join(versions))
+            return Availability(False, f"check_available() failed: {type(exc).__name__}: {exc}")
+    versions = []
+    for name in dict.fromkeys(modules + more):
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # native libraries fail with OSError and others, not only ImportError
+            return Availability(False, f"{name} cannot be imported ({type(exc).__name__}: {exc}); install: {install}",
+                                ", ".join(versions))
+        versions.append(f"{name} {module_version(module)}")
     return Availability(True, "available", ", ".join(versions))
 
 

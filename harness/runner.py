@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import runlog
+from harness import atomic, runlog
 from harness.compat import check_policies
 from harness.config import SweepConfig
 from harness.errors import CrossviewError
@@ -27,9 +27,23 @@ from harness.plan import Episode, Plan, build_plan
 from harness.provenance import provenance
 from harness.spec import EpisodeRecord, Status
 from harness.store import Store
-from harness.worker import POLICY_MARK, WorkerSettings
+from harness.worker import IDLE_MARK, MEDIA_MARK, POLICY_MARK, WorkerSettings
 
 ERROR_STATUSES = (Status.ENV_ERROR.value, Status.POLICY_ERROR.value)
+HARNESS_CAUSE = "harness: "  # prefix of a stored error the harness caused (retried by a plain resume)
+LEGACY_HARNESS_CAUSES = ("worker crashed: ",)  # what older versions stored for the same (e.g. a failed video)
+MAX_REQUEUES = 3  # uncharged re-queues of an episode whose worker stalled between calls
+
+
+def blame(current: str) -> tuple[str | None, str]:
+    """Which episode a written-off worker's marker blames (None: none, the worker was between calls), and where."""
+    if not current or current == IDLE_MARK:
+        return None, "while idle or between episodes"
+    if current.startswith(MEDIA_MARK):
+        return current.removeprefix(MEDIA_MARK), "while writing the episode's video or thumbnail"
+    if current.startswith(POLICY_MARK):
+        return current.removeprefix(POLICY_MARK), "in the policy"
+    return current, "in the adapter"
 INTERRUPT_GRACE_S = 5.0  # how long interrupted workers may take to report the episodes they abort
 
 
@@ -93,7 +107,8 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
     facts = {**provenance(), "plugins": plan_plugins(plan)}
     store.set_meta({"fingerprint": config.fingerprint(), "config": config.model_dump(), "configs": history,
                     "plan_ids": [e.episode_id for e in plan.episodes], **facts})
-    (run_dir / "run.json").write_text(json.dumps({"config": config.model_dump(), **facts}, indent=2, default=str))
+    atomic.write_text(run_dir / "run.json", json.dumps({"config": config.model_dump(), **facts}, indent=2,
+                                                      default=str))
     return store
 
 
@@ -107,6 +122,7 @@ class Scheduler:
         self.inflight: dict[int, dict[str, Episode]] = {}
         self.waiting: dict[int, int] = {}
         self.attempts: Counter[str] = Counter()
+        self.requeues: Counter[str] = Counter()
         self.on_record = on_record
         self.slots = 1  # env slots per worker (set by run_sweep): a worker holding more has episodes queued
         self.stealing: set[int] = set()  # workers asked to give back queued episodes, answer pending
@@ -158,19 +174,30 @@ class Scheduler:
                 if ep is not None:
                     self.pending.append(ep)
         elif kind == "fatal":
-            self._write_off(wid, f"worker crashed: {msg[2]}", "")
+            self._write_off(wid, f"worker crashed: {msg[2]}", IDLE_MARK)
 
     def _write_off(self, wid: int, reason: str, current: str) -> None:
-        """Kill a worker; charge the episode it was on (all it held if unknown), re-queue the rest; replace it."""
+        """Kill a worker; charge the episode it was on, re-queue the rest; replace it.
+
+        A worker that stalled or died between calls (idle, talking to the driver) was on no episode: the harness
+        is to blame, so its episodes go back to the queue uncharged — at most ``MAX_REQUEUES`` times each, after
+        which they count as failed attempts (so a worker that always stalls cannot loop the sweep forever).
+        """
         self.ex.kill(wid)
         held = self.inflight.pop(wid, {})
         self.waiting.pop(wid, None)
         self.stealing.discard(wid)
-        culprit = current.removeprefix(POLICY_MARK)
-        where = "in the policy" if current.startswith(POLICY_MARK) else "in the adapter"
+        culprit, where = blame(current)
         for eid, ep in held.items():
-            if not culprit or eid == culprit:
-                self._fail(ep, Status.ENV_ERROR.value, f"{reason} {where}" if culprit else reason)
+            if culprit is None:
+                self.requeues[eid] += 1
+                if self.requeues[eid] <= MAX_REQUEUES:
+                    self.pending.appendleft(ep)
+                else:
+                    self._fail(ep, Status.ENV_ERROR.value, f"{HARNESS_CAUSE}{reason} {where}")
+            elif eid == culprit:
+                cause = HARNESS_CAUSE if current.startswith(MEDIA_MARK) else ""
+                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}")
             else:
                 self.pending.appendleft(ep)
         if self.pending or any(self.inflight.values()):
@@ -226,10 +253,13 @@ class Scheduler:
 
 def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     """Ids of the episodes a run already holds (errors excluded when they are to be retried)."""
-    if not (run_dir / "results.sqlite").is_file():
+    db = run_dir / "results.sqlite"
+    if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
-    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again
-        return store.done_ids() - store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
+    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again, and so do
+        # errors the harness caused; other errors only with --retry-errors
+        again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
+        return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
 
 def make_pool(config: SweepConfig, n_workers: int) -> Any:
@@ -278,7 +308,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         threads=max(1, cores // n_workers) if n_workers > 1 else 0,
         slots=config.envs_per_worker, reset_timeout=config.timeouts.reset, step_timeout=config.timeouts.step,
         run_dir=str(run_dir), video_mode=config.video.mode, video_every=config.video.every,
-        video_fps=config.video.fps, thumbnails=config.video.thumbnails)
+        video_fps=config.video.fps, thumbnails=config.video.thumbnails, heartbeat=config.timeouts.step,
+        media_timeout=config.timeouts.media, startup_timeout=config.timeouts.startup)
 
     def on_record(record: EpisodeRecord) -> None:
         outcome.finished += 1
@@ -308,6 +339,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         raise
     log = runlog.release(held, run_dir)
     sched.store = store
+    atomic.clear_stale(run_dir)  # temporary files a killed sweep left (videos, thumbnails)
     if progress is not None:
         progress.start(len(plan), outcome.skipped)
     try:
@@ -326,6 +358,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if pool is not None:
             pool.shutdown()
         store.close()
+        atomic.clear_stale(run_dir)
         runlog.detach(log)
         if progress is not None:
             progress.stop()

@@ -1,8 +1,10 @@
 """``crossview serve``: any policy behind a websocket, for robots whose policy runs on a remote GPU server.
 
 Protocol (msgpack frames, ``harness.wire``): the server speaks first with ``{"type": "meta", ...}`` (the policy's
-capabilities, whether a token is needed, the size limit). With a token, the first client message must be
-``{"type": "auth", "token": ...}``, else the connection is closed (code 1008). Then, each with an ``id`` echoed in the
+capabilities, whether a token is needed, the size limit). With a token, that first meta says only that a token is
+needed; the first client message must be ``{"type": "auth", "token": ...}`` in a frame of at most 4 KiB (larger
+frames are refused by the websocket layer before they are read), checked before anything else is decoded, else
+the connection is closed (code 1008); the ``ok`` answer carries the full meta. Then, each with an ``id`` echoed in the
 answer: ``health`` (answered at once, even while inference runs), ``reset`` (``n``, ``slots``, ``seeds``) and
 ``act`` (``observations``, ``goals``, ``privileged``: None or one typed facts message or None per slot, ``slots``)
 → ``actions``. A malformed or out-of-order request gets
@@ -26,6 +28,7 @@ from policies.base import Policy
 
 PROTOCOL = 1
 DEFAULT_MAX_BYTES = 32 * 2**20
+AUTH_MAX_BYTES = 4096  # the largest frame read from a client that has not yet given the token
 MAX_SLOTS = 1024
 
 
@@ -56,36 +59,53 @@ class PolicyServer:
         self.meta_policy = factory()  # also proves the policy loads before anyone connects
         self._server: Any = None
 
-    def meta(self) -> dict[str, Any]:
-        info = asdict(self.meta_policy.info)
-        info["interactions"] = [int(i) for i in info["interactions"]]
-        return {"type": "meta", "protocol": PROTOCOL, "policy": info, "auth": self.token is not None,
-                "max_bytes": self.max_bytes}
+    def meta(self, full: bool = True) -> dict[str, Any]:
+        """The greeting; without ``full`` (before a token was checked) it names no policy detail."""
+        out = {"type": "meta", "protocol": PROTOCOL, "auth": self.token is not None, "max_bytes": self.max_bytes}
+        if full:
+            info = asdict(self.meta_policy.info)
+            info["interactions"] = [int(i) for i in info["interactions"]]
+            out["policy"] = info
+        return out
+
+    def _auth(self, raw: Any) -> tuple[bool, Any]:
+        """Whether a first frame is a valid ``auth`` with the token (decoded plainly: no arrays, no hooks)."""
+        import msgpack
+
+        if not isinstance(raw, bytes) or len(raw) > AUTH_MAX_BYTES:
+            return False, None
+        try:
+            msg = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_bin_len=0, max_ext_len=0)
+        except Exception:  # msgpack raises several types for corrupt input
+            return False, None
+        if not isinstance(msg, dict) or msg.get("type") != "auth" or not isinstance(msg.get("token"), str):
+            return False, None
+        return hmac.compare_digest(msg["token"].encode(), self.token.encode()), msg.get("id")
 
     async def _handle(self, ws: Any) -> None:
         from websockets.exceptions import ConnectionClosed
 
-        await ws.send(pack(self.meta()))
         conn: _Connection | None = None
-        authed = self.token is None
         tasks: set[asyncio.Task] = set()
         try:
+            await ws.send(pack(self.meta(full=self.token is None)))
+            if self.token is not None:
+                ok, rid = self._auth(await ws.recv())
+                if not ok:
+                    await ws.send(pack({"type": "error", "error": "unauthenticated: send {type: auth, token} first"}))
+                    await ws.close(code=1008, reason="unauthenticated")
+                    return
+                # websockets reads this limit before each frame (python-websockets/websockets:
+                # src/websockets/protocol.py:584-590; the connection's Protocol: src/websockets/asyncio/
+                # connection.py:54), so raising it before answering lets the client's next frames through
+                ws.protocol.max_message_size = self.max_bytes
+                await ws.send(pack({"type": "ok", "id": rid if isinstance(rid, int) else None, "meta": self.meta()}))
             async for raw in ws:
                 try:
                     msg = unpack(raw, self.max_bytes)
                 except WireError as exc:
                     await ws.send(pack({"type": "error", "error": str(exc)}))
                     continue
-                if not authed:
-                    token = msg.get("token")
-                    if msg["type"] == "auth" and isinstance(token, str) and hmac.compare_digest(
-                            token.encode(), self.token.encode()):
-                        authed = True
-                        await ws.send(pack({"type": "ok", "id": msg.get("id")}))
-                        continue
-                    await ws.send(pack({"type": "error", "error": "unauthenticated: send {type: auth, token}"}))
-                    await ws.close(code=1008, reason="unauthenticated")
-                    return
                 kind, rid = msg["type"], msg.get("id")
                 if kind == "health":
                     await ws.send(pack({"type": "health", "id": rid, "ok": True, "busy": bool(conn and conn.busy)}))
@@ -159,7 +179,8 @@ class PolicyServer:
         """Serve until ``stop`` is set (forever without one); ``ready`` gets the bound port."""
         from websockets.asyncio.server import serve
 
-        async with serve(self._handle, self.host, self.port, max_size=self.max_bytes, ping_interval=20,
+        limit = AUTH_MAX_BYTES if self.token is not None else self.max_bytes  # raised per connection after auth
+        async with serve(self._handle, self.host, self.port, max_size=limit, ping_interval=20,
                          compression=None) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             if ready is not None:

@@ -7,17 +7,20 @@ machine) lives in ``meta`` and in ``run.json`` beside the database.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from harness.errors import CrossviewError
+from harness.errors import CrossviewError, RunFailure
 from harness.spec import EpisodeRecord
 
 DB_NAME = "results.sqlite"
@@ -44,13 +47,14 @@ _KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain"
                                                            "difficulty", "split", "seed", "index"))
 
 
-def _tally_triggers(row: str, sign: int, when: str) -> str:
+def _tally_triggers(row: str, sign: int, when: str, name: str = "") -> str:
     n = "NEW" if row == "NEW" else "OLD"
+    name = name or when
     a_first = f"{n}.policy < o.policy"
     cell = (f"CASE WHEN {a_first} THEN 2 * {_WIN.format(n)} + {_WIN.format('o')} "
             f"ELSE 2 * {_WIN.format('o')} + {_WIN.format(n)} END")
     return f"""
-CREATE TRIGGER IF NOT EXISTS tally_cell_{when} AFTER {when.upper()} ON episodes BEGIN
+CREATE TRIGGER IF NOT EXISTS tally_cell_{name} AFTER {when.upper()} ON episodes BEGIN
   INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
   VALUES ({n}.policy, {n}.adapter, {n}.domain, {n}.interaction, {n}.difficulty, {n}.split, {n}.role, {n}.status,
           coalesce({n}.checkpoint_sha256, ''), {n}.checkpoint_step, {sign}, {sign} * {_JUDGED.format(n)},
@@ -58,7 +62,7 @@ CREATE TRIGGER IF NOT EXISTS tally_cell_{when} AFTER {when.upper()} ON episodes 
   ON CONFLICT (policy, {_TASK}, role, status) DO UPDATE SET n = n + excluded.n,
     judged = judged + excluded.judged, wins = wins + excluded.wins;
 END;
-CREATE TRIGGER IF NOT EXISTS tally_pair_{when} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
+CREATE TRIGGER IF NOT EXISTS tally_pair_{name} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
   INSERT INTO pair_tally (a, b, {_TASK}, role, n00, n01, n10, n11)
   SELECT min({n}.policy, o.policy), max({n}.policy, o.policy), {n}.adapter, {n}.domain, {n}.interaction,
          {n}.difficulty, {n}.split, {n}.role, {sign} * (c = 0), {sign} * (c = 1), {sign} * (c = 2), {sign} * (c = 3)
@@ -79,7 +83,9 @@ CREATE TABLE IF NOT EXISTS pair_tally (a TEXT, b TEXT, adapter TEXT, domain TEXT
     difficulty TEXT, split TEXT, role TEXT, n00 INTEGER, n01 INTEGER, n10 INTEGER, n11 INTEGER,
     PRIMARY KEY (a, b, {_TASK}, role));
 """
-_TALLY_TRIGGERS = _tally_triggers("NEW", 1, "insert") + _tally_triggers("OLD", -1, "delete")
+_TRIGGERS = {"insert": ("NEW", 1, "insert"), "delete": ("OLD", -1, "delete"),
+             "update_old": ("OLD", -1, "update"), "update_new": ("NEW", 1, "update")}  # an update: out, then in
+_TALLY_TRIGGERS = "".join(_tally_triggers(row, sign, when, name) for name, (row, sign, when) in _TRIGGERS.items())
 
 
 _REBUILD = f"""
@@ -151,23 +157,76 @@ def _count_pairs(db: sqlite3.Connection, chunk: list[str], wanted: list[tuple[in
 
 def drop_tallies(db: sqlite3.Connection) -> None:
     """Remove the tally triggers, for a bulk load followed by ``install_tallies(db, rebuild=True)``."""
-    for when in ("insert", "delete"):
-        db.execute(f"DROP TRIGGER IF EXISTS tally_cell_{when}")
-        db.execute(f"DROP TRIGGER IF EXISTS tally_pair_{when}")
+    for name in _TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS tally_cell_{name}")
+        db.execute(f"DROP TRIGGER IF EXISTS tally_pair_{name}")
+
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite's errors as one line naming the store and what would fix it."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc)
+        if "not a database" in text or "no such table" in text or "malformed" in text:
+            raise CrossviewError(f"{path} is not a crossview results store (SQLite: {text}): give a run folder "
+                                 "made by 'crossview sweep'") from None
+        if "full" in text:
+            raise RunFailure(f"{path}: disk full (SQLite: {text}): free disk space, then run the same command "
+                             "again to resume (stored episodes are kept)") from None
+        if "I/O error" in text:
+            raise RunFailure(f"{path}: SQLite: {text} (is the disk full or failing? free space or check it, then "
+                             "run the same command again to resume)") from None
+        if "readonly" in text or "unable to open" in text:
+            raise RunFailure(f"{path}: cannot write the results store (SQLite: {text}): fix its folder's "
+                             "permissions or use --out elsewhere") from None
+        raise RunFailure(f"{path}: SQLite error: {text}") from None
+
+
+def _guarded(method: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
+        with _sqlite_errors(self.path):
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Store:
-    """A run's durable results; open it with ``Store(run_dir)``."""
+    """A run's durable results; open it with ``Store(run_dir)``.
+
+    ``create=False`` opens an existing store read-only (status, export, report): a file that is not a crossview
+    store is refused in one line and never written into; only a crossview store from before the count tables
+    (harness/counts.py) gets them added, once.
+    """
 
     def __init__(self, run_dir: str | Path, create: bool = True) -> None:
         self.run_dir = Path(run_dir)
-        path = self.run_dir / DB_NAME
+        path = self.path = self.run_dir / DB_NAME
         if not create and not path.is_file():
             raise CrossviewError(f"{self.run_dir} is not a crossview run: {DB_NAME} is missing (run 'crossview "
                                  "sweep' first, or give the run's folder)")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        with _sqlite_errors(path):
+            if create:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+                self._open_for_writing()
+            else:
+                uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+                tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not {"episodes", "meta"} <= tables:
+                    self._db.close()
+                    raise sqlite3.DatabaseError("no such table: episodes")
+                if "cell_tally" not in tables:  # a crossview store from before the tallies: count it once, in place
+                    self._db.close()
+                    self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+                    self._open_for_writing()
+
+    def _open_for_writing(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         self._db.executescript(_SCHEMA)
@@ -178,10 +237,16 @@ class Store:
         install_tallies(self._db)
 
     # ----------------------------------------------------------------- metadata
+    @_guarded
     def get_meta(self, key: str) -> Any:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        try:
+            return None if row is None else json.loads(row[0])
+        except (TypeError, ValueError):
+            raise CrossviewError(f"{self.path}: metadata {key!r} is damaged (not JSON): this is not a store "
+                                 "crossview wrote") from None
 
+    @_guarded
     def set_meta(self, values: dict[str, Any]) -> None:
         with self._db:
             self._db.execute("BEGIN")
@@ -189,6 +254,7 @@ class Store:
                                  [(k, json.dumps(v, default=str)) for k, v in values.items()])
 
     # ----------------------------------------------------------------- episodes
+    @_guarded
     def add(self, record: EpisodeRecord) -> None:
         """Store one finished episode in its own transaction (replacing an earlier row of the same id)."""
         row = record.to_row()
@@ -199,6 +265,7 @@ class Store:
             self._db.execute(f"INSERT OR REPLACE INTO episodes ({cols}, finished_at) VALUES ({marks}, ?)",
                              [row[f] for f in _FIELDS] + [time.time()])
 
+    @_guarded
     def add_attempt(self, episode_id: str, attempt: int, kind: str, reason: str) -> None:
         """Record a failed attempt that will be retried."""
         with self._db:
@@ -206,6 +273,7 @@ class Store:
             self._db.execute("INSERT INTO attempts VALUES (?, ?, ?, ?, ?)",
                              (episode_id, attempt, kind, reason, time.time()))
 
+    @_guarded
     def done_ids(self, statuses: Iterable[str] | None = None) -> set[str]:
         """Ids of stored episodes (optionally only those with the given statuses)."""
         if statuses is None:
@@ -216,18 +284,31 @@ class Store:
                                     wanted)
         return {r[0] for r in rows}
 
+    @_guarded
+    def error_ids(self, prefixes: Iterable[str]) -> set[str]:
+        """Ids of episodes stored as env_error or policy_error whose error text starts with one of ``prefixes``."""
+        ids: set[str] = set()
+        for prefix in prefixes:
+            rows = self._db.execute("SELECT episode_id FROM episodes WHERE status IN ('env_error', 'policy_error') "
+                                    "AND substr(error, 1, ?) = ?", (len(prefix), prefix))
+            ids.update(r[0] for r in rows)
+        return ids
+
+    @_guarded
     def records(self) -> list[EpisodeRecord]:
         """Every stored episode."""
         cols = ", ".join(f'"{f}"' for f in _FIELDS)
         cur = self._db.execute(f"SELECT {cols} FROM episodes ORDER BY finished_at")
         return [EpisodeRecord.from_row(dict(zip(_FIELDS, row))) for row in cur]
 
+    @_guarded
     def rows(self) -> list[dict[str, Any]]:
         """Every stored episode as a plain dict (all columns, ``finished_at`` included)."""
         cur = self._db.execute("SELECT * FROM episodes ORDER BY finished_at")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r)) for r in cur]
 
+    @_guarded
     def attempts(self) -> list[dict[str, Any]]:
         cur = self._db.execute("SELECT * FROM attempts ORDER BY at")
         names = [d[0] for d in cur.description]

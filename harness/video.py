@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
 
 import numpy as np
 
+from harness.atomic import atomic_path
 from harness.spec import CrossViewGoal
 
 OUTLINE = np.array([255, 255, 255], np.uint8)
@@ -49,22 +50,45 @@ def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal, height: int | None 
     return frame
 
 
-def _atomic(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+class VideoError(OSError):
+    """ffmpeg could not write a video (a full disk, a broken encoder); the message is ffmpeg's last line."""
 
 
-def write_mp4(path: str | Path, frames: list[np.ndarray], fps: int) -> None:
-    """Write frames as an H.264 MP4 (imageio-ffmpeg's bundled ffmpeg), atomically."""
-    import imageio.v2 as imageio
+def write_mp4(path: str | Path, frames: list[np.ndarray], fps: int, crf: int = 20) -> None:
+    """Write frames as an H.264 MP4 atomically, with imageio-ffmpeg's bundled ffmpeg; VideoError if it fails.
+
+    The command is the one imageio-ffmpeg's ``write_frames`` builds (imageio/imageio-ffmpeg:imageio_ffmpeg/_io.py:
+    518-540: raw RGB24 frames on stdin, libx264, yuv420p; its quality 6 is crf 20), run here directly because
+    ``write_frames`` never checks ffmpeg's exit status and lets it print to the terminal (_io.py:589-595,
+    641-686): on a full disk it would publish a broken file and flood the sweep's output.
+    """
+    import subprocess
+    import tempfile
+
+    from imageio_ffmpeg import get_ffmpeg_exe
 
     path = Path(path)
-    tmp = _atomic(path)
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=6, macro_block_size=1,
-                            ffmpeg_log_level="error") as writer:
-        for f in frames:
-            writer.append_data(f)
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    h, w = frames[0].shape[:2]
+    with atomic_path(path) as tmp, tempfile.TemporaryFile() as log:
+        cmd = [get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo", "-s", f"{w}x{h}", "-pix_fmt", "rgb24",
+               "-r", f"{fps:.02f}", "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", str(crf),
+               "-v", "error", str(tmp)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                                start_new_session=True)  # Ctrl-C is the driver's, not ffmpeg's
+        try:
+            for f in frames:
+                proc.stdin.write(np.ascontiguousarray(f, dtype=np.uint8).tobytes())
+        except BrokenPipeError:
+            pass  # ffmpeg quit early: its exit status and log say why
+        finally:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            code = proc.wait()
+        if code != 0:
+            log.seek(0)
+            lines = [ln.strip() for ln in log.read().decode(errors="replace").splitlines() if ln.strip()]
+            raise VideoError(f"ffmpeg exit {code}: {lines[-1][:200] if lines else 'no message'}")
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
@@ -72,6 +96,6 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
     import imageio.v3 as iio
 
     path = Path(path)
-    tmp = _atomic(path)
-    iio.imwrite(tmp, image, extension=".png")
-    os.replace(tmp, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, image, extension=".png")

@@ -26,6 +26,8 @@ from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
 
 POLICY_MARK = "policy:"  # prefix of the "current" marker while a policy call runs
+MEDIA_MARK = "media:"  # ... while an episode's video or thumbnail is written
+IDLE_MARK = "idle"  # ... between calls: waiting for work, bookkeeping, talking to the driver
 MAX_POLICIES = 2  # policy copies a worker keeps loaded
 
 
@@ -43,6 +45,9 @@ class WorkerSettings:
     thumbnails: bool = True
     threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
     inference: tuple[InferenceSettings, ...] = ()  # shared inference: the policy processes (worker w uses w % n)
+    heartbeat: float = 30.0  # seconds a worker may go between beats while idle or between calls
+    media_timeout: float = 120.0  # seconds to write one episode's video and thumbnail
+    startup_timeout: float = 120.0  # seconds to load a policy
 
 
 @dataclass
@@ -63,6 +68,15 @@ def _provenance(info: StepInfo) -> str | None:
     import json
 
     return None if info.provenance is None else json.dumps(dict(info.provenance), default=str)
+
+
+def hang_reason(current: str) -> str:
+    """Why a worker whose deadline passed was written off, from what it was doing."""
+    if not current or current == IDLE_MARK:
+        return "worker stopped responding (missed its heartbeat)"
+    if current.startswith(MEDIA_MARK):
+        return "writing media missed its deadline (hung)"
+    return "simulator or policy missed its deadline (hung)"
 
 
 def _short(exc: BaseException) -> str:
@@ -86,12 +100,20 @@ class Worker:
         shared = settings.inference
         self.client = InferenceClient(wid, shared[wid % len(shared)]) if shared else None
 
-    # --------------------------------------------------------------- plumbing
+    # --------------------------------------------------------------- heartbeat
+    # The deadline in shared memory is armed for the worker's whole life: around each adapter, policy or media
+    # call with that call's own limit, and otherwise with the heartbeat (refreshed while waiting for work), so the
+    # driver writes off a worker stalled anywhere (idle, between episodes, writing a video) within a deadline.
     def _arm(self, seconds: float, what: str) -> None:
         self.current.value = what.encode()[:63]
         self.deadline.value = time.monotonic() + seconds
 
     def _disarm(self) -> None:
+        """Back to the heartbeat after a call: the worker is between calls, no episode is to blame."""
+        self._arm(self.s.heartbeat, IDLE_MARK)
+
+    def park(self) -> None:
+        """No deadline at all: for a worker whose liveness is watched otherwise (a Ray actor between chunks)."""
         self.deadline.value = 0.0
 
     def _send(self, *msg: Any) -> None:
@@ -103,6 +125,7 @@ class Worker:
     def _receive(self, block: bool) -> None:
         """Take the driver's messages; with ``block``, wait for one (checking that the driver still lives)."""
         while True:
+            self._disarm()  # a beat: this worker is alive and waiting
             if not self.conn.poll(0.5 if block else 0):
                 if not block:
                     return
@@ -148,11 +171,13 @@ class Worker:
             return self.policies[key]
         while len(self.policies) >= MAX_POLICIES:
             self.policies.popitem(last=False)
+        self._arm(self.s.startup_timeout, POLICY_MARK + ep.episode_id)
         if self.client is not None:  # shared inference: the policy lives in the policy process
             policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())
         else:
             policy = make_policy(ep.policy.kind, **ep.policy.build_options())
         policy.reset(len(self.slots))
+        self._disarm()
         self.policies[key] = policy
         return policy
 
@@ -194,8 +219,13 @@ class Worker:
             self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
             return
         try:
-            self._policy(ep).reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
+            policy = self._policy(ep)
+            if self.client is not None:  # a round trip to the policy process, which may be restarting
+                self._arm(self.client.s.connect_timeout + self._policy_timeout, POLICY_MARK + ep.episode_id)
+            policy.reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
+            self._disarm()
         except Exception as exc:
+            self._disarm()
             self._send("failed", ep.episode_id, _policy_status(exc).value, f"policy setup failed: {_short(exc)}")
             return
         slot = _Slot(ep, obs, goal, info, time.perf_counter(), provenance=_provenance(info))
@@ -208,12 +238,15 @@ class Worker:
         assert slot is not None
         self.slots[i] = None
         ep, run = slot.episode, Path(self.s.run_dir)
-        video = None
+        video, notes = None, []
         if slot.frames and (self.s.video_mode != "failures" or status != Status.SUCCESS):
-            video = f"videos/{ep.episode_id}.mp4"
-            write_mp4(run / video, slot.frames, self.s.video_fps)
+            frames = slot.frames
+            if self._media(ep, "video", lambda: write_mp4(run / "videos" / f"{ep.episode_id}.mp4", frames,
+                                                          self.s.video_fps), notes):
+                video = f"videos/{ep.episode_id}.mp4"
         if self.s.thumbnails:
-            write_png(run / "thumbs" / f"{ep.episode_id}.png", side_by_side(slot.obs.rgb, slot.goal, 112))
+            self._media(ep, "thumbnail", lambda: write_png(run / "thumbs" / f"{ep.episode_id}.png",
+                                                           side_by_side(slot.obs.rgb, slot.goal, 112)), notes)
         info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
@@ -223,8 +256,21 @@ class Worker:
             index=ep.index, status=status, success=slot.success, steps=slot.steps,
             episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
             final_distance=info.distance, score=info.score,
-            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance, error=error)
+            wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance,
+            error="; ".join(e for e in (error, *notes) if e) or None)
         self._send("done", record.to_row())
+
+    def _media(self, ep: Episode, what: str, write: Any, notes: list[str]) -> bool:
+        """Write one media file of ``ep`` under its own deadline; a failure is noted on ``ep`` alone."""
+        self._arm(self.s.media_timeout, MEDIA_MARK + ep.episode_id)
+        try:
+            write()
+            return True
+        except Exception as exc:  # a full disk, a broken encoder: the episode's result stands, without it
+            notes.append(f"{what} not written: {_short(exc)[:200]}")
+            return False
+        finally:
+            self._disarm()
 
     def _step_all(self) -> None:
         groups: dict[str, list[int]] = {}
@@ -348,8 +394,20 @@ def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, cu
     runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
-    except BaseException as exc:
+    except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone; it resumes the sweep itself
+        safety.emergency_stop("the driver is gone")
+        os._exit(0)  # nothing to say: no traceback on the terminal
+    except BaseException as exc:  # a bug in the worker: robots stop first, the driver gets one line, no traceback
         safety.emergency_stop(f"the worker crashed: {_short(exc)}")
         with contextlib.suppress(Exception):  # the driver may be gone
-            conn.send(("fatal", wid, _short(exc)))
-        raise
+            conn.send(("fatal", wid, _where(exc)))
+        if os.environ.get("CROSSVIEW_DEBUG"):
+            traceback.print_exc()
+        os._exit(1)
+
+
+def _where(exc: BaseException) -> str:
+    """``_short`` plus the innermost file:line, for the one line the driver stores."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    at = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{_short(exc)}{at}"

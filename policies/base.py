@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.plugins import construct
+from harness.plugins import construct, load_checked
 from harness.registry import PluginEntry, from_entry_points, import_path_entry
 from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
 
@@ -111,6 +111,12 @@ def get_entry(kind: str) -> PluginEntry:
     return kinds[kind]
 
 
+def check_kind(kind: str) -> None:
+    """For a kind named by import path: import it and check it against the protocol, without calling it."""
+    if ":" in kind and kind not in policy_registry():
+        load_checked(f"policy kind {kind!r}", get_entry(kind).load, Policy)
+
+
 def make_policy(kind: str, **options: Any) -> Policy:
     """Construct a policy of ``kind`` with its options; one-line errors for unknown kinds or options."""
-    return construct(f"policy kind {kind!r}", get_entry(kind).load, options)
+    return construct(f"policy kind {kind!r}", get_entry(kind).load, options, Policy)

@@ -72,7 +72,8 @@ class RemotePolicy:
         if meta.get("auth"):
             if not self.token:
                 raise CrossviewError(f"the policy server at {self.url} wants a token: set options.token_env")
-            self._request({"type": "auth", "token": self.token}, reconnect=False)
+            reply = self._request({"type": "auth", "token": self.token}, reconnect=False)
+            meta = {**meta, **(reply.get("meta") or {})}  # the server names its policy only after the token
         return meta
 
     def _request(self, message: dict[str, Any], reconnect: bool = True) -> dict[str, Any]:

@@ -42,16 +42,45 @@ def manifest_path(path: str | Path) -> Path:
     return Path(f"{path}.json")
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+
+
+def read_manifest_object(manifest: Path) -> dict:
+    """A manifest's JSON object; one-line errors for a file too large, not UTF-8, not JSON or not an object."""
+    if manifest.stat().st_size > MAX_MANIFEST_BYTES:
+        raise CrossviewError(f"checkpoint manifest {manifest} is larger than 1 MiB: a manifest is a small JSON object")
+    try:
+        data = json.loads(manifest.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CrossviewError(f"checkpoint manifest {manifest} is not UTF-8 text (byte {exc.start}): rewrite it") \
+            from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        where = f" ({exc.msg} at line {exc.lineno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise CrossviewError(f"checkpoint manifest {manifest} is not valid JSON{where}: rewrite or remove it") \
+            from None
+    if not isinstance(data, dict):
+        raise CrossviewError(f"checkpoint manifest {manifest} is not a JSON object: rewrite or remove it")
+    return data
+
+
+def manifest_step(data: dict, manifest: Path) -> int | None:
+    """The manifest's ``step``: a whole number >= 0, or absent."""
+    step = data.get("step")
+    if step is None:
+        return None
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 2**63:
+        raise CrossviewError(f"checkpoint manifest {manifest}: step {step!r} is not a whole number >= 0 "
+                             "(the training step, e.g. 3000)")
+    return step
+
+
 def checkpoint_step(path: str | Path) -> int | None:
     """Training step of a checkpoint, from its manifest or its file name."""
     manifest = manifest_path(path)
     if manifest.is_file():
-        try:
-            step = json.loads(manifest.read_text()).get("step")
-        except (json.JSONDecodeError, AttributeError):
-            raise CrossviewError(f"checkpoint manifest {manifest} is not a JSON object: rewrite or remove it") from None
+        step = manifest_step(read_manifest_object(manifest), manifest)
         if step is not None:
-            return int(step)
+            return step
     numbers = re.findall(r"\d+", Path(path).name.split(".")[0])
     return int(numbers[-1]) if numbers else None
 
@@ -61,11 +90,12 @@ def expand_series(spec: str, base: str | Path = ".") -> list[Checkpoint]:
     root = Path(base)
     target = config_path(spec, root)
     if target.is_dir():
-        paths = [p for p in target.iterdir() if p.suffix in CHECKPOINT_SUFFIXES]
+        paths = [p for p in target.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file()]
     elif target.is_file():
         paths = [target]
     else:
-        paths = [Path(p) for p in glob.glob(str(target)) if Path(p).suffix in CHECKPOINT_SUFFIXES]
+        paths = [Path(p) for p in glob.glob(str(target)) if Path(p).suffix in CHECKPOINT_SUFFIXES
+                 and Path(p).is_file()]
     if not paths:
         raise CrossviewError(f"checkpoints {spec!r} match no checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)}) "
                              f"under {root.resolve()}")

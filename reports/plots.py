@@ -6,11 +6,13 @@ to show. Checkpoints are ordered by training step (numbers, not strings); worlds
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["text.parse_math"] = False  # labels are data: a '$' in a checkpoint's name is text, not TeX
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -69,16 +71,17 @@ def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
     m = matrix[matrix["judged"] > 0]
     if m.empty:
         return None
-    role = m["role"].map({"source": "source: "}).fillna("")
-    m = m.assign(col=m["adapter"] + "/" + m["domain"] + "\n" + role + m["interaction"])
+    role = m["role"].map({"source": " (source)", "zeroshot": " (zero-shot)"}).fillna("")
+    m = m.assign(world=m["adapter"] + "/" + m["domain"] + role)
+    m = m.assign(col=m["world"] + "\n" + m["interaction"])
     rows = list(dict.fromkeys(m.sort_values("policy_order")["policy"]))
     cols = list(dict.fromkeys(m.sort_values(["world_order", "interaction"])["col"]))
     k = m.pivot_table(index="policy", columns="col", values="successes", aggfunc="sum").reindex(rows)[cols]
     n = m.pivot_table(index="policy", columns="col", values="judged", aggfunc="sum").reindex(rows)[cols]
     rate = (k / n).to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 2.8, 0.42 * len(rows) + 1.9))
+    fig, ax = plt.subplots(figsize=(1.25 * len(cols) + 2.8, 0.42 * len(rows) + 2.2))
     im = ax.imshow(rate, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(cols)), cols, fontsize=7)
+    ax.set_xticks(range(len(cols)), [c.split("\n")[1] for c in cols], fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     for i in range(len(rows)):
         for j in range(len(cols)):
@@ -86,10 +89,15 @@ def heatmap(matrix: pd.DataFrame, out: Path) -> Path | None:
                 ax.text(j, i, f"{rate[i, j]:.0%}\n{int(k.iat[i, j])}/{int(n.iat[i, j])}", ha="center",
                         va="center", color="white" if rate[i, j] < 0.6 else "black", fontsize=6.5)
     worlds = [c.split("\n")[0] for c in cols]
-    for j in range(1, len(cols)):
-        if worlds[j] != worlds[j - 1]:  # a white rule between worlds (source first)
-            ax.axvline(j - 0.5, color="white", lw=3)
-    ax.set_title("success by policy × world × interaction (k/n judged episodes)", fontsize=10)
+    start = 0
+    for j in range(1, len(cols) + 1):
+        if j == len(cols) or worlds[j] != worlds[j - 1]:  # the world's name over its columns, a rule between
+            ax.text((start + j - 1) / 2, -0.6, textwrap.fill(worlds[start], 26), ha="center", va="bottom",
+                    fontsize=7.5)
+            if j < len(cols):
+                ax.axvline(j - 0.5, color="white", lw=3)
+            start = j
+    ax.set_title("success by policy × world × interaction (k/n judged episodes)", fontsize=10, pad=30)
     fig.colorbar(im, ax=ax, fraction=0.03, label="success rate")
     return _save(fig, out)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from harness.atomic import clear_stale, write_text
 from harness.counts import MergedRuns
 from harness.errors import CrossviewError
+from harness.store import DB_NAME
 from reports import compare, plots, tables
 from reports.definitions import DEFINITIONS
 from reports.stats import Interval
@@ -36,9 +37,7 @@ def _fmt(v: Any, col: str = "") -> str:
     if isinstance(v, Interval):
         return v.fmt(pct="normalized" not in col)
     if isinstance(v, (float, np.floating)):
-        if not np.isfinite(v):
-            return "-"
-        return f"{v:.3g}" if col.startswith("p ") or col in ("Kendall τ", "MMRV") else f"{v:.3g}"
+        return f"{v:.3g}" if np.isfinite(v) else "-"
     return str(v)
 
 
@@ -68,6 +67,10 @@ def matrix_table(matrix: pd.DataFrame) -> pd.DataFrame:
 
 def build(runs: list[str | Path], out: str | Path | None = None, reps: int = 2000) -> Path:
     """Write the report; returns the path of ``index.html``. On failure the page says the rebuild failed."""
+    for run in runs:  # before anything is written: a mistyped folder creates nothing
+        if not (Path(run) / DB_NAME).is_file():
+            raise CrossviewError(f"{run} is not a crossview run: {DB_NAME} is missing (run 'crossview sweep' first, "
+                                 "or give the run's folder)")
     out_dir = Path(out) if out else Path(runs[0]) / "report"
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)

@@ -203,3 +203,12 @@ def profile_with_bands(successes: np.ndarray, n: np.ndarray, taus: np.ndarray, r
     boots = performance_profile(predictive_rates(k, n, reps, np.random.default_rng(seed)), taus)
     lo, hi = np.percentile(boots, [100 * (1 - level) / 2, 100 * (1 + level) / 2], axis=0)
     return point, np.minimum(lo, point), np.maximum(hi, point)
+
+
+def paired_comparison(a: np.ndarray, b: np.ndarray, task: np.ndarray, reps: int = 2000, seed: int = 0):
+    """Binary outcomes of A and B on the same items, stratified by ``task``: ``reports.paired.Paired`` (difference
+    with Newcombe's paired interval, exact McNemar p, probability of improvement). Kept here for callers of the
+    earlier API (reports/probe.py)."""
+    from reports import paired  # paired builds on this module
+
+    return paired.compare(paired.pair_counts(a, b, task), reps=reps, seed=seed)

@@ -148,7 +148,9 @@ def incomplete(counts: Counts, cells: pd.DataFrame) -> list[str]:
     if len(partial):
         notes.append(f"{len(partial)} cell(s) have fewer episodes than other policies on the same task "
                      f"(e.g. {partial['policy'].iloc[0]} on {'/'.join(partial[list(TASK)].iloc[0])}): partial.")
-    tasks = cells[cells["judged"] > 0].groupby("policy")[list(TASK)].apply(lambda t: frozenset(map(tuple, t.values)))
+    judged = cells[cells["judged"] > 0]
+    keys = pd.Series(list(zip(*(judged[c] for c in TASK))), index=judged.index)
+    tasks = keys.groupby(judged["policy"]).agg(frozenset)
     if tasks.nunique() > 1:
         every = frozenset.intersection(*tasks)
         fewer = sorted(p for p, t in tasks.items() if t != frozenset.union(*tasks))

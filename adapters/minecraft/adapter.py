@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from adapters.base import AdapterInfo
 from adapters.minecraft import world
 from adapters.minecraft.actions import env_action
-from adapters.minecraft.prereqs import minestudio_dir, missing
+from adapters.minecraft.prereqs import missing
 from adapters.minecraft.projection import (
     block_box,
     box_mask,
@@ -39,6 +40,7 @@ from harness.spec import Action, CrossViewGoal, Interaction, Observation, Privil
 FOV = 70.0  # MinecraftSim's fixed field of view (entry.py:128)
 APPROACH_RADIUS = 2.0
 REACH = 4.5  # how far the player can mine or hit
+REACH_SLACK = 0.5  # the player may move this far in the tick after it opened the target
 GOAL_DISTANCE = 6.0
 GOAL_TRIES = 12
 START_TRIES = 8
@@ -75,20 +77,26 @@ def sim_options(size: tuple[int, ...], render_size: tuple[int, ...], t: Minecraf
             "seed": int(t.seed), "inventory": {i: {"type": n, "quantity": q} for i, (n, q) in enumerate(t.inventory)}}
 
 
+LAUNCH_TRAILER = "Minecraft process finished unexpectedly. There was an error with Malmo."  # malmo.py:453-454
+
+
 def engine_call(what: str, call: Any) -> Any:
     """Run an engine call; whatever the engine raises becomes one line.
 
-    A failed launch surfaces from MineStudio as an EOFError carrying the launch log
-    (minestudio/simulator/minerl/env/malmo.py:437-454); MineStudio also raises bare Exceptions and socket errors.
+    A failed launch surfaces from MineStudio as an EOFError carrying the launch log and a fixed last sentence
+    (minestudio/simulator/minerl/env/malmo.py:437-454), which is dropped so the log's own last words fit the line;
+    MineStudio also raises bare Exceptions and socket errors. Only a game that started writes a log file, under
+    ``$MALMO_MINECRAFT_OUTPUT_LOGDIR`` (default: the working directory) ``/logs`` (malmo.py:484-488, 522-523).
     """
     try:
         return call()
     except CrossviewError:
         raise
     except Exception as exc:  # noqa: BLE001 - see above
-        text = " ".join(str(exc).split())[-300:]
+        text = " ".join(str(exc).replace(LAUNCH_TRAILER, "").split())[-300:]
         raise CrossviewError(f"minecraft: the engine failed during {what} ({type(exc).__name__}: {text}); check "
-                             f"Java 8 and xvfb-run, and MineStudio's log under {minestudio_dir()}") from None
+                             f"Java 8 and xvfb-run; a game that started logs to "
+                             f"{os.environ.get('MALMO_MINECRAFT_OUTPUT_LOGDIR', '.')}/logs") from None
 
 
 def reset_world(sim: Any, seed: int) -> Any:
@@ -150,9 +158,22 @@ class MinecraftAdapter:
         return self._sim
 
     def _step(self, action: dict[str, Any]) -> tuple[dict, bool, dict]:
-        obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
-        if "error" in info:  # a lost connection (_multiagent.py:371-376)
-            raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
+        """One engine tick; after any engine failure the simulator is dropped, so the next reset starts afresh.
+
+        A lost connection is meant to come back as ``info["error"]`` (_multiagent.py:360-376), but that path
+        calls ``observation_space.sample()``, whose Text space passes the class ``np.dtype`` as a dtype
+        (minerl/herobraine/hero/spaces.py:491-497) and raises TypeError instead; either way the env is left with
+        ``done = True`` (_multiagent.py:364) and MinecraftSim keeps every info key it ever saw (entry.py:240-244),
+        so the same simulator would fail every later step.
+        """
+        world.forget_reports(self._sim, action)
+        try:
+            obs, _, terminated, truncated, info = engine_call("a step", lambda: self._sim.step(action))
+            if "error" in info:
+                raise CrossviewError(f"minecraft: the engine connection failed ({info['error']})")
+        except CrossviewError:
+            self.close()
+            raise
         return obs, bool(terminated or truncated), info
 
     def _noop(self, ticks: int = 1, **asks: Any) -> tuple[dict, dict]:
@@ -176,8 +197,10 @@ class MinecraftAdapter:
 
     # --- the target ----------------------------------------------------------------------------------------
     def _place(self, t: MinecraftTask) -> None:
+        # Go to the target first, also for an exact [x, y, z]: /setblock and /summon act only in loaded chunks, and
+        # after a reset only those around the world spawn are (upstream waits there too: hard_reset.py:90-93).
+        feet = self._ground(t.at[0], t.at[-1])
         if t.on_ground:
-            feet = self._ground(t.at[0], t.at[1])
             if feet is None:
                 raise CrossviewError(f"minecraft task {t.name}: no standable ground near target.at {list(t.at)}; "
                                      "move the target")
@@ -292,8 +315,8 @@ class MinecraftAdapter:
             return found is not None and found in world.AIR and (t.stat is None or rose)
         if t.interaction is Interaction.HUNT:  # the tagged mob is gone and the player killed one of its type
             return "mobs" in asks and not world.mentions(info.get("mobs"), world.TARGET_TAG) and rose
-        if t.interaction is Interaction.INTERACT:
-            return rose
+        if t.interaction is Interaction.INTERACT:  # the custom.* statistics count opening ANY block of the kind,
+            return rose and self._dist <= REACH + REACH_SLACK  # so the player must be within reach of the target
         return self._dist <= APPROACH_RADIUS and (t.stat is None or rose)
 
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
@@ -334,6 +357,7 @@ class MinecraftAdapter:
             "target_visibility": "geometric (projected box in view), not an occlusion test"})
 
     def close(self) -> None:
+        self._ended = True
         if self._sim is not None:
             sim, self._sim = self._sim, None
             with contextlib.suppress(Exception):  # a dead engine may fail to close; nothing is left to release

@@ -8,17 +8,18 @@ Checked against CraftJarvis/MineStudio (minestudio 1.1.6, the version the ``mine
   ``MinecraftSim`` asks on stdin whether to download a missing engine (entry.py:84), so the adapter must never
   construct it without the jar; ``python -m minestudio.simulator.entry -y`` downloads it (entry.py:333-334).
 - Java 8: launchClient.sh runs the ``java`` on PATH (minestudio/simulator/minerl/env/launchClient.sh:39-44) on
-  the MCP-Reborn 1.16 jar, which needs Java 8.
+  the MCP-Reborn 1.16 jar, which needs Java 8 (MineStudio's README.md:57, docs/source/overview/installation.md:16-28).
 - a virtual display: launchClient.sh wraps java in ``xvfb-run -a`` (launchClient.sh:41) unless MineStudio picked a
   GPU render device, which it does only with ``MINESTUDIO_GPU_RENDER=1``
-  (minestudio/simulator/minerl/env/gpu_utils.py:37-39), and then runs ``vglrun`` (launchClient.sh:44).
-  No ``DISPLAY`` is needed.
+  (minestudio/simulator/minerl/env/gpu_utils.py:37-39), and then runs ``vglrun`` (launchClient.sh:44); on macOS
+  java runs bare (launchClient.sh:38-39). No ``DISPLAY`` is needed.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -82,7 +83,20 @@ def missing() -> list[str]:
         found = f"Java {major}" if major is not None else "a java whose version could not be read"
         out.append(f"the engine needs Java 8 but PATH has {found} at {java} ({INSTALL_HINTS['java']} and put it "
                    "first on PATH)")
-    display = "vglrun" if os.environ.get("MINESTUDIO_GPU_RENDER") == "1" else "xvfb-run"
-    if shutil.which(display) is None:
-        out.append(f"{display} is not on PATH ({INSTALL_HINTS[display]})")
+    for tool in display_tools():
+        if shutil.which(tool) is None:
+            out.append(f"{tool} is not on PATH ({INSTALL_HINTS[tool]})")
     return out
+
+
+def display_tools(system: str | None = None) -> tuple[str, ...]:
+    """The programs launchClient.sh wraps java in on this system.
+
+    On macOS java runs bare (launchClient.sh:38-39); elsewhere ``xvfb-run -a`` (launchClient.sh:41), unless MineStudio
+    picked a GPU, which it does only with ``MINESTUDIO_GPU_RENDER=1`` and a CUDA device that initialises
+    (gpu_utils.py:37-44; without a working CUDA device it answers "cpu" and xvfb-run is used after all), and then
+    ``vglrun`` (launchClient.sh:44).
+    """
+    if (system or platform.system()) == "Darwin":
+        return ()
+    return ("vglrun",) if os.environ.get("MINESTUDIO_GPU_RENDER") == "1" else ("xvfb-run",)

@@ -1,10 +1,11 @@
 """Where a box lands in the picture, and Minecraft's frame in crossview's.
 
 Minecraft's conventions: x east, y up, z south (metres: one block is one metre); yaw 0 faces +z (south) and grows
-towards -x (west); pitch > 0 looks down; the vertical field of view is the game's FOV setting (MineStudio fixes it
-at 70°: CraftJarvis/MineStudio:minestudio/simulator/entry.py:128). The frame is rendered at ``render_size``
-(W, H) and resized, not cropped, to the observation size (entry.py:239, ``cv2.resize(..., dsize=obs_size)``), so
-pixels scale separately along each axis.
+towards -x (west); pitch > 0 looks down; the vertical field of view is the game's FOV setting, an angle in degrees
+(minerl/herobraine/env_specs/human_controls.py:31-33, sent as FOVSetting: hero/handlers/agent/start.py:258-266),
+which MineStudio fixes at 70° (CraftJarvis/MineStudio:minestudio/simulator/entry.py:128). The frame is rendered
+at ``render_size`` (W, H) and resized, not cropped, to the observation size (entry.py:239,
+``cv2.resize(..., dsize=obs_size)``), so pixels scale separately along each axis.
 
 Crossview's frame (harness.spec.PrivilegedFacts): x, y on the ground, z up, yaw 0 facing +x and positive turning
 right. Minecraft (x, y, z) is crossview (x, -z, y): east stays +x, north becomes +y, up becomes +z (both

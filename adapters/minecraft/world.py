@@ -3,17 +3,21 @@
 Commands go through ``sim.env.execute_cmd(text)``, which sends them as a chat action on a no-op step
 (CraftJarvis/MineStudio:minestudio/simulator/minerl/env/_singleagent.py:35-43); upstream's task files and callbacks
 use the same commands (``/setblock ~2 ~ ~ minecraft:chest``: minestudio/benchmark/task_configs/hard/
-explore_chest.yaml:3; ``/summon minecraft:sheep ...``: callbacks/summon_mobs.py:238; ``/tp``: callbacks/
+explore_chest.yaml:3; ``/summon minecraft:sheep ...``: callbacks/summon_mobs.py:70-74; ``/tp``: callbacks/
 hard_reset.py:90).
 
 Voxels and mobs are asked for per step with the env action keys ``voxels`` and ``mobs``, each a box
-[x0, x1, y0, y1, z0, z1] of block offsets from the player (minerl/herobraine/hero/handlers/agent/actions/voxel.py:
-69-96, mob.py:21-48; callbacks/voxels.py:16-30 sends them the same way); MineStudio only sends keys present in the
-action (minerl/env/_multiagent.py:293-298) and passes the answers through as ``info["voxels"]`` and
+[x0, x1, y0, y1, z0, z1] of block offsets from the player (minerl/herobraine/hero/handlers/agent/actions/
+voxel.py:17-21 and 41-47, mob.py:17-21 and 41-47; callbacks/voxels.py:16-30 sends them the same way; whether the
+engine reads them from the feet block is not in MineStudio's Python source, so every reset checks it by reading
+the placed target back: ``MinecraftAdapter._verify``); MineStudio only sends keys present in the action
+(minerl/env/_multiagent.py:293-298) and passes the answers through as ``info["voxels"]`` and
 ``info["mobs"]`` (_multiagent.py:244-249). A voxel report is a list of entries with a ``type`` and ``x, y, z``
 (callbacks/reward_gate.py:67-72). The adapter asks for one voxel (or one column) at a time, so it never depends
 on whether those coordinates are absolute or relative. MineStudio keeps the last value of every info key between
-steps (entry.py:240-244), so a report is read only on the step that asked for it.
+steps (entry.py:240-244) and MineRL copies a report into ``info`` only when the engine sent one
+(_multiagent.py:244-249), so a report is read only on the step that asked for it, and ``forget_reports`` drops the
+kept one first: an engine that answers an empty box with no report must not leave the last one standing.
 """
 
 from __future__ import annotations
@@ -96,6 +100,18 @@ def mob_request(centre: tuple[float, float, float], player: tuple[float, float, 
     return [dx - margin, dx + margin, dy - margin, dy + margin, dz - margin, dz + margin]
 
 
+REPORTS = ("voxels", "mobs")
+
+
+def forget_reports(sim: Any, action: dict[str, Any]) -> None:
+    """Drop the reports ``action`` asks for from MinecraftSim's kept ``info`` (entry.py:240-244) before the step."""
+    kept = getattr(sim, "info", None)
+    if isinstance(kept, dict):
+        for key in REPORTS:
+            if key in action:
+                kept.pop(key, None)
+
+
 def single_voxel(report: Any) -> str | None:
     """The block type in a one-voxel report, or None if the report holds no voxel."""
     entries = list(report) if isinstance(report, (list, tuple)) else []
@@ -142,7 +158,7 @@ def visible_fraction(with_target: np.ndarray, without_target: np.ndarray, mask: 
 
 
 def player_position(info: dict[str, Any]) -> tuple[float, float, float, float, float]:
-    """(x, y, z, yaw, pitch) of the player from MineStudio's ``player_pos`` (minerl/env/_multiagent.py:260-266)."""
+    """(x, y, z, yaw, pitch) of the player from MineStudio's ``player_pos`` (minerl/env/_multiagent.py:258-264)."""
     p = info.get("player_pos") or {}
     try:
         return tuple(float(p[k]) for k in ("x", "y", "z", "yaw", "pitch"))  # type: ignore[return-value]

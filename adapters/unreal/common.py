@@ -87,6 +87,8 @@ class Progress:
     Approach: done within ``success_radius`` of the target. Mine: attack while within reach with the target centred
     picks it up; with ``deliver_to`` the target must then be brought there (UnrealZoo's ATEC rescue), scored 0.5 for
     the pick and 0.5 for the delivery. Distances are on the ground plane, to the target's position.
+    ``target_centred`` is geometric (the target within ``CENTRE_DEG`` of the view axis): the routes render no
+    per-step mask, so occlusion is not checked and ``target_visible`` keeps its default.
     """
 
     def __init__(self, task: TaskSpec, frame: Frame) -> None:

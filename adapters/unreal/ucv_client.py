@@ -92,7 +92,7 @@ def connect(host: str, port: int, timeout: float) -> Any:
                 self.broken = True
                 what = (f"did not answer {command[:60]!r} within {self.deadline:g} s"
                         if isinstance(exc, TimeoutError) else f"lost the connection during {command[:60]!r}")
-                raise CrossviewError(f"UnrealCV at {host}:{port} {what}: is the binary still running?") from None
+                raise CrossviewError(f"UnrealCV at {host}:{port} {what}: has the binary hung or exited?") from None
 
         def close(self) -> None:
             """Disconnect; a broken client's receive thread is left to end on its own (it is a daemon)."""

@@ -50,17 +50,27 @@ def _ring(mask: np.ndarray, width: int = 3) -> np.ndarray:
     return grown & ~mask
 
 
-def _processes() -> int:
-    try:
-        return sum(1 for p in os.listdir("/proc") if p.isdigit()
-                   and open(f"/proc/{p}/stat").read().split(")")[-1].split()[1] == str(os.getpid()))
-    except OSError:
-        return 0
+def _children() -> set[tuple[int, str]]:
+    """Live child processes of this one (pid, command), zombies excluded."""
+    out = set()
+    me = str(os.getpid())
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[-1].split()
+            if fields[1] == me and fields[0] != "Z":
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out.add((int(pid), f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:80]))
+        except (OSError, IndexError):
+            continue
+    return out
 
 
-def _resources() -> tuple[int, int, int]:
+def _resources() -> tuple[int, int, set[tuple[int, str]]]:
     fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
-    return fds, threading.active_count(), _processes()
+    return fds, threading.active_count(), _children()
 
 
 class AdapterChecks:
@@ -268,10 +278,19 @@ class AdapterChecks:
             results.append(steps)
         return f"reached the target in {len(results)}/{len(picks)} episodes ({', '.join(map(str, results))} steps)"
 
+    def _release_shared(self) -> None:
+        """Close the instance the other checks share (some backends serve one client at a time)."""
+        if self.adapter is not None:
+            adapter, self.adapter = self.adapter, None
+            adapter.close()
+
     def close_releases(self) -> str:
+        task = self.task(3)
+        self._release_shared()
+
         def cycle() -> None:
             a = self.make()
-            a.reset(self.task(3))
+            a.reset(task)
             masked_step(a, Action(forward=True))
             a.close()
             a.close()  # idempotent
@@ -281,8 +300,8 @@ class AdapterChecks:
         for _ in range(2):
             cycle()
         after = _resources()
-        names = ("file descriptors", "threads", "child processes")
-        grew = [f"{n} {b}->{a}" for n, b, a in zip(names, before, after) if a > b]
+        grew = [f"{n} {b}->{a}" for n, b, a in zip(("file descriptors", "threads"), before, after) if a > b]
+        grew += [f"child process {pid} ({cmd})" for pid, cmd in sorted(after[2] - before[2])]
         assert not grew, f"close() leaked: {', '.join(grew)}"
         return "two reset/step/close cycles; close() twice; no fd, thread or process left behind"
 
@@ -291,6 +310,7 @@ class AdapterChecks:
 
         from adapters.gym_env import CrossViewEnv
 
+        self._release_shared()
         env = CrossViewEnv(self.name, **self.options)
         try:
             with warnings.catch_warnings():
@@ -318,6 +338,5 @@ def check_adapter(name: str, options: dict[str, Any] | None = None, only: tuple[
     try:
         return run_checks(subject, chosen, setup=checks.construct)
     finally:
-        if checks.adapter is not None:
-            with contextlib.suppress(Exception):  # a failing close is reported by its own check
-                checks.adapter.close()
+        with contextlib.suppress(Exception):  # a failing close is reported by its own check
+            checks._release_shared()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import BackendUnavailable
+from harness.errors import BackendUnavailable, CrossviewError
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -64,7 +64,7 @@ class Report:
 
 def short(exc: BaseException) -> str:
     """An exception as one line: its type and message."""
-    if isinstance(exc, AssertionError) and str(exc):
+    if isinstance(exc, (AssertionError, CrossviewError)) and str(exc):  # already written for the user
         return str(exc).splitlines()[0][:400]
     return traceback.format_exception_only(type(exc), exc)[-1].strip().replace("\n", " ")[:400]
 

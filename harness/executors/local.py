@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from harness import safety
-from harness.worker import WorkerSettings, worker_main
+from harness.worker import WorkerSettings, hang_reason, worker_main
 
 KILL_GRACE_S = 0.5  # between SIGTERM and SIGKILL: a worker's robots are stopped within milliseconds of SIGTERM
 
@@ -96,7 +96,7 @@ class LocalExecutor:
             if not p.process.is_alive():
                 found.append(Fault(wid, f"worker died (exit code {p.process.exitcode})", doing))
             elif armed and now > armed:
-                found.append(Fault(wid, "simulator or policy missed its deadline (hung)", doing))
+                found.append(Fault(wid, hang_reason(doing), doing))
             elif not p.ready and now - p.started > self.startup_timeout:
                 found.append(Fault(wid, f"worker did not start within {self.startup_timeout:.0f}s", ""))
         return found

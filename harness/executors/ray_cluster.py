@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import require
 from harness.executors.local import Fault
 from harness.plan import Episode
-from harness.worker import Worker, WorkerSettings, limit_threads
+from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
 
 
 def import_ray() -> Any:
@@ -63,6 +63,7 @@ class ActorWorker:
                     self.worker.advance()
             except Exception as exc:  # a bug in the worker itself: report it rather than hang the chunk
                 self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))
+            self.worker.park()  # between chunks Ray watches the actor; no heartbeat runs
             done.set()
 
     def run(self, chunk: list[dict]) -> list[tuple]:
@@ -157,7 +158,7 @@ class RayExecutor:
             finally:
                 a.beat_ref = None
             if left < 0:
-                found.append(Fault(wid, "simulator or policy missed its deadline (hung)", current))
+                found.append(Fault(wid, hang_reason(current), current))
         return found
 
     def kill(self, wid: int) -> None:

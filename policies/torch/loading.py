@@ -6,12 +6,11 @@ A corrupt, truncated or mismatched checkpoint fails with one line naming the fil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from harness.errors import CrossviewError, require
-from policies.series import manifest_path
+from policies.series import manifest_path, manifest_step, read_manifest_object
 
 
 def import_torch() -> Any:
@@ -25,11 +24,8 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not manifest.is_file():
         raise CrossviewError(f"checkpoint {path} has no manifest {manifest.name} beside it (architecture, "
                              "hyperparameters, step, input_size)")
-    try:
-        data = json.loads(manifest.read_text())
-    except json.JSONDecodeError as exc:
-        raise CrossviewError(f"checkpoint manifest {manifest} is not valid JSON ({exc.msg} at line {exc.lineno})") \
-            from None
+    data = read_manifest_object(manifest)
+    manifest_step(data, manifest)
     missing = [k for k in ("architecture", "hyperparameters", "step") if k not in data]
     if missing:
         raise CrossviewError(f"checkpoint manifest {manifest} lacks {', '.join(missing)}")

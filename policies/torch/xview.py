@@ -110,6 +110,7 @@ def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.
 
 
 ARCHITECTURES = {ARCHITECTURE: XViewNet}
+MAX_HYPER = 4096  # widths and sizes: larger would only exhaust memory
 
 
 class TorchPolicy:
@@ -125,9 +126,15 @@ class TorchPolicy:
             raise CrossviewError(f"policy option device={device!r} but no CUDA device is visible: use device: cpu")
         if threads:
             torch.set_num_threads(int(threads))
+        hyper = manifest["hyperparameters"]
+        bad = (not isinstance(hyper, dict) or next((f"{k}: {v!r}" for k, v in hyper.items() if isinstance(v, bool)
+                                                    or not isinstance(v, int) or not 1 <= v <= MAX_HYPER), None))
+        if bad:
+            raise CrossviewError(f"checkpoint manifest {checkpoint}.json: hyperparameters must map names to whole "
+                                 f"numbers in 1..{MAX_HYPER} ({bad if isinstance(bad, str) else 'not a mapping'})")
         try:
-            self.net = ARCHITECTURES[arch](**manifest["hyperparameters"])
-        except TypeError as exc:
+            self.net = ARCHITECTURES[arch](**hyper)
+        except (TypeError, ValueError, RuntimeError) as exc:
             raise CrossviewError(f"checkpoint {checkpoint}: manifest hyperparameters do not fit {arch}: {exc}") \
                 from None
         load_into(self.net, load_state_dict(checkpoint), checkpoint)

@@ -79,6 +79,9 @@ def test_maze_cells_by_hand() -> None:
     assert object_position(layout, "2,2", 30.0) == ([150.0, 150.0, 30.0], [2, 2])
     with pytest.raises(CrossviewError, match="holds 'P', not an object"):
         object_position(layout, "2,4", 30.0)
+    # doors are 'H' / 'I' in generated mazes with hasDoors (lua_maze_generation.cc:307-308), not objects
+    with pytest.raises(CrossviewError, match="holds 'H', not an object"):
+        object_position("*****\n*AHP*\n*****\n", "2,3", 30.0)
     with pytest.raises(CrossviewError, match="outside"):
         object_position(layout, "9,1", 30.0)
     with pytest.raises(CrossviewError, match="ROW,COL"):
@@ -107,6 +110,13 @@ def test_crossview_frame() -> None:
     x, y, z, yaw, pitch = to_crossview((320.0, 64.0, 0.0), (350.0, 90.0, 0.0))
     assert (x, y, z) == pytest.approx((10.0, 2.0, 26 / 32)) and yaw == -90.0 and pitch == -10.0
     assert to_crossview((32.0, 0.0, 0.0)) == (1.0, 0.0, 0.0)
+    # crouching lowers the eye to CROUCH_VIEWHEIGHT = 12 units (bg_public.h:51, bg_pmove.c:1283-1308)
+    from adapters.dmlab import CROUCH, CROUCH_EYE_UNITS, JUMP
+
+    assert to_crossview((0.0, 0.0, 0.0), (0.0, 0.0, 0.0), CROUCH_EYE_UNITS)[2] == pytest.approx(12 / 32)
+    t = merge_table(DEFAULT_TABLE, None, "dmlab")
+    crouch = native_action(Action(sneak=True), t)
+    assert crouch[CROUCH] == 1 and crouch[JUMP] == 0  # upmove = (jump - crouch) * 127 < 0 (dmlab_connect.c:1144)
     assert UNITS_PER_METRE == 32.0
 
 
@@ -193,6 +203,11 @@ def test_engine_episodes_reproduce_the_goal_world() -> None:
         assert np.array_equal(first.rgb, again.rgb) and first.rgb.shape == (120, 160, 3) and goal.mask.any()
         assert info.provenance["level_seed"] == 7 and info.provenance["success_rule"] == "the goal's object"
         assert info.provenance["action_repeat"] == 2 and info.provenance["fps"] == 60
+        # the fixture's object cell was written by hand: check it against the level's own maze for seed 7
+        g = adapter.library[1]
+        layout = adapter._lab.observations()["DEBUG.MAZE.LAYOUT"]
+        position, cell = object_position(layout, ",".join(map(str, g.meta["object_cell"])), 30.0)
+        assert cell == g.meta["object_cell"] and position[:2] == g.meta["object"][:2]
         obs, done, success, info = adapter.step(Action(forward=True, camera=(0.0, 5.0)))
         assert obs.rgb.shape == (120, 160, 3) and info.privileged is not None
     finally:
@@ -270,6 +285,13 @@ def test_success_is_the_goal_object() -> None:
     assert not goal_collected(1.0, (650.0, 750.0, 30.0), apple)  # another apple, two cells away
     assert not goal_collected(0.0, (450.0, 750.0, 30.0), apple)
     assert goal_collected(1.0, (650.0, 750.0, 30.0), None)  # a goal without an object: any apple
+    # the map's last apple: object_locations_factory.lua:33-39 finishes the map, the next frame of the same
+    # step reloads it (dmlab_connect.c:1181-1202) and respawns the player elsewhere (object_locations_factory.lua:
+    # 41-46); the position before the step still shows the pickup
+    spawn, beside = (1050.0, 150.0, 30.0), (455.0, 730.0, 30.0)
+    assert goal_collected(1.0, spawn, apple, before=beside)
+    assert not goal_collected(1.0, spawn, apple, before=(650.0, 750.0, 30.0))
+    assert not goal_collected(1.0, None, apple)
 
 
 def test_episode_provenance_records_timing_and_rule() -> None:

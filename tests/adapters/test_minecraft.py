@@ -270,3 +270,26 @@ def test_engine_episode() -> None:
         assert goal2.mask.any() and info2.provenance["target_block"] == placed
     finally:
         adapter.close()
+
+
+def test_display_tools_follow_launch_client() -> None:
+    # launchClient.sh:37-45: java runs bare on macOS, under xvfb-run elsewhere, under vglrun on a GPU render device
+    assert prereqs.display_tools("Darwin") == ()
+    assert prereqs.display_tools("Linux") == ("xvfb-run",)
+
+
+def test_interact_counts_only_within_reach_of_the_target() -> None:
+    # custom.open_chest rises for ANY chest the player opens, so a rise far from the placed chest is not success
+    from adapters.minecraft.adapter import REACH, MinecraftAdapter
+    from adapters.minecraft.tasks import parse_tasks
+
+    (task,) = parse_tasks({"tasks": [{"interaction": "interact", "target": {"block": "chest", "at": [0, 0]}}]})
+    adapter = object.__new__(MinecraftAdapter)  # the success rule only; no engine
+    adapter._baseline = {"custom": 0.0}
+    opened = {"custom": {"open_chest": 1}}
+    adapter._dist = 3.0
+    assert adapter._succeeded(task, opened, {})
+    adapter._dist = REACH + 10.0  # a village chest twenty blocks away
+    assert not adapter._succeeded(task, opened, {})
+    adapter._dist = 3.0
+    assert not adapter._succeeded(task, {"custom": {"open_chest": 0}}, {})

@@ -130,6 +130,16 @@ def test_every_reset_is_seeded(sim, monkeypatch) -> None:
     assert sim.env._seed is None  # MineStudio forgot it after the reset (_multiagent.py:508)
 
 
+def test_launch_trailer_is_minestudios(studio_dir) -> None:
+    from importlib.resources import files
+
+    from adapters.minecraft.adapter import LAUNCH_TRAILER
+
+    pytest.importorskip("minestudio.simulator.minerl.env", reason="MineStudio's Python layer is not importable "
+                        "here (nox -s minestudio)")
+    assert LAUNCH_TRAILER in files("minestudio.simulator.minerl.env").joinpath("malmo.py").read_text()
+
+
 def test_a_failed_launch_is_one_line(sim) -> None:
     from adapters.minecraft.adapter import engine_call, reset_world
 
@@ -137,3 +147,58 @@ def test_a_failed_launch_is_one_line(sim) -> None:
         engine_call("reset", lambda: reset_world(sim, 7))
     line = str(exc.value)
     assert "\n" not in line and line.startswith("minecraft: the engine failed during reset (EOFError")
+    from adapters.minecraft.adapter import LAUNCH_TRAILER
+
+    # MineStudio's fixed last sentence (malmo.py:453-454) is dropped: the launch log's own words fill the line
+    assert LAUNCH_TRAILER not in line and "logs to" in line
+
+
+def test_launch_client_needs_no_virtual_display_on_macos(studio_dir) -> None:
+    from importlib.resources import files
+
+    from adapters.minecraft.prereqs import display_tools
+
+    pytest.importorskip("minestudio.simulator.minerl.env", reason="MineStudio's Python layer is not importable "
+                        "here (nox -s minestudio)")
+    script = files("minestudio.simulator.minerl.env").joinpath("launchClient.sh").read_text()
+    darwin, _, rest = script.partition('if [ "$(uname)" = "Darwin" ]; then')[2].partition("else")
+    assert "xvfb-run" not in darwin and "java" in darwin  # launchClient.sh:38-39
+    assert "xvfb-run -a java" in rest.partition("fi")[0]  # launchClient.sh:41
+    assert display_tools("Darwin") == () and display_tools("Linux") == ("xvfb-run",)
+
+
+def test_a_lost_connection_drops_the_simulator(sim) -> None:
+    """A closed socket is what a dead engine leaves; MineStudio's own step then fails (its error path raises
+    TypeError from Text.sample, spaces.py:491-497, after setting done: _multiagent.py:360-376)."""
+    import socket
+    import types
+
+    from adapters.minecraft.adapter import MinecraftAdapter
+
+    dead = socket.socket()
+    dead.close()
+    name = sim.env.task.agent_names[0]
+    # an instance whose engine is gone: its socket closed, its process no longer running (malmo.py:357)
+    sim.env.instances, sim.env.done, sim.env.has_finished = [types.SimpleNamespace(
+        client_socket=dead, running=False)], False, {name: False}
+    adapter = object.__new__(MinecraftAdapter)  # the engine plumbing only
+    adapter._sim, adapter._ended = sim, False
+    with pytest.raises(CrossviewError) as exc:
+        adapter._step(env_action(Action()))
+    assert "\n" not in str(exc.value) and str(exc.value).startswith("minecraft: the engine failed during a step")
+    assert adapter._sim is None  # the next reset builds a fresh simulator instead of reusing a dead one
+    assert sim.env.done  # MineStudio's env would refuse every later step (_multiagent.py:405-406)
+
+
+def test_a_report_is_never_a_kept_one(sim) -> None:
+    # MinecraftSim keeps the last mobs report when the engine sends none (entry.py:240-244, _multiagent.py:248-249)
+    listed = [{"name": world.TARGET_TAG, "type": "sheep"}]
+    _observe(sim, mobs=listed)
+    _, info = _observe(sim)
+    assert info["mobs"] == listed  # upstream: the old report stands
+    world.forget_reports(sim, {"mobs": [0, 0, 0, 0, 0, 0]})  # what the adapter does before a step that asks
+    _, info = _observe(sim)
+    assert "mobs" not in info  # so a missing report reads as none, not as the target still being there
+    _observe(sim, voxels=[{"type": "air", "x": 0, "y": 0, "z": 0}])
+    world.forget_reports(sim, {"mobs": [0, 0, 0, 0, 0, 0]})
+    assert "voxels" in sim.info  # only what the action asks for is dropped

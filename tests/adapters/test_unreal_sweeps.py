@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config import parse_config
+from harness.counts import MergedRuns
 from harness.runner import run_sweep
-from reports.tables import by_world, cells, load_runs, with_normalized
+from harness.store import Store
+from reports.tables import with_baselines
 from tests.servers.fixtures import start
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -24,11 +26,14 @@ def test_random_and_oracle_sweeps_normalize_both_routes(tmp_path: Path) -> None:
                            "environments": envs, "workers": 1, "envs_per_worker": 1})  # one UnrealCV client
     outcome = run_sweep(config, tmp_path, base=EXAMPLES)  # suites resolve against the examples folder
     assert outcome.exit_code == 0 and outcome.finished == 2 * 2 * 8
-    df, kinds, _ = load_runs([tmp_path / "unreal"])
+    with Store(tmp_path / "unreal", create=False) as store:
+        records = store.records()
     for route in ROUTES:
-        oracle = df[(df.adapter == route) & (df.policy == "oracle")]
-        assert oracle["success"].astype(bool).mean() >= 0.9, route
-        assert oracle["final_distance"].max() < 2.0  # metres on both routes (UnrealCV's native unit is cm)
-    world = by_world(with_normalized(cells(df), kinds)).set_index(["policy", "adapter"])["normalized"]
+        oracle = [r for r in records if r.adapter == route and r.policy == "oracle"]
+        assert sum(bool(r.success) for r in oracle) >= 0.9 * len(oracle) and len(oracle) == 8, route
+        assert max(r.final_distance for r in oracle) < 2.0  # metres on both routes (UnrealCV's native unit is cm)
+    with MergedRuns([tmp_path / "unreal"]) as runs:
+        cells = with_baselines(runs.counts())
+    normalized = cells.groupby(["policy", "adapter"])["normalized"].mean()  # what the report shows per world
     for route in ROUTES:
-        assert world[("oracle", route)] == 1.0 and world[("random", route)] <= 0.2
+        assert normalized[("oracle", route)] == 1.0 and normalized[("random", route)] <= 0.2, normalized

@@ -87,3 +87,28 @@ class FailingOnceOracle:
                 os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(3600)
         return self.inner.act(observations, goals, privileged, slots)
+
+
+class StallingPolicy:
+    """Random actions, but its per-episode ``reset`` blocks for an hour on the first episode whose seed is divisible
+    by ``every`` (a marker file in ``once_dir`` remembers it): a worker stalled between calls, outside any reset or
+    step of the adapter."""
+
+    def __init__(self, once_dir: str, every: int = 2) -> None:
+        from policies.base import PolicyInfo
+        from policies.baselines import RandomPolicy
+
+        self.info = PolicyInfo(name="stalling")
+        self.inner = RandomPolicy()
+        self.once_dir, self.every = Path(once_dir), every
+
+    def reset(self, n, slots=None, seeds=None) -> None:
+        self.inner.reset(n, slots, seeds)
+        for seed in seeds or []:
+            marker = self.once_dir / "stalled"
+            if seed % self.every == 0 and not marker.exists():
+                marker.touch()
+                time.sleep(3600)
+
+    def act(self, observations, goals, infos, slots=None):
+        return self.inner.act(observations, goals, infos, slots)

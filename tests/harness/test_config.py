@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from tests.harness.malformed import assert_refused
 from tests.harness.sweeps import crossview, small_config, write
 
 
@@ -50,26 +51,25 @@ BAD = [
 def test_bad_config_one_line_nothing_written(tmp_path, mutate, message) -> None:
     cfg = mutate(copy.deepcopy(small_config()))
     path = write(tmp_path, cfg)
-    out = tmp_path / "runs"
-    result = crossview("sweep", str(path), "--out", str(out), timeout=120)
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert message in lines[0]
-    assert not out.exists(), "a rejected config must write nothing"
+    assert_refused(tmp_path, "sweep", str(path), "--out", str(tmp_path / "runs"), expect=message, code=2)
 
 
 def test_not_yaml_and_missing_file(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies: [\n")
-    result = crossview("sweep", str(bad), "--out", str(tmp_path / "runs"))
-    assert result.returncode == 2 and "not valid YAML" in result.stderr
-    result = crossview("sweep", str(tmp_path / "missing.yaml"))
-    assert result.returncode == 2 and "does not exist" in result.stderr
+    assert_refused(tmp_path, "sweep", str(bad), "--out", str(tmp_path / "runs"), expect="not valid YAML", code=2)
+    assert_refused(tmp_path, "sweep", str(tmp_path / "missing.yaml"), expect="does not exist", code=2)
     top = tmp_path / "list.yaml"
     top.write_text("- a\n- b\n")
-    result = crossview("sweep", str(top), "--out", str(tmp_path / "runs"))
-    assert result.returncode == 2 and "top level must be a mapping" in result.stderr
+    assert_refused(tmp_path, "sweep", str(top), "--out", str(tmp_path / "runs"), expect="top level must be a mapping",
+                   code=2)
+
+
+def test_the_command_line_itself_answers_in_one_line(tmp_path) -> None:
+    """The same promise from a real process start (the console script's path), once."""
+    result = crossview("sweep", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
 
 
 def test_file_options_and_checkpoints_resolve_against_the_config_folder(tmp_path, monkeypatch) -> None:

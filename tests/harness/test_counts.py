@@ -67,6 +67,9 @@ def test_tallies_match_a_recount_and_follow_replacements(tmp_path: Path) -> None
         assert old.status == Status.ENV_ERROR
         store.add(EpisodeRecord(**{**old.__dict__, "status": Status.SUCCESS, "success": True}))
     db = sqlite3.connect(run / DB_NAME, isolation_level=None)
+    db.execute("PRAGMA recursive_triggers = ON")
+    db.execute("UPDATE episodes SET success = 1 - success, status = 'failure' "  # an operator's later judgement
+               "WHERE policy = 'net@2000' AND \"index\" < 3")
     kept = (sorted(db.execute("SELECT * FROM cell_tally WHERE n > 0")), sorted(db.execute("SELECT * FROM pair_tally")))
     install_tallies(db, rebuild=True)  # the set-wise recount an old run gets
     again = (sorted(db.execute("SELECT * FROM cell_tally WHERE n > 0")), sorted(db.execute("SELECT * FROM pair_tally")))
@@ -125,3 +128,18 @@ def test_old_run_without_tallies_is_counted_once(tmp_path: Path) -> None:
     db.commit()
     db.close()
     assert all(f.equals(g) for f, g in zip(expected, _snapshot([run])))
+
+
+def test_pairs_are_one_to_one_across_targets(tmp_path: Path) -> None:
+    """Episodes with the same task, seed and index but different targets pair with their own target only (the old
+    join on task and seed made 4 pairs out of 4 × 4)."""
+    with Store(tmp_path / "r") as store:
+        for policy in ("net@100", "net@1000"):
+            _, sha, step = POLICIES[policy]
+            for t in range(4):
+                store.add(EpisodeRecord(f"{policy}-{t}", policy, sha, step, "rooms", "apartment", "approach",
+                                        f"target{t}", "easy", "train", "source", 7, 0, Status.SUCCESS, t % 2 == 0, 5,
+                                        0.0, 0.1, 0.1))
+    with MergedRuns([tmp_path / "r"]) as merged:
+        p = merged.pairs([("net@1000", "net@100")])
+    assert p[["n00", "n01", "n10", "n11"]].sum().tolist() == [2, 0, 0, 2]

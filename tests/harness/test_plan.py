@@ -50,3 +50,30 @@ def test_adapter_timeouts_are_capped_by_the_sweep_deadlines() -> None:
     assert bounded_options("airsim", {"timeout": 2}, reset=60, step=30) == {"timeout": 2}
     assert bounded_options("airsim", {"timeout": 100}, reset=20, step=30) == {"timeout": 10.0}
     assert bounded_options("rooms", {"image_size": [32, 32]}, reset=1, step=1) == {"image_size": [32, 32]}
+
+
+class _NeverStarts:
+    """An adapter whose constructor blocks (a simulator that never answers, with no timeout of its own)."""
+
+    def __init__(self) -> None:
+        import time
+
+        time.sleep(60)
+
+
+def test_adapter_construction_while_planning_is_bounded() -> None:
+    import time
+
+    import pytest
+
+    from harness.config import parse_config
+    from harness.errors import CrossviewError
+    from harness.plan import build_plan
+
+    config = parse_config({"name": "slow", "policies": [{"name": "random", "kind": "random"}],
+                           "environments": [{"adapter": "tests.harness.test_plan:_NeverStarts"}],
+                           "timeouts": {"reset": 1, "step": 1}})
+    began = time.monotonic()
+    with pytest.raises(CrossviewError, match=r"environments\[0\]: adapter .* did not start within 1 s"):
+        build_plan(config)
+    assert time.monotonic() - began < 5

@@ -58,7 +58,7 @@ def test_envs_says_realsense_is_missing_and_what_to_install(tmp_path: Path) -> N
     out = crossview("envs", env=env)
     assert out.returncode == 0
     text = " ".join(out.stdout.split())
-    assert "realsense │ no" in text and "pyrealsense2 cannot be imported" in text
+    assert "realsense │ no" in text and "pyrealsense2 is not installed" in text
     assert "crossview-harness[realsense]" in text
 
 

@@ -160,12 +160,19 @@ def test_sigkill_mid_sweep_then_resume_loses_nothing_and_repeats_nothing(tmp_pat
     assert all(after[k] == v for k, v in before.items()), "a stored episode was run again"
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path) -> None:
+def interrupted_sweep(tmp_path: Path, signal_it) -> tuple[Path, Path, subprocess.Popen]:
+    """A sweep started from the command line and sent a signal (``signal_it(proc)``) once it stored 4 episodes;
+    checks that it exits 130. Returns the config path, the runs folder and the ended process."""
     path, out = _long_config(tmp_path), tmp_path / "runs"
     proc = _start(path, out)
     _wait_for_rows(proc, out / "t" / "results.sqlite", 4)
-    os.killpg(proc.pid, signal.SIGINT)
+    signal_it(proc)
     assert proc.wait(30) == 130
+    return path, out, proc
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_finished_episodes(tmp_path) -> None:
+    _, out, proc = interrupted_sweep(tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT))
     time.sleep(0.5)
     assert not _session_alive(proc.pid)
     kept = len(stored(out / "t"))

@@ -174,6 +174,32 @@ def test_client_reconnects_with_backoff() -> None:
         stop2()
 
 
+def test_token_is_checked_before_anything_else_is_read() -> None:
+    """Before the token: no policy details, and a frame over 4 KiB is refused unread; after it, the full meta."""
+    port, stop = serve_in_thread(lambda: make_policy("random"), token="s3cret")
+    try:
+        ws = connect(f"ws://127.0.0.1:{port}", max_size=None).__enter__()
+        meta = unpack(ws.recv(timeout=5), 2**30)
+        assert meta["type"] == "meta" and meta["auth"] is True and "policy" not in meta
+        ws.send(b"\x00" * 100_000)  # an unauthenticated client's big frame
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big, never decoded
+        ws = connect(f"ws://127.0.0.1:{port}", max_size=None).__enter__()
+        unpack(ws.recv(timeout=5), 2**30)
+        reply = ask(ws, {"type": "auth", "token": "s3cret", "id": 7})
+        assert reply["type"] == "ok" and reply["id"] == 7 and reply["meta"]["policy"]["name"] == "random"
+        big = ask(ws, {"type": "act", "id": 8, "observations": [{"rgb": np.zeros((64, 64, 3), np.uint8)}],
+                       "goals": [{"image": np.zeros((64, 64, 3), np.uint8), "mask": np.ones((64, 64), bool)}]})
+        assert big["type"] == "error" and "reset" in big["error"]  # a 24 KiB frame is read once authenticated
+        ws.close()
+        remote = make_policy("remote", url=f"ws://127.0.0.1:{port}", token="s3cret")
+        assert remote.info.name == "remote:random"
+        remote.close()
+    finally:
+        stop()
+
+
 FACTS = PrivilegedFacts(pose=(0.0, 0.0, 0.7, 0.0, 0.0), target_pos=(2.0, 1.0, 0.5), waypoint=(1.0, 0.5),
                         distance=1.8, success_radius=0.6, target_centred=False)
 

@@ -27,3 +27,17 @@ def test_rows_are_durable_and_unique(tmp_path) -> None:
         assert store.done_ids() == {"a", "b"} and store.done_ids(["timeout"]) == {"b"}
         assert {r.episode_id: r.status for r in store.records()} == {"a": Status.FAILURE, "b": Status.TIMEOUT}
         assert store.get_meta("nested") == {"k": [1, 2]} and len(store.attempts()) == 1
+
+
+def test_a_store_from_before_score_gains_the_column(tmp_path) -> None:
+    """A run made before EpisodeRecord.score existed opens, reads its rows (score None) and stores new scores."""
+    with Store(tmp_path) as store:
+        store.add(record("old"))
+    con = sqlite3.connect(tmp_path / "results.sqlite")
+    con.execute("ALTER TABLE episodes DROP COLUMN score")  # as an older crossview wrote it
+    con.commit()
+    con.close()
+    with Store(tmp_path, create=False) as store:
+        assert store.records()[0].score is None
+        store.add(EpisodeRecord(**{**record("new").__dict__, "score": 0.5}))
+        assert {r.episode_id: r.score for r in store.records()} == {"old": None, "new": 0.5}

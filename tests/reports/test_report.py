@@ -54,7 +54,7 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_report_files_tables_and_notes(run: Path) -> None:
-    strict = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning"}
+    strict = {**os.environ, "PYTHONWARNINGS": "error::FutureWarning,error::DeprecationWarning"}
     result = crossview("report", str(run), "--reps", "300", env=strict)
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr
@@ -133,5 +133,7 @@ def test_compare_and_missing_policy(run: Path) -> None:
     assert world.returncode == 0 and "world rooms/apartment" in world.stdout
     nowhere = crossview("compare", str(run), "--a", "net@1000", "--b", "net@100", "--world", "dmlab")
     assert nowhere.returncode == 2 and "worlds are rooms/apartment, rooms/warehouse" in nowhere.stderr
+    typo = crossview("report", str(run) + "-typo")
+    assert typo.returncode == 2 and "not a crossview run" in typo.stderr and not Path(str(run) + "-typo").exists()
     bad = crossview("compare", str(run), "--a", "nope", "--b", "net@100")
     assert bad.returncode == 2 and "known policies are" in bad.stderr

@@ -1,17 +1,22 @@
 """ViZDoom as a crossview world: a procedural room per seed, software-rendered with no display.
 
-Every call is ViZDoom's public Python API (Farama-Foundation/ViZDoom, docs/api/python/doom_game.md and
-src/lib_python/ViZDoomMethodsDocstrings.h): ``DoomGame.set_doom_scenario_path`` (:297) and ``set_doom_map`` (:304)
-load our generated PWAD, ``set_seed`` (:336), ``set_screen_resolution`` (:363), ``set_screen_format`` (:375),
-``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408), ``set_render_hud`` (:472),
-``set_window_visible`` (:556), ``init``/``new_episode``/``make_action``/``advance_action``/``get_state``/``close``.
+Every call is ViZDoom's public Python API, as documented in Farama-Foundation/ViZDoom
+src/lib_python/ViZDoomMethodsDocstrings.h: ``DoomGame.init`` (:14), ``close`` (:19), ``new_episode`` (:23),
+``advance_action`` (:70), ``make_action`` (:76), ``get_state`` (:110), ``add_available_button`` (:146),
+``add_available_game_variable`` (:179), ``set_doom_scenario_path`` (:297) and ``set_doom_map`` (:304) to load our
+generated PWAD, ``set_seed`` (:336), ``set_episode_timeout`` (:357), ``set_screen_resolution`` (:363),
+``set_screen_format`` (:375), ``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408),
+``set_render_hud`` (:472), ``set_render_weapon`` (:486), ``set_render_crosshair`` (:492), ``set_render_decals``
+(:498), ``set_render_particles`` (:504), ``set_render_messages`` (:518), ``set_window_visible`` (:556),
+``set_sound_enabled`` (:571).
 Controls are delta buttons (docs/api/python/enums.md:147-151): ``TURN_LEFT_RIGHT_DELTA`` and ``LOOK_UP_DOWN_DELTA``
 in degrees per tic (positive turns right / looks up), ``MOVE_FORWARD_BACKWARD_DELTA`` and ``MOVE_LEFT_RIGHT_DELTA``
 as speeds. The goal view is the same map with the player started at the goal camera's pose (map01), the episode
 itself starts the player elsewhere (map02). The target mask is the target's value in the labels buffer
 (examples/python/labels_buffer.py:115-178: ``state.labels`` give ``object_name`` and ``value``). Depth comes from
 the depth buffer, a uint8 proportional to distance (src/vizdoom/src/r_draw.cpp:207), scaled to metres by
-``DEPTH_UNITS_PER_LEVEL`` (measured against walls at known distances; tests/test_vizdoom.py re-measures it).
+``DEPTH_UNITS_PER_LEVEL`` (measured against walls at known distances; crossview's
+tests/examples/test_vizdoom.py re-measures it).
 """
 
 from __future__ import annotations

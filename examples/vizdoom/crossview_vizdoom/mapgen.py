@@ -2,7 +2,7 @@
 the agent's start and the goal camera's pose, written as a UDMF text map inside a PWAD.
 
 UDMF maps need no node lumps: the engine builds nodes for text maps itself
-(Farama-Foundation/ViZDoom:src/vizdoom/src/p_setup.cpp:3798, "regular nodes are not supported for text maps").
+(Farama-Foundation/ViZDoom:src/vizdoom/src/p_setup.cpp:3797, "regular nodes are not supported for text maps").
 Things use Doom editor numbers from Farama-Foundation/ViZDoom:src/vizdoom/wadsrc/static/mapinfo/doomitems.txt
 (lines 26-44, 109-110) and their radius/height from .../actors/doom/doomdecorations.txt (e.g. TallRedColumn:84-88).
 A map unit is 1/32 m (the Doom player, 56 units tall: .../actors/doom/doomplayer.txt:10-11).
