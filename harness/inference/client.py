@@ -17,8 +17,8 @@ from typing import Any
 
 from harness.errors import CrossviewError
 from harness.inference.shm import ShmWriter, pack_plain, unpack_plain
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
-from harness.wire import WireError, goal_to_wire, observation_to_wire, privileged_to_wire
+from harness.spec import Action, CrossViewGoal, Observation, PrivilegedFacts
+from harness.wire import WireError, goal_to_wire, observation_to_wire, policy_info_from_wire, privileged_to_wire
 from policies.base import PolicyInfo
 
 MAX_REPLY = 16 << 20
@@ -96,15 +96,6 @@ class InferenceClient:
         self.writer.close()
 
 
-def info_from_wire(p: dict[str, Any]) -> PolicyInfo:
-    """The ``PolicyInfo`` a policy process reports (``server.info_to_wire``)."""
-    return PolicyInfo(name=str(p["name"]), input_size=tuple(p["input_size"]) if p.get("input_size") else None,
-                      interactions=tuple(Interaction(i) for i in p.get("interactions", [])),
-                      batchable=bool(p.get("batchable", True)), device=str(p.get("device", "cpu")),
-                      privileged=bool(p.get("privileged", False)),
-                      checkpoint_sha256=str(p.get("checkpoint_sha256", "")), checkpoint_step=p.get("checkpoint_step"))
-
-
 class SharedPolicy:
     """A policy living in the policy process; its slots are this worker's slots."""
 
@@ -117,7 +108,7 @@ class SharedPolicy:
     def _load(self) -> PolicyInfo:
         reply = self.client.request({"type": "load", "key": self.key, "kind": self.kind, "options": self.options})
         self._loaded = self.client.generation
-        return info_from_wire(reply["info"])
+        return policy_info_from_wire(reply["info"])
 
     def _ensure(self) -> None:
         if self.client.conn is None or self._loaded != self.client.generation:

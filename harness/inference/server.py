@@ -21,13 +21,13 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener, wait
 from typing import Any
 
 from harness.inference.shm import ShmReader, pack_plain
 from harness.spec import CrossViewGoal, Observation, PrivilegedFacts
-from harness.wire import WireError, goal_from_wire, observation_from_wire, privileged_from_wire
+from harness.wire import WireError, goal_from_wire, observation_from_wire, policy_info_to_wire, privileged_from_wire
 from policies.base import Policy, make_policy
 
 MAX_MESSAGE = 1 << 20  # control messages are small: arrays travel in shared memory
@@ -69,14 +69,6 @@ class _Request:
     goals: list[CrossViewGoal]
     privileged: list[PrivilegedFacts | None]
     at: float
-
-
-def info_to_wire(policy: Policy) -> dict[str, Any]:
-    """A policy's ``PolicyInfo`` as plain msgpack values."""
-    info = asdict(policy.info)
-    info["interactions"] = [int(i) for i in info["interactions"]]
-    info["input_size"] = list(info["input_size"]) if info["input_size"] else None
-    return info
 
 
 class PolicyProcess:
@@ -153,7 +145,7 @@ class PolicyProcess:
             policy = make_policy(kind, **options)
             policy.reset(self.s.capacity)
             self.policies[key] = _Loaded(policy)
-        return {"type": "info", "info": info_to_wire(self.policies[key].policy)}
+        return {"type": "info", "info": policy_info_to_wire(self.policies[key].policy.info)}
 
     def _slots(self, peer: _Peer, msg: dict[str, Any]) -> list[int]:
         slots = msg.get("slots")
