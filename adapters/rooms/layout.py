@@ -154,14 +154,17 @@ class NavField:
         reached = free & (np.hypot(x - target.x, y - target.y) <= target.radius + clearance + 0.25)
         dist = np.where(reached, 0.0, np.inf)
         frontier, k = reached, 0
-        while frontier.any():  # breadth-first wavefront over 8 neighbours, one numpy dilation per ring
-            k += 1
-            grown = np.zeros_like(frontier)
-            for di in (-1, 0, 1):
-                for dj in (-1, 0, 1):
-                    grown[max(di, 0): self.n + min(di, 0), max(dj, 0): self.n + min(dj, 0)] |= \
-                        frontier[max(-di, 0): self.n + min(-di, 0), max(-dj, 0): self.n + min(-dj, 0)]
-            frontier = grown & free & ~np.isfinite(dist)
+        unseen = free & ~reached
+        while frontier.any():  # breadth-first wavefront over 8 neighbours: a 3x3 dilation per ring, done as a
+            k += 1  # 3x1 then a 1x3 one (the same cells, half the array operations)
+            rows = frontier.copy()
+            rows[1:] |= frontier[:-1]
+            rows[:-1] |= frontier[1:]
+            grown = rows.copy()
+            grown[:, 1:] |= rows[:, :-1]
+            grown[:, :-1] |= rows[:, 1:]
+            frontier = grown & unseen
+            unseen &= ~frontier
             dist[frontier] = k
         self.dist, self.free = dist, free
         self._waypoints: dict[tuple[int, int, int], tuple[float, float]] = {}  # a pure function of the cell: memoised
