@@ -108,3 +108,18 @@ def test_a_worker_gives_back_queued_episodes_when_asked(tmp_path) -> None:
     assert given == [e.episode_id for e in reversed(episodes[2:])]
     assert [e.episode_id for e in worker.queue] == [e.episode_id for e in episodes[:2]]
     worker.close()
+
+
+def test_inference_from_the_command_line_and_bad_batching_in_one_line(tmp_path) -> None:
+    from tests.harness.sweeps import crossview, write
+
+    cfg = small_config(policies=[{"name": "oracle", "kind": "oracle"}], name="cli")
+    done = crossview("sweep", str(write(tmp_path, cfg)), "--out", str(tmp_path / "runs"), "--inference", "shared",
+                     "--quiet")
+    assert done.returncode == 0, done.stderr
+    with Store(tmp_path / "runs" / "cli", create=False) as store:
+        assert len(store.rows()) == 6
+    bad = crossview("sweep", str(write(tmp_path, {**cfg, "inference": "shared", "batching": {"max_batch": 0}},
+                                       "bad.yaml")), "--out", str(tmp_path / "runs"))
+    assert bad.returncode == 2 and "batching.max_batch" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
