@@ -272,7 +272,7 @@ def make_pool(config: SweepConfig, n_workers: int) -> Any:
     from harness.inference.pool import PolicyPool
 
     b = config.batching
-    per_copy = -(-n_workers // b.copies) + 1  # room for a replaced worker while the old one's slots are freed
+    per_copy = 2 * -(-n_workers // b.copies)  # room for replaced workers while the old ones' slots are freed
     return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
                       b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup,
                       threads=max(1, (os.cpu_count() or 1) // b.copies))

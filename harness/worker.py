@@ -169,14 +169,17 @@ class Worker:
         if key in self.policies:
             self.policies.move_to_end(key)
             return self.policies[key]
-        while len(self.policies) >= MAX_POLICIES:
-            self.policies.popitem(last=False)
+        running = {s.episode.policy.key for s in self.slots if s is not None}
+        for old in [k for k in self.policies if k not in running]:  # least recently used first; never one a
+            if len(self.policies) < MAX_POLICIES:  # running episode still needs (its state would be lost)
+                break
+            del self.policies[old]
         self._arm(self.s.startup_timeout, POLICY_MARK + ep.episode_id)
-        if self.client is not None:  # shared inference: the policy lives in the policy process
-            policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())
-        else:
+        if self.client is not None:  # shared inference: the policy lives in the policy process, whose slots are
+            policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())  # reset
+        else:  # per episode only (a reset of all would clear the slots other policies run there)
             policy = make_policy(ep.policy.kind, **ep.policy.build_options())
-        policy.reset(len(self.slots))
+            policy.reset(len(self.slots))
         self._disarm()
         self.policies[key] = policy
         return policy

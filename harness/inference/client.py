@@ -118,8 +118,8 @@ class SharedPolicy:
         """Clear the state of this worker's ``slots`` in the policy process (all ``n`` when None)."""
         slots = list(range(n)) if slots is None else [int(s) for s in slots]
         self._ensure()
-        self.client.request({"type": "reset", "key": self.key, "slots": slots,
-                             "seeds": None if seeds is None else [int(s) for s in seeds]})
+        self.client.request({"type": "reset", "key": self.key, "kind": self.kind, "options": self.options,
+                             "slots": slots, "seeds": None if seeds is None else [int(s) for s in seeds]})
         for s in slots:
             self._goals.pop(s, None)
             self._born[s] = self.client.generation

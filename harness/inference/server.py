@@ -5,7 +5,8 @@ exchange msgpack frames (``send_bytes``; never pickle); images arrive in the wor
 Requests, each answered in order on its connection:
 
 - ``load`` {key, kind, options} → ``info`` {PolicyInfo fields}: the policy is built once and shared by all workers;
-- ``reset`` {key, slots, seeds} → ``ok``: clears the state of the worker's slots (global slot = (worker, slot));
+- ``reset`` {key, kind, options, slots, seeds} → ``ok``: clears the state of the worker's slots (global slot =
+  (worker, slot)), loading the policy again if it was evicted;
 - ``act`` {key, slots, obs, goals (None = the slot's goal as before), privileged} → ``actions``.
 
 ``act`` requests are batched dynamically per policy: a batch runs when every connected worker waits on an answer,
@@ -31,7 +32,7 @@ from harness.wire import WireError, goal_from_wire, observation_from_wire, polic
 from policies.base import Policy, make_policy
 
 MAX_MESSAGE = 1 << 20  # control messages are small: arrays travel in shared memory
-MAX_LOADED = 4  # policies kept loaded; only those without live slots are evicted
+MAX_LOADED = 2  # policies kept loaded (as a worker keeps); only those no slot runs are evicted
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class PolicyProcess:
         if not isinstance(key, str) or not isinstance(kind, str) or not isinstance(options, dict):
             raise WireError("load needs key, kind and options")
         if key not in self.policies:
-            for old in [k for k, v in self.policies.items() if not v.live][:max(0, len(self.policies) - MAX_LOADED
-                                                                                + 1)]:
+            idle = [k for k, v in self.policies.items() if not v.live]  # least recently used first
+            for old in idle[:max(0, len(self.policies) + 1 - MAX_LOADED)]:
                 del self.policies[old]
             policy = make_policy(kind, **options)
             policy.reset(self.s.capacity)
@@ -154,14 +155,18 @@ class PolicyProcess:
         return [self._seat(peer.wid, s) for s in slots]
 
     def _reset(self, peer: _Peer, msg: dict[str, Any]) -> dict[str, Any]:
+        if msg.get("key") not in self.policies:  # evicted while no slot ran it: load it again
+            self._load(msg)
         loaded, seats, seeds = self._policy(msg.get("key")), self._slots(peer, msg), msg.get("seeds")
         if seeds is not None and (not isinstance(seeds, list) or len(seeds) != len(seats)
                                   or not all(isinstance(s, int) for s in seeds)):
             raise WireError("seeds must be None or one integer per slot")
         loaded.policy.reset(self.s.capacity, slots=seats, seeds=seeds)
-        for seat in seats:
+        for seat in seats:  # a slot runs one episode at a time: it now belongs to this policy alone
+            for other in self.policies.values():
+                other.live.discard(seat)
+                other.goals.pop(seat, None)
             loaded.live.add(seat)
-            loaded.goals.pop(seat, None)
         return {"type": "ok"}
 
     def _queue_act(self, peer: _Peer, msg: dict[str, Any]) -> None:

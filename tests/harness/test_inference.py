@@ -16,7 +16,7 @@ from harness.store import Store
 from harness.wire import WireError
 from tests.harness.sweeps import REPO, small_config
 
-CHECKPOINT = REPO / "checkpoints" / "xview" / "xview-step01000.safetensors"
+SERIES = REPO / "checkpoints" / "xview"  # three checkpoints: more policies than a policy process keeps loaded
 
 
 def outcomes(run: Path) -> dict:
@@ -28,7 +28,7 @@ def outcomes(run: Path) -> dict:
 def _policies() -> list[dict]:
     pytest.importorskip("torch", reason="the xview series needs torch (pip install 'crossview-harness[torch]')")
     return [{"name": "oracle", "kind": "oracle"},
-            {"name": "xview", "kind": "torch", "checkpoints": str(CHECKPOINT)}]
+            {"name": "xview", "kind": "torch", "checkpoints": str(SERIES)}]
 
 
 def test_shared_inference_gives_the_same_episodes_as_per_worker_copies(tmp_path) -> None:
@@ -36,7 +36,7 @@ def test_shared_inference_gives_the_same_episodes_as_per_worker_copies(tmp_path)
     per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
     shared = run_sweep(parse_config({**base, "name": "shared", "inference": "shared",
                                      "batching": {"max_batch": 3, "max_wait_ms": 2}}), tmp_path)
-    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == 12
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned >= 24
     a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
     assert a == b
     assert {s for s, *_ in a.values()} <= {"success", "failure", "timeout"}
