@@ -13,7 +13,17 @@ from typing import Any, Protocol, runtime_checkable
 from harness.errors import CrossviewError
 from harness.plugins import construct
 from harness.registry import PluginEntry, from_entry_points, import_path_entry, probe
-from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
+from harness.spec import (
+    ACTION_FIELDS,
+    Action,
+    CrossViewGoal,
+    Goal,
+    Interaction,
+    Modality,
+    Observation,
+    StepInfo,
+    TaskSpec,
+)
 
 ENTRY_POINT_GROUP = "crossview.adapters"
 
@@ -38,6 +48,8 @@ class AdapterInfo:
     - ``domains``: every ``TaskSpec.domain`` the adapter's suites use (conformance checks it); empty = not declared.
     - ``privileged_facts``: ``StepInfo.privileged`` is a ``PrivilegedFacts`` after every reset and step (pose,
       target, waypoint, ...); privileged policies (the oracle) run only on adapters declaring it.
+    - ``goals``: the goal modalities ``reset`` can give (harness.spec.Modality); a task whose ``TaskSpec.goal``
+      is not cross-view gets a ``Goal`` carrying that modality. Sweeps asking for another are refused up front.
     """
 
     name: str
@@ -50,6 +62,7 @@ class AdapterInfo:
     interactions: tuple[Interaction, ...] = (Interaction.APPROACH,)
     domains: tuple[str, ...] = ()
     privileged_facts: bool = False
+    goals: tuple[Modality, ...] = (Modality.CROSS_VIEW,)
 
     def __post_init__(self) -> None:
         bad = set(self.masked) - set(ACTION_FIELDS)
@@ -59,6 +72,7 @@ class AdapterInfo:
         if not self.control_hz > 0:
             raise CrossviewError(f"adapter {self.name!r}: control_hz must be > 0, got {self.control_hz}")
         object.__setattr__(self, "masked", frozenset(self.masked))
+        object.__setattr__(self, "goals", tuple(Modality.parse(m) for m in self.goals))
 
 
 @runtime_checkable
@@ -75,8 +89,11 @@ class Adapter(Protocol):
         """Task templates of split ``suite`` ("train" or "heldout"); the runner replaces each seed per episode."""
         ...
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
-        """Start the episode described by ``task``; return the first view, the goal and the step facts."""
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
+        """Start the episode described by ``task``; return the first view, the goal and the step facts.
+
+        The goal is a ``CrossViewGoal`` for cross-view tasks (``task.goal``), else a ``Goal`` carrying the
+        task's modality (and any others the adapter gives alongside)."""
         ...
 
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:

@@ -56,7 +56,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     safety.install(interrupt=True)  # Ctrl-C, SIGTERM, SIGHUP: workers stop their robots first, then wind down
     outcome = run_sweep(config, args.out, allow_config_change=args.allow_config_change,
                         retry_errors=args.retry_errors, base=base, progress=progress, address=args.address)
-    with Store(outcome.run_dir, create=False) as store:
+    with Store(outcome.run_dir, create=False, readonly=True) as store:
         records = store.records()
     console.print(summary_table(records, title=f"{config.name}: {len(records)}/{outcome.planned} episodes stored"))
     counts = ", ".join(f"{k} {v}" for k, v in sorted(outcome.counts.items())) or "nothing new"
@@ -73,7 +73,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def _open_run(path: str) -> Any:
     from harness.store import Store
 
-    return Store(path, create=False)
+    return Store(path, create=False, readonly=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -238,7 +238,7 @@ def cmd_goal(args: argparse.Namespace) -> int:
             print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
             return 0
         path = goal_capture.capture(args.out, args.name, args.box, args.interaction, args.file, args.serial,
-                                    args.frame, size, args.target, args.split)
+                                    args.frame, size, args.target, args.split, args.instruction)
         print(f"saved goal {args.name} in {args.out} (preview: {args.out}/{args.name}.preview.png)")
         return 0 if path else 1
     target = goal_capture.show(args.goal, args.out)
@@ -349,6 +349,8 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     c.add_argument("--interaction", default="approach")
     c.add_argument("--target", default="", help="what the target is (default: the name)")
     c.add_argument("--split", default="train", choices=("train", "heldout"))
+    c.add_argument("--instruction", default="", help="the task in words, e.g. 'go to the red ball' (rig: then "
+                                                     "sweeps may use goals: [language])")
     c.add_argument("--frame", type=int, default=0, help="which frame of the source (default 0)")
     c.add_argument("--size", default=None, help="height,width of the saved goal (default 224,224; DMLab 240,320)")
     c.add_argument("--dmlab", default=None, metavar="LEVEL", help="capture in this DeepMind Lab level instead")

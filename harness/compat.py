@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from harness.errors import CrossviewError
 from harness.plan import Plan, PolicyRef
+from harness.spec import Modality
 from policies.base import PolicyInfo, make_policy
 
 
@@ -26,7 +27,7 @@ def check_policies(plan: Plan) -> None:
     infos = load_infos(plan)
     seen: set[tuple[str, str, str]] = set()
     for ep in plan.episodes:
-        key = (ep.policy.key, ep.env.key, ep.task.interaction.name)
+        key = (ep.policy.key, ep.env.key, ep.task.interaction.name, ep.task.goal)
         if key in seen:
             continue
         seen.add(key)
@@ -35,6 +36,15 @@ def check_policies(plan: Plan) -> None:
         if pinfo.privileged and not ainfo.privileged_facts:
             raise CrossviewError(f"{where}: the policy reads privileged facts (pose, target, waypoints) and the "
                                  "adapter does not declare privileged_facts; drop this policy for this environment")
+        goal = Modality.parse(ep.task.goal)
+        if goal not in pinfo.goals:
+            accepted = ", ".join(m.value for m in pinfo.goals)
+            raise CrossviewError(f"policy {ep.policy.name!r} accepts {accepted} goals, not {goal.value}; give it "
+                                 f"its own goals: [{accepted}] in the config, or drop {goal.value} from goals")
+        if goal not in ainfo.goals:
+            given = ", ".join(m.value for m in ainfo.goals)
+            raise CrossviewError(f"adapter {ep.env.adapter!r} gives {given} goals, not {goal.value}; drop "
+                                 f"{goal.value} from goals (or from the goals of policy {ep.policy.name!r})")
         if pinfo.interactions and ep.task.interaction not in pinfo.interactions:
             allowed = ", ".join(i.name.lower() for i in pinfo.interactions)
             raise CrossviewError(f"{where}: interaction {ep.task.interaction.name.lower()} is not one the policy "

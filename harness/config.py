@@ -8,8 +8,14 @@
       - {adapter: rooms, role: source, domains: [apartment], interactions: [approach], episodes: 10}
       - {adapter: rooms, role: zeroshot, domains: [warehouse], interactions: [approach], episodes: 10}
     seeds: [0]
+    goals: [cross_view, language]        # goal modalities: every (task, seed) episode runs under each
     workers: 2
     envs_per_worker: 4
+
+A policy may narrow the goal axis with its own ``goals:`` (a language-only series, say), and an environment with
+its own (an adapter that gives only cross-view goals); a policy runs in an environment under the goals both list.
+Every goal a policy runs under must be one it accepts and one the adapter gives, else the sweep is refused before
+it starts.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import CrossviewError
-from harness.spec import Interaction
+from harness.spec import Interaction, Modality
 from harness.yamlsafe import load_yaml_file
 
 MAX_NAME = 100
@@ -58,6 +64,20 @@ class PolicyConfig(_Strict):
     kind: str = Field(min_length=1, max_length=300)
     checkpoints: str | None = Field(default=None, max_length=4096)
     options: dict[str, Any] = Field(default_factory=dict)
+    goals: list[str] | None = Field(default=None, min_length=1)  # None = the sweep's goals
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _modalities(value)
+
+
+def _modalities(value: list[str]) -> list[str]:
+    """Canonical modality names, each once, in the order given; unknown names fail naming the allowed ones."""
+    try:
+        return list(dict.fromkeys(Modality.parse(v).value for v in value))
+    except CrossviewError as exc:  # a ValueError, so the message names the key path
+        raise ValueError(str(exc)) from None
 
 
 class EnvironmentConfig(_Strict):
@@ -72,6 +92,12 @@ class EnvironmentConfig(_Strict):
     episodes: int = Field(default=10, ge=1, le=100_000)
     max_steps: int | None = Field(default=None, ge=1, le=1_000_000)
     options: dict[str, Any] = Field(default_factory=dict)
+    goals: list[str] | None = Field(default=None, min_length=1)  # None = every goal a policy runs under
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _modalities(value)
 
     @field_validator("interactions")
     @classmethod
@@ -135,6 +161,7 @@ class SweepConfig(_Strict):
     environments: list[EnvironmentConfig] = Field(min_length=1, max_length=1000)
     seeds: list[Annotated[int, Field(ge=-(2**63), lt=2**63)]] = Field(default_factory=lambda: [0], min_length=1,
                                                                  max_length=10_000)
+    goals: list[str] = Field(default_factory=lambda: [Modality.CROSS_VIEW.value], min_length=1)
     workers: int = Field(default=2, ge=1, le=256)
     envs_per_worker: int = Field(default=4, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
@@ -144,6 +171,17 @@ class SweepConfig(_Strict):
     retries: int = Field(default=2, ge=0, le=20)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)
     video: VideoConfig = Field(default_factory=VideoConfig)
+
+    @field_validator("goals")
+    @classmethod
+    def _known_goals(cls, value: list[str]) -> list[str]:
+        return _modalities(value)
+
+    def goals_of(self, policy: PolicyConfig, env: EnvironmentConfig | None = None) -> list[str]:
+        """The goal modalities ``policy`` runs under (its own list, else the sweep's), in ``env`` those of them the
+        environment lists (an environment without ``goals`` takes all)."""
+        goals = policy.goals if policy.goals is not None else self.goals
+        return goals if env is None or env.goals is None else [g for g in goals if g in env.goals]
 
     @field_validator("video", mode="before")
     @classmethod
@@ -161,7 +199,12 @@ class SweepConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that decides which episodes exist (not how they are run)."""
-        what = self.model_dump(include={"policies", "environments", "seeds"})
+        what = self.model_dump(include={"policies", "environments", "seeds", "goals"})
+        if what["goals"] == [Modality.CROSS_VIEW.value]:  # the default: runs made before the goal axis match
+            del what["goals"]
+        for part in (*what["policies"], *what["environments"]):
+            if part["goals"] is None:
+                del part["goals"]
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -13,12 +13,10 @@ Errors and unjudged episodes are counted, never scored.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from harness.errors import CrossviewError
-from harness.store import DB_NAME, EPISODE_COLUMNS, Store, drop_tallies, install_tallies
+from harness.store import DB_NAME, EPISODE_COLUMNS, Store, drop_tallies, install_tallies, split_label
 
 TASK = ("adapter", "domain", "interaction", "difficulty", "split")
 _IDENT = ("CASE WHEN coalesce(checkpoint_sha256, '') <> '' THEN checkpoint_sha256 || '|' || adapter || '|' || domain"
           " || '|' || interaction || '|' || target || '|' || difficulty || '|' || split || '|' || seed || '|' || "
-          "\"index\" ELSE episode_id END")
+          "\"index\" || '|' || coalesce(goal, 'cross_view') ELSE episode_id END")
 RUNNING_S = 120.0  # a run written to within this many seconds, with planned episodes missing, is "still running"
 
 
@@ -54,8 +52,10 @@ class RunState:
 class Counts:
     """Merged runs, counted.
 
-    ``cells``: one row per policy × task (columns policy, series, step, sha256, role, adapter, domain, interaction,
-    difficulty, split, episodes, judged, successes, errors, unjudged). ``kinds``: policy or series name → kind.
+    ``cells``: one row per policy × task (columns policy, series, goal, step, sha256, role, adapter, domain,
+    interaction, difficulty, split, episodes, judged, successes, errors, unjudged); ``policy`` is the name counted
+    (``harness.store.policy_label``: the goal modality in brackets unless cross-view), ``goal`` the modality.
+    ``kinds``: policy or series name → kind.
     ``statuses``: episodes per status. ``runs``: completeness of each run; ``metas``: each run's metadata.
     """
 
@@ -64,17 +64,6 @@ class Counts:
     statuses: dict[str, int]
     runs: tuple[RunState, ...]
     metas: tuple[dict, ...]
-
-
-@contextlib.contextmanager
-def _opened(run: Path) -> Iterator[Store]:
-    """The run's store, with SQLite's errors (a read-only or damaged file) as one line naming the file."""
-    try:
-        with Store(run, create=False) as store:
-            yield store
-    except sqlite3.Error as exc:
-        raise CrossviewError(f"{run / DB_NAME}: cannot read this run ({exc}); if the folder is read-only, copy the "
-                             "run somewhere writable once (its first report adds count tables)") from None
 
 
 class MergedRuns:
@@ -91,15 +80,9 @@ class MergedRuns:
         self.runs = [Path(r) for r in runs]
         self.metas: list[dict] = []
         for run in self.runs:
-            with _opened(run) as store:  # validates the folder; counts an old run's episodes once
-                meta: dict = {"run": str(run)}
-                for key in ("config", "versions", "git", "machine"):
-                    try:
-                        meta[key] = store.get_meta(key)
-                    except json.JSONDecodeError as exc:
-                        raise CrossviewError(f"{run / DB_NAME}: stored metadata {key!r} is not valid JSON ({exc}); "
-                                             "the store is damaged: restore it or run the sweep again") from None
-                self.metas.append(meta)
+            with Store(run, create=False, readonly=True) as store:  # one line for a non-run; upgrades old runs
+                self.metas.append({key: store.get_meta(key) for key in ("config", "versions", "git", "machine")}
+                                  | {"run": str(run)})  # damaged metadata: one line from the store
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._merged: Store | None = None
         if len(self.runs) == 1:
@@ -125,9 +108,10 @@ class MergedRuns:
         if self._merged is not None:
             self.src = "main"
             self.db.execute(f"CREATE UNIQUE INDEX episodes_ident ON episodes ({_IDENT})")
-            cols = ", ".join(f'"{c}"' for c in EPISODE_COLUMNS)
             self.db.execute("BEGIN")
             for i in reversed(range(len(self.runs))):  # the last run given wins an episode stored twice
+                have = {r[1] for r in self.db.execute(f"PRAGMA r{i}.table_info(episodes)")}
+                cols = ", ".join(f'"{c}"' for c in EPISODE_COLUMNS if c in have)  # an older run lacks new ones
                 self.db.execute(f"INSERT OR IGNORE INTO episodes ({cols}) SELECT {cols} FROM r{i}.episodes")
             self.db.execute("COMMIT")
             for i in range(len(self.runs)):  # a write transaction would lock every attached run
@@ -194,8 +178,17 @@ class MergedRuns:
         cells = rows.groupby(keys, dropna=False, sort=False)[["episodes", "judged", "successes", "errors"]] \
             .sum().reset_index()
         cells["unjudged"] = cells["episodes"] - cells["judged"] - cells["errors"]
-        cells.insert(1, "series", cells["policy"].str.split("@").str[0])
-        return Counts(cells, self.kinds(), statuses, self.states, tuple(self.metas))
+        parts = cells["policy"].map(split_label)
+        # a series per policy and modality: "xview-lang[language]" for xview-lang@2000[language]
+        cells.insert(1, "series", [n.split("@")[0] + ("" if g == "cross_view" else f"[{g}]") for n, g in parts])
+        cells.insert(2, "goal", [g for _, g in parts])
+        kinds = self.kinds()
+        for label, series, (name, _) in zip(cells["policy"], cells["series"], parts):
+            kind = kinds.get(name, kinds.get(name.split("@")[0]))  # oracle[language] is an oracle: baselines
+            if kind is not None:  # pool every modality
+                kinds.setdefault(label, kind)
+                kinds.setdefault(series, kind)
+        return Counts(cells, kinds, statuses, self.states, tuple(self.metas))
 
     def _states(self) -> Iterable[RunState]:
         for i, run in enumerate(self.runs):

@@ -52,8 +52,9 @@ def target_mask(rgb: np.ndarray, depth: np.ndarray | None, box: tuple[int, int, 
 
 def capture(out: str | Path, name: str, box: str, interaction: str = "approach", file: str | None = None,
             serial: str | None = None, frame: int = 0, size: tuple[int, int] = (224, 224),
-            target: str = "", split: str = "train") -> Path:
-    """Take frame ``frame`` from a camera or recording, mask the boxed target, save the goal and a preview."""
+            target: str = "", split: str = "train", instruction: str = "") -> Path:
+    """Take frame ``frame`` from a camera or recording, mask the boxed target, save the goal and a preview;
+    ``instruction`` attaches the task's words (a language goal for the same episodes)."""
     from adapters.realsense.camera import RealSenseCamera
 
     camera = RealSenseCamera(serial=serial, file=file, size=size)
@@ -71,7 +72,8 @@ def capture(out: str | Path, name: str, box: str, interaction: str = "approach",
     mask = target_mask(rgb, depth, parse_box(box, *rgb.shape[:2]))
     goal = CrossViewGoal(rgb, mask, Interaction.parse(interaction))
     path = save_goal(out, name, goal, target=target or name, split=split, box=box, intrinsics=intrinsics,
-                     source=file or serial or "camera", frame=frame)
+                     source=file or serial or "camera", frame=frame,
+                     **({"instruction": instruction.strip()} if instruction.strip() else {}))
     write_png(Path(out) / f"{name}.preview.png", side_by_side(rgb, goal))
     return path
 

@@ -30,6 +30,11 @@ class StoredGoal:
     difficulty: str = "easy"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def instruction(self) -> str:
+        """The words attached at capture (``--instruction``), or "" when none was."""
+        return str(self.meta.get("instruction") or "")
+
 
 def save_goal(folder: str | Path, name: str, goal: CrossViewGoal, **meta: Any) -> Path:
     """Write a goal's image, mask and metadata (each atomically); returns the image path."""
@@ -71,7 +76,7 @@ def load_goal(folder: str | Path, name: str) -> StoredGoal:
     try:
         meta = json.loads(files["meta"].read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise CrossviewError(f"goal file {files['meta']} is not valid UTF-8 JSON ({type(exc).__name__})") from None
+        raise CrossviewError(f"goal file {files['meta']} is not valid JSON in UTF-8 ({type(exc).__name__})") from None
     if not isinstance(meta, dict) or "interaction" not in meta:
         raise CrossviewError(f"goal file {files['meta']} must be a JSON object with an 'interaction'")
     image = _read_image(files["image"], name)

@@ -1,7 +1,9 @@
-"""The episode plan: policies (checkpoint series expanded) × environments × tasks × seeds × episodes.
+"""The episode plan: policies (checkpoint series expanded) × environments × tasks × goal modalities × seeds ×
+episodes.
 
 Every episode has a content-hash id over what decides its outcome, and a seed derived from (adapter, task,
-base seed, index) — never from a reset counter — so re-running a sweep finds exactly the same episodes.
+base seed, index) — never from a reset counter, nor from the goal modality — so re-running a sweep finds exactly
+the same episodes, and one (task, seed) episode given as an image, in words or as a clip is the same scene.
 """
 
 from __future__ import annotations
@@ -239,6 +241,7 @@ MAX_PLAN = 1_000_000  # episodes in one sweep
 def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
     """Every episode of the sweep, ordered policy by policy so workers can batch one policy's slots."""
     policies = expand_policies(config, base)
+    by_name = {p.name: p for p in config.policies}
     envs = _label_option_sets(environment_tasks(config, base))
     episodes_per_env = [e.episodes for e in config.environments]
     size = len(policies) * len(config.seeds) * sum(len(t) * n for (_, t, _), n in zip(envs, episodes_per_env))
@@ -248,13 +251,15 @@ def build_plan(config: SweepConfig, base: str | Path = ".") -> Plan:
                              "episodes, seeds or checkpoints, or split the sweep into several configs")
     plan: list[Episode] = []
     for policy in policies:
-        for (env, templates, _), n in zip(envs, episodes_per_env):
+        for (env, templates, _), n, env_config in zip(envs, episodes_per_env, config.environments):
             for template in templates:
-                for base_seed in config.seeds:
-                    for index in range(n):
-                        task = dataclasses.replace(template, seed=derive_seed(env.adapter, template, base_seed, index))
-                        eid = _digest([policy.name, policy.key, env.key, task.to_dict(), index, base_seed])[:20]
-                        plan.append(Episode(eid, policy, env, task, index, base_seed))
+                for goal in config.goals_of(by_name[policy.series], env_config):
+                    for base_seed in config.seeds:
+                        for index in range(n):
+                            seed = derive_seed(env.adapter, template, base_seed, index)
+                            task = dataclasses.replace(template, seed=seed, goal=goal)
+                            eid = _digest([policy.name, policy.key, env.key, task.to_dict(), index, base_seed])[:20]
+                            plan.append(Episode(eid, policy, env, task, index, base_seed))
     ids = {e.episode_id for e in plan}
     if len(ids) != len(plan):
         raise CrossviewError("the plan repeats an episode: two environment entries select the same tasks")

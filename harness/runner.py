@@ -36,8 +36,11 @@ MAX_REQUEUES = 3  # uncharged re-queues of an episode whose worker stalled betwe
 
 
 def blame(current: str) -> tuple[str | None, str]:
-    """Which episode a written-off worker's marker blames (None: none, the worker was between calls), and where."""
-    if not current or current == IDLE_MARK:
+    """Which episode a written-off worker's marker blames, and where: None when the worker was between calls
+    (nobody), "" when unknown (a Ray actor that died unseen: everything it held)."""
+    if not current:
+        return "", ""
+    if current == IDLE_MARK:
         return None, "while idle or between episodes"
     if current.startswith(MEDIA_MARK):
         return current.removeprefix(MEDIA_MARK), "while writing the episode's video or thumbnail"
@@ -73,7 +76,8 @@ def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> Epi
         checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
         interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
         split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
-        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts)
+        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts,
+        goal=ep.task.goal)
 
 
 def plan_plugins(plan: Plan) -> dict[str, Any]:
@@ -195,9 +199,9 @@ class Scheduler:
                     self.pending.appendleft(ep)
                 else:
                     self._fail(ep, Status.ENV_ERROR.value, f"{HARNESS_CAUSE}{reason} {where}")
-            elif eid == culprit:
+            elif eid == culprit or not culprit:
                 cause = HARNESS_CAUSE if current.startswith(MEDIA_MARK) else ""
-                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}")
+                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}".strip())
             else:
                 self.pending.appendleft(ep)
         if self.pending or any(self.inflight.values()):
@@ -256,8 +260,8 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     db = run_dir / "results.sqlite"
     if not db.is_file() or db.stat().st_size == 0:  # none yet, or a sweep killed before it wrote the schema
         return set()
-    with Store(run_dir, create=False) as store:  # aborted episodes were cut short: they run again, and so do
-        # errors the harness caused; other errors only with --retry-errors
+    # aborted episodes were cut short: they run again, and so do errors the harness caused; others on request
+    with Store(run_dir, create=False, readonly=True) as store:
         again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
@@ -281,6 +285,11 @@ def make_pool(config: SweepConfig, n_workers: int) -> Any:
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
     """The executor the config asks for: local worker processes, or Ray actors."""
     if config.executor == "ray":
+        robots = [e for e in config.environments if e.adapter == "realsense"
+                  and isinstance(e.options.get("robot"), dict) and e.options["robot"].get("driver", "none") != "none"]
+        if robots:  # Ray kills its actors outright: no SIGTERM, no parent to watch, so no STOP (harness.safety)
+            raise CrossviewError("environment 'realsense' drives a robot (options.robot.driver), which only executor: "
+                                 "local stops on a signal or a killed driver: set executor: local")
         from harness.executors.ray_cluster import RayExecutor
 
         return RayExecutor(settings, address=address, cpus_per_worker=config.ray.cpus_per_worker,

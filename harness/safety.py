@@ -64,6 +64,13 @@ def emergency_stop(reason: str) -> None:
             say(str(exc))
 
 
+def needs_confirmation(reason: str) -> None:
+    """Mark the rig unsafe until ``confirm`` without running the stops (a stop that itself failed calls this)."""
+    with _lock:
+        if _state["unconfirmed"] is None:
+            _state["unconfirmed"] = reason
+
+
 def say(line: str) -> None:
     """One line on stderr (never twice the same in a row), whatever state stderr is in."""
     if _state["said"] != line:

@@ -85,6 +85,141 @@ class CrossViewGoal:
         return cls(np.zeros((height, width, 3), np.uint8), np.zeros((height, width), bool), Interaction.NONE)
 
 
+class Modality(str, enum.Enum):
+    """How a task is given to the agent: a cross-view goal (image + mask), words, or a demonstration clip."""
+
+    CROSS_VIEW = "cross_view"
+    LANGUAGE = "language"
+    VIDEO = "video"
+
+    @classmethod
+    def parse(cls, value: str | Modality) -> Modality:
+        """Accept a modality or its name; raise a one-line error naming the allowed values."""
+        try:
+            return cls(value if isinstance(value, Modality) else str(value).strip().lower())
+        except ValueError:
+            raise CrossviewError(f"unknown goal modality {value!r}: use one of "
+                                 f"{', '.join(m.value for m in cls)}") from None
+
+
+ALL_MODALITIES = tuple(Modality)
+
+
+@dataclass(frozen=True)
+class TargetAttributes:
+    """The structured facts an instruction was written from (what a grounded text encoder may read instead).
+
+    ``room`` says where the target stands relative to the agent's start: ``"same"`` (its room), ``"other"``
+    (another room) or ``""`` where the world has no rooms. Backends fill what they know; the rest stays empty.
+    """
+
+    name: str  # e.g. "red box", "diamond_ore", "chair"
+    interaction: Interaction
+    colour: str = ""
+    shape: str = ""
+    room: str = ""
+
+
+@dataclass(frozen=True)
+class LanguageGoal:
+    """The task in words. ``phrasing`` names the template that wrote it (``"train/2"``, ``"heldout/0"``,
+    ``"task-file"``): instructions of the ``heldout`` phrasing set never appear in training data."""
+
+    instruction: str
+    interaction: Interaction
+    target: TargetAttributes | None = None
+    phrasing: str = ""
+
+    @classmethod
+    def null(cls) -> LanguageGoal:
+        """The null goal for classifier-free guidance: the empty instruction, interaction NONE."""
+        return cls("", Interaction.NONE)
+
+
+@dataclass(frozen=True)
+class VideoGoal:
+    """A short clip (uint8 T x H x W x 3) of the target being reached, seen from another viewpoint than the
+    agent's start; ``masks`` (bool T x H x W) mark the target in each frame where the backend knows it."""
+
+    frames: np.ndarray
+    interaction: Interaction
+    masks: np.ndarray | None = None
+    fps: float = 10.0
+
+    def __post_init__(self) -> None:
+        f = self.frames
+        if f.dtype != np.uint8 or f.ndim != 4 or f.shape[3] != 3 or f.shape[0] < 1:
+            raise CrossviewError(f"video goal frames must be uint8 T x H x W x 3 with T >= 1, got {f.dtype} {f.shape}")
+        if self.masks is not None and (self.masks.dtype != bool or self.masks.shape != f.shape[:3]):
+            raise CrossviewError(f"video goal masks must be bool T x H x W matching the frames, got "
+                                 f"{self.masks.dtype} {self.masks.shape}")
+
+    @classmethod
+    def null(cls, height: int, width: int, length: int = 1) -> VideoGoal:
+        """The null goal for classifier-free guidance: black frames, empty masks, interaction NONE."""
+        return cls(np.zeros((length, height, width, 3), np.uint8), Interaction.NONE,
+                   np.zeros((length, height, width), bool))
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One task in every modality an adapter could give it. Policies that accept only cross-view goals keep
+    receiving a plain ``CrossViewGoal``; the others receive a ``Goal`` holding just the episode's modality."""
+
+    cross_view: CrossViewGoal | None = None
+    language: LanguageGoal | None = None
+    video: VideoGoal | None = None
+
+    @property
+    def modalities(self) -> tuple[Modality, ...]:
+        """The modalities this goal carries, in ``Modality`` order."""
+        return tuple(m for m in Modality if getattr(self, m.value) is not None)
+
+    @property
+    def interaction(self) -> Interaction:
+        """The interaction, from whichever modality is present (NONE for an empty goal)."""
+        for m in Modality:
+            part = getattr(self, m.value)
+            if part is not None:
+                return part.interaction
+        return Interaction.NONE
+
+    def only(self, modality: Modality | str) -> Goal:
+        """This goal with only ``modality`` kept; a one-line error when it does not carry it."""
+        m = Modality.parse(modality)
+        part = getattr(self, m.value)
+        if part is None:
+            have = ", ".join(x.value for x in self.modalities) or "nothing"
+            raise CrossviewError(f"the goal has no {m.value} modality (it carries {have})")
+        return Goal(**{m.value: part})
+
+    @classmethod
+    def of(cls, value: CrossViewGoal | Goal) -> Goal:
+        """A ``Goal`` from what an adapter's ``reset`` returned (a bare ``CrossViewGoal`` or a ``Goal``)."""
+        if isinstance(value, Goal):
+            return value
+        if isinstance(value, CrossViewGoal):
+            return cls(cross_view=value)
+        raise CrossviewError(f"a goal must be CrossViewGoal or Goal, got {type(value).__name__}")
+
+    @classmethod
+    def for_task(cls, task_goal: str, cross_view: CrossViewGoal, language: LanguageGoal | None = None,
+                 video: VideoGoal | None = None) -> CrossViewGoal | Goal:
+        """What an adapter's ``reset`` returns for a task whose ``TaskSpec.goal`` is ``task_goal``: the plain
+        ``CrossViewGoal`` for a cross-view task (the unchanged path), else a ``Goal`` with every part given."""
+        if Modality.parse(task_goal) is Modality.CROSS_VIEW:
+            return cross_view
+        return cls(cross_view, language, video)
+
+    @classmethod
+    def null(cls, modality: Modality | str, height: int, width: int) -> Goal:
+        """The null goal of one modality (classifier-free guidance)."""
+        m = Modality.parse(modality)
+        part = {Modality.CROSS_VIEW: lambda: CrossViewGoal.null(height, width), Modality.LANGUAGE: LanguageGoal.null,
+                Modality.VIDEO: lambda: VideoGoal.null(height, width)}[m]()
+        return cls(**{m.value: part})
+
+
 @dataclass(frozen=True)
 class PrivilegedFacts:
     """Simulator facts a scripted expert (the oracle) needs; never shown to a learning policy.
@@ -252,8 +387,10 @@ class TaskSpec:
     max_steps: int = 200
     success_radius: float = 1.0
     params: Mapping[str, Any] = field(default_factory=dict)  # adapter-specific, JSON-serializable
+    goal: str = Modality.CROSS_VIEW.value  # the modality the agent is given; adapters must include it
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "goal", Modality.parse(self.goal).value)
         if self.split not in SPLITS:
             raise CrossviewError(f"task split {self.split!r} is not one of {', '.join(SPLITS)}")
         if self.max_steps < 1:
@@ -263,6 +400,8 @@ class TaskSpec:
         d = dataclasses.asdict(self)
         d["interaction"] = self.interaction.name.lower()
         d["params"] = dict(self.params)
+        if self.goal == Modality.CROSS_VIEW.value:  # the default is left out, so ids of older runs stay the same
+            del d["goal"]
         return d
 
     @classmethod
@@ -300,6 +439,8 @@ class EpisodeRecord:
     attempts: int = 1
     provenance: str | None = None  # JSON the adapter gives per episode (camera intrinsics, level version, ...)
     score: float | None = None  # partial credit in [0, 1] where the task defines it (StepInfo.score)
+    goal: str = Modality.CROSS_VIEW.value  # the goal modality the policy was given (pairs by task and seed)
+    instruction: str | None = None  # the words a language goal gave
 
     def to_row(self) -> dict[str, Any]:
         row = dataclasses.asdict(self)

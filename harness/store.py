@@ -28,6 +28,10 @@ _FIELDS = [f.name for f in dataclasses.fields(EpisodeRecord)]
 _TYPES = {"checkpoint_step": "INTEGER", "seed": "INTEGER", "index": "INTEGER", "success": "INTEGER",
           "steps": "INTEGER", "episode_return": "REAL", "final_distance": "REAL", "wall_s": "REAL",
           "attempts": "INTEGER", "score": "REAL"}
+# columns added after runs existed, with the value their older rows take (runs before the goal axis were all
+# cross-view); applied by ``ALTER TABLE ... DEFAULT`` when an older run is opened (schema migration)
+_DEFAULTS = {"goal": "'cross_view'"}
+SCHEMA_VERSION = 2  # 2: episodes.goal and episodes.instruction (goal modalities)
 _COLUMNS = ", ".join(f'"{f}" {_TYPES.get(f, "TEXT")}' + (" PRIMARY KEY" if f == "episode_id" else "")
                      for f in _FIELDS)
 EPISODE_COLUMNS = (*_FIELDS, "finished_at")
@@ -43,6 +47,26 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 _JUDGED = "({0}.status NOT IN ('env_error', 'policy_error') AND {0}.success IS NOT NULL)"
 _WIN = "({0}.status NOT IN ('env_error', 'policy_error') AND coalesce({0}.success, 0) > 0)"
 _TASK = "adapter, domain, interaction, difficulty, split"
+# The name a policy is counted under: its own for cross-view episodes, with the goal modality appended otherwise
+# ("xview-lang@2000[language]", "oracle[video]"), so every table has a row per policy and modality and pairs
+# across modalities meet on the same episode key. Config names cannot hold "[" (harness.config).
+_LABEL = ("(CASE WHEN coalesce({0}.goal, 'cross_view') = 'cross_view' THEN {0}.policy "
+          "ELSE {0}.policy || '[' || {0}.goal || ']' END)")
+
+
+def policy_label(policy: str, goal: str | None) -> str:
+    """The name ``policy`` is counted under for episodes of goal modality ``goal`` (the SQL ``_LABEL``)."""
+    return policy if goal in (None, "", "cross_view") else f"{policy}[{goal}]"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """(policy name, goal modality) of a counted name: the inverse of ``policy_label``."""
+    if not label.endswith("]") or "[" not in label:
+        return label, "cross_view"
+    name, _, goal = label[:-1].rpartition("[")
+    return name, goal
+
+
 _KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain", "interaction", "target",
                                                            "difficulty", "split", "seed", "index"))
 
@@ -50,13 +74,14 @@ _KEY_MATCH = " AND ".join(f'o."{c}" = {{0}}."{c}"' for c in ("adapter", "domain"
 def _tally_triggers(row: str, sign: int, when: str, name: str = "") -> str:
     n = "NEW" if row == "NEW" else "OLD"
     name = name or when
-    a_first = f"{n}.policy < o.policy"
+    ln, lo = _LABEL.format(n), _LABEL.format("o")
+    a_first = f"{ln} < o.label"
     cell = (f"CASE WHEN {a_first} THEN 2 * {_WIN.format(n)} + {_WIN.format('o')} "
             f"ELSE 2 * {_WIN.format('o')} + {_WIN.format(n)} END")
     return f"""
 CREATE TRIGGER IF NOT EXISTS tally_cell_{name} AFTER {when.upper()} ON episodes BEGIN
   INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
-  VALUES ({n}.policy, {n}.adapter, {n}.domain, {n}.interaction, {n}.difficulty, {n}.split, {n}.role, {n}.status,
+  VALUES ({ln}, {n}.adapter, {n}.domain, {n}.interaction, {n}.difficulty, {n}.split, {n}.role, {n}.status,
           coalesce({n}.checkpoint_sha256, ''), {n}.checkpoint_step, {sign}, {sign} * {_JUDGED.format(n)},
           {sign} * {_WIN.format(n)})
   ON CONFLICT (policy, {_TASK}, role, status) DO UPDATE SET n = n + excluded.n,
@@ -64,10 +89,10 @@ CREATE TRIGGER IF NOT EXISTS tally_cell_{name} AFTER {when.upper()} ON episodes 
 END;
 CREATE TRIGGER IF NOT EXISTS tally_pair_{name} AFTER {when.upper()} ON episodes WHEN {_JUDGED.format(n)} BEGIN
   INSERT INTO pair_tally (a, b, {_TASK}, role, n00, n01, n10, n11)
-  SELECT min({n}.policy, o.policy), max({n}.policy, o.policy), {n}.adapter, {n}.domain, {n}.interaction,
+  SELECT min({ln}, o.label), max({ln}, o.label), {n}.adapter, {n}.domain, {n}.interaction,
          {n}.difficulty, {n}.split, {n}.role, {sign} * (c = 0), {sign} * (c = 1), {sign} * (c = 2), {sign} * (c = 3)
-  FROM (SELECT {cell} AS c, o.policy FROM episodes o WHERE {_KEY_MATCH.format(n)} AND o.policy <> {n}.policy
-        AND {_JUDGED.format('o')}) AS o WHERE true
+  FROM (SELECT {cell.replace("o.label", lo)} AS c, {lo} AS label FROM episodes o WHERE {_KEY_MATCH.format(n)}
+        AND {lo} <> {ln} AND {_JUDGED.format('o')}) AS o WHERE true
   ON CONFLICT (a, b, {_TASK}, role) DO UPDATE SET n00 = n00 + excluded.n00, n01 = n01 + excluded.n01,
     n10 = n10 + excluded.n10, n11 = n11 + excluded.n11;
 END;"""
@@ -92,9 +117,9 @@ _REBUILD = f"""
 DELETE FROM cell_tally;
 DELETE FROM pair_tally;
 INSERT INTO cell_tally (policy, {_TASK}, role, status, sha256, step, n, judged, wins)
-  SELECT policy, {_TASK}, role, status, coalesce(MAX(checkpoint_sha256), ''), MAX(checkpoint_step), COUNT(*),
-         SUM({_JUDGED.format("e")}), SUM({_WIN.format("e")})
-  FROM episodes e GROUP BY policy, {_TASK}, role, status;
+  SELECT {_LABEL.format("e")}, {_TASK}, role, status, coalesce(MAX(checkpoint_sha256), ''), MAX(checkpoint_step),
+         COUNT(*), SUM({_JUDGED.format("e")}), SUM({_WIN.format("e")})
+  FROM episodes e GROUP BY 1, {_TASK}, role, status;
 """
 
 
@@ -129,11 +154,12 @@ def _rebuild_pairs(db: sqlite3.Connection, bits: int = 31) -> None:
 
 
 def _count_pairs(db: sqlite3.Connection, chunk: list[str], wanted: list[tuple[int, int]]) -> None:
-    case = "CASE policy " + " ".join(f"WHEN ? THEN {1 << i}" for i in range(len(chunk))) + " END"
+    label = _LABEL.format("e")
+    case = f"CASE {label} " + " ".join(f"WHEN ? THEN {1 << i}" for i in range(len(chunk))) + " END"
     rows = db.execute(
         f"SELECT {_TASK}, role, jm, wm, COUNT(*) FROM (SELECT {_TASK}, MAX(role) AS role, "
         f"SUM(({case}) * {_JUDGED.format('e')}) AS jm, SUM(({case}) * {_WIN.format('e')}) AS wm "
-        f"FROM episodes e WHERE policy IN ({','.join('?' * len(chunk))}) GROUP BY adapter, domain, "
+        f"FROM episodes e WHERE {label} IN ({','.join('?' * len(chunk))}) GROUP BY adapter, domain, "
         f'interaction, target, difficulty, split, seed, "index") GROUP BY {_TASK}, role, jm, wm',
         [*chunk, *chunk, *chunk]).fetchall()
     if not rows:
@@ -198,12 +224,12 @@ def _guarded(method: Callable[..., T]) -> Callable[..., T]:
 class Store:
     """A run's durable results; open it with ``Store(run_dir)``.
 
-    ``create=False`` opens an existing store read-only (status, export, report): a file that is not a crossview
-    store is refused in one line and never written into; only a crossview store from before the count tables
-    (harness/counts.py) gets them added, once.
+    ``create=False`` opens an existing store only; ``readonly=True`` (status, export, report) opens it read-only: a
+    file that is not a crossview store is refused in one line and never written into; only a crossview store from
+    before the count tables (harness/counts.py) or a newer column gets them added, once.
     """
 
-    def __init__(self, run_dir: str | Path, create: bool = True) -> None:
+    def __init__(self, run_dir: str | Path, create: bool = True, readonly: bool = False) -> None:
         self.run_dir = Path(run_dir)
         path = self.path = self.run_dir / DB_NAME
         if not create and not path.is_file():
@@ -212,28 +238,34 @@ class Store:
         with _sqlite_errors(path):
             if create:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-                self._open_for_writing()
-            else:
+            else:  # an existing file must be a crossview store before anything is written into it
                 uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?mode=ro"
                 self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
                 tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if not {"episodes", "meta"} <= tables:
                     self._db.close()
                     raise sqlite3.DatabaseError("no such table: episodes")
-                if "cell_tally" not in tables:  # a crossview store from before the tallies: count it once, in place
-                    self._db.close()
-                    self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-                    self._open_for_writing()
+                have = {r[1] for r in self._db.execute("PRAGMA table_info(episodes)")}
+                outdated = "cell_tally" not in tables or not set(_FIELDS) <= have  # made by an older crossview
+                if readonly and not outdated:
+                    return
+                self._db.close()  # open for writing; an outdated store is upgraded once, in place
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._open_for_writing()
 
     def _open_for_writing(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
         self._db.executescript(_SCHEMA)
         have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
+        if "goal" not in have and "policy" in have:  # tally triggers from before the goal axis count by policy
+            drop_tallies(self._db)  # alone; recreated below (older rows are all cross-view: the tallies stand)
         for name in _FIELDS:  # runs made by an older crossview: add the columns it did not have
             if name not in have:
-                self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}')
+                default = f" NOT NULL DEFAULT {_DEFAULTS[name]}" if name in _DEFAULTS else ""
+                self._db.execute(f'ALTER TABLE episodes ADD COLUMN "{name}" {_TYPES.get(name, "TEXT")}{default}')
+        if (self.get_meta("schema_version") or 1) < SCHEMA_VERSION:
+            self.set_meta({"schema_version": SCHEMA_VERSION})
         install_tallies(self._db)
 
     # ----------------------------------------------------------------- metadata
@@ -243,8 +275,8 @@ class Store:
         try:
             return None if row is None else json.loads(row[0])
         except (TypeError, ValueError):
-            raise CrossviewError(f"{self.path}: metadata {key!r} is damaged (not JSON): this is not a store "
-                                 "crossview wrote") from None
+            raise CrossviewError(f"{self.path}: stored metadata {key!r} is not valid JSON; the store is damaged: "
+                                 "restore it or run the sweep again") from None
 
     @_guarded
     def set_meta(self, values: dict[str, Any]) -> None:
@@ -296,10 +328,11 @@ class Store:
 
     @_guarded
     def records(self) -> list[EpisodeRecord]:
-        """Every stored episode."""
-        cols = ", ".join(f'"{f}"' for f in _FIELDS)
+        """Every stored episode (a run opened read-only from before a column existed reads it as absent)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(episodes)")}
+        cols = ", ".join(f'"{f}"' if f in have else f'NULL AS "{f}"' for f in _FIELDS)
         cur = self._db.execute(f"SELECT {cols} FROM episodes ORDER BY finished_at")
-        return [EpisodeRecord.from_row(dict(zip(_FIELDS, row))) for row in cur]
+        return [EpisodeRecord.from_row({k: v for k, v in zip(_FIELDS, row) if k in have}) for row in cur]
 
     @_guarded
     def rows(self) -> list[dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""Episode videos and thumbnails: the agent's view beside the goal image with the target's mask overlaid."""
+"""Episode videos and thumbnails: the agent's view beside the goal as the agent was given it — the goal image with
+the target's mask overlaid, a strip of a video goal's frames (masks overlaid), or, for a language goal, the
+agent's view alone (the report prints the instruction beside it)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.atomic import atomic_path
-from harness.spec import CrossViewGoal
+from harness.spec import CrossViewGoal, Goal
 
 OUTLINE = np.array([255, 255, 255], np.uint8)
 
@@ -40,11 +42,38 @@ def _fit(img: np.ndarray, height: int) -> np.ndarray:
     return img[rows][:, cols]
 
 
-def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal, height: int | None = None) -> np.ndarray:
-    """One frame: agent view | goal with mask overlay, both at ``height`` (default: the agent's), even sized."""
+STRIP_FRAMES = 4
+
+
+def video_strip(goal: Goal, height: int) -> np.ndarray:
+    """Up to ``STRIP_FRAMES`` evenly spaced frames of a video goal, masks overlaid, side by side."""
+    video = goal.video
+    assert video is not None
+    picks = np.unique(np.linspace(0, len(video.frames) - 1, STRIP_FRAMES).round().astype(int))
+    masks = video.masks if video.masks is not None else np.zeros(video.frames.shape[:3], bool)
+    return np.concatenate([_fit(goal_overlay(CrossViewGoal(video.frames[k], masks[k], video.interaction)), height)
+                           for k in picks], axis=1)
+
+
+def goal_panel(goal: CrossViewGoal | Goal, height: int) -> np.ndarray | None:
+    """What the agent was shown, as an image at ``height``: the goal image with its mask, a strip of the video
+    goal, or None for a language goal (words are printed by the report, not drawn into frames)."""
+    if isinstance(goal, CrossViewGoal):
+        return _fit(goal_overlay(goal), height)
+    if goal.video is not None:
+        return video_strip(goal, height)
+    if goal.cross_view is not None and goal.language is None:
+        return _fit(goal_overlay(goal.cross_view), height)
+    return None
+
+
+def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal | Goal, height: int | None = None) -> np.ndarray:
+    """One frame: agent view | the goal as given (``goal_panel``), both at ``height`` (default: the agent's),
+    even sized."""
     height = height or agent_rgb.shape[0]
     height += height % 2
-    frame = np.concatenate([_fit(agent_rgb, height), _fit(goal_overlay(goal), height)], axis=1)
+    panel = goal_panel(goal, height)
+    frame = _fit(agent_rgb, height) if panel is None else np.concatenate([_fit(agent_rgb, height), panel], axis=1)
     if frame.shape[1] % 2:  # H.264 wants even sizes
         frame = np.concatenate([frame, frame[:, -1:]], axis=1)
     return frame

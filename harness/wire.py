@@ -139,6 +139,7 @@ def policy_info_to_wire(info: Any) -> dict[str, Any]:
     d = asdict(info)
     d["interactions"] = [int(i) for i in d["interactions"]]
     d["input_size"] = list(d["input_size"]) if d["input_size"] else None
+    d["goals"] = [str(getattr(m, "value", m)) for m in d.get("goals", ())]
     return d
 
 
@@ -151,4 +152,5 @@ def policy_info_from_wire(p: dict[str, Any], prefix: str = "", device: str = "cp
                       interactions=tuple(Interaction(i) for i in p.get("interactions", [])),
                       batchable=bool(p.get("batchable", True)), device=str(p.get("device", device)),
                       privileged=bool(p.get("privileged", False)),
-                      checkpoint_sha256=str(p.get("checkpoint_sha256", "")), checkpoint_step=p.get("checkpoint_step"))
+                      checkpoint_sha256=str(p.get("checkpoint_sha256", "")), checkpoint_step=p.get("checkpoint_step"),
+                      goals=tuple(p.get("goals") or ("cross_view",)))

@@ -21,7 +21,7 @@ from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import runlog, safety
 from harness.inference.client import InferenceClient, InferenceSettings, PolicyProcessLost, SharedPolicy
 from harness.plan import Episode, bounded_options
-from harness.spec import CrossViewGoal, EpisodeRecord, Observation, Status, StepInfo
+from harness.spec import CrossViewGoal, EpisodeRecord, Goal, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
 from policies.base import Policy, make_policy
 
@@ -54,7 +54,7 @@ class WorkerSettings:
 class _Slot:
     episode: Episode
     obs: Observation
-    goal: CrossViewGoal
+    goal: Goal  # what the agent is given: the episode's one modality (harness.spec.Goal.only)
     info: StepInfo
     started: float
     steps: int = 0
@@ -68,6 +68,14 @@ def _provenance(info: StepInfo) -> str | None:
     import json
 
     return None if info.provenance is None else json.dumps(dict(info.provenance), default=str)
+
+
+def _for_policy(goal: Goal, policy: Policy) -> CrossViewGoal | Goal:
+    """A cross-view-only policy gets the plain ``CrossViewGoal`` (the path older policies know), others the Goal."""
+    if policy.info.cross_view_only:
+        assert goal.cross_view is not None  # harness.compat refused any other pairing before the sweep began
+        return goal.cross_view
+    return goal
 
 
 def hang_reason(current: str) -> str:
@@ -212,6 +220,7 @@ class Worker:
             obs, goal, info = adapter.reset(ep.task)
             self._disarm()
             info = step_info(info, ep.env.adapter)
+            goal = Goal.of(goal).only(ep.task.goal)
         except Exception as exc:
             self._disarm()
             if isinstance(exc, safety.EmergencyStop):
@@ -250,6 +259,7 @@ class Worker:
         if self.s.thumbnails:
             self._media(ep, "thumbnail", lambda: write_png(run / "thumbs" / f"{ep.episode_id}.png",
                                                            side_by_side(slot.obs.rgb, slot.goal, 112)), notes)
+        language = slot.goal.language
         info = slot.info
         record = EpisodeRecord(
             episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
@@ -260,7 +270,8 @@ class Worker:
             episode_return=info.episode_return if info.episode_return is not None else float(bool(slot.success)),
             final_distance=info.distance, score=info.score,
             wall_s=time.perf_counter() - slot.started, video=video, provenance=slot.provenance,
-            error="; ".join(e for e in (error, *notes) if e) or None)
+            error="; ".join(e for e in (error, *notes) if e) or None,
+            goal=ep.task.goal, instruction=None if language is None else language.instruction)
         self._send("done", record.to_row())
 
     def _media(self, ep: Episode, what: str, write: Any, notes: list[str]) -> bool:
@@ -286,9 +297,10 @@ class Worker:
             policy = self._policy(first.episode)
             batch = [self.slots[i] for i in idx]
             facts = [s.info.privileged if policy.info.privileged else None for s in batch]  # oracle only
+            goals = [_for_policy(s.goal, policy) for s in batch]
             try:
                 self._arm(self._policy_timeout, POLICY_MARK + first.episode.episode_id)
-                actions = policy.act([s.obs for s in batch], [s.goal for s in batch], facts, slots=idx)
+                actions = policy.act([s.obs for s in batch], goals, facts, slots=idx)
                 self._disarm()
                 if len(actions) != len(idx):
                     raise ValueError(f"act returned {len(actions)} actions for {len(idx)} slots")

@@ -16,7 +16,7 @@ import numpy as np
 from harness.errors import CrossviewError
 from harness.plugins import construct, load_checked
 from harness.registry import PluginEntry, from_entry_points, import_path_entry
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import Action, CrossViewGoal, Goal, Interaction, Modality, Observation, PrivilegedFacts
 
 ENTRY_POINT_GROUP = "crossview.policies"
 
@@ -33,6 +33,17 @@ class PolicyInfo:
     privileged: bool = False  # reads PrivilegedFacts (oracle only); runs only where the adapter declares them
     checkpoint_sha256: str = ""
     checkpoint_step: int | None = None
+    # goal modalities it accepts; a policy accepting only cross-view goals gets ``CrossViewGoal`` values, any
+    # other a ``Goal`` holding just the episode's modality (harness.spec.Goal)
+    goals: tuple[Modality, ...] = (Modality.CROSS_VIEW,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "goals", tuple(Modality.parse(m) for m in self.goals))
+
+    @property
+    def cross_view_only(self) -> bool:
+        """Whether the policy takes plain ``CrossViewGoal`` values (the path every older policy expects)."""
+        return self.goals == (Modality.CROSS_VIEW,)
 
 
 @runtime_checkable
@@ -45,9 +56,12 @@ class Policy(Protocol):
         """Prepare ``n`` slots; clear the state of ``slots`` (all when None), seeding their randomness."""
         ...
 
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         """One action per batch element; element k belongs to slot ``slots[k]`` (default: slot k).
+
+        ``goals`` are ``CrossViewGoal`` values when ``info.goals`` is cross-view only, else ``Goal`` values
+        carrying the episode's one modality.
 
         ``privileged`` holds each slot's ``PrivilegedFacts`` when ``info.privileged`` is set (and the adapter
         declares ``privileged_facts``), else None for every slot: a learning policy never sees them.
@@ -78,12 +92,15 @@ BUILTIN_POLICIES: dict[str, str] = {
     "oracle": "policies.baselines:OraclePolicy",
     "torch": "policies.torch.xview:TorchPolicy",
     "rocket": "policies.rocket.policy:RocketPolicy",
+    "minestudio": "policies.rocket.policy:MineStudioPolicy",
     "remote": "policies.remote:RemotePolicy",
 }
+_MINESTUDIO_ENV = "its own environment: README 'ROCKET-2 and MineStudio policies' (nox -s minestudio)"
 # what each built-in kind's backend needs (modules to import, and how to install them)
 _BUILTIN_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
     "torch": (("torch", "safetensors"), "pip install 'crossview-harness[torch]'"),
-    "rocket": (("torch", "minestudio"), "pip install 'crossview-harness[rocket]' (README: MineStudio recipe)"),
+    "rocket": (("torch", "minestudio"), _MINESTUDIO_ENV),
+    "minestudio": (("torch", "minestudio"), _MINESTUDIO_ENV),
     "remote": (("websockets", "msgpack"), "pip install 'crossview-harness[serve]'"),
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from harness.spec import BUTTONS, Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import ALL_MODALITIES, BUTTONS, Action, CrossViewGoal, Goal, Interaction, Observation, PrivilegedFacts
 from policies.base import PolicyInfo, SlotRandom
 
 
@@ -18,14 +18,14 @@ class RandomPolicy:
     """Uniformly random buttons and camera turns of at most ``max_turn`` degrees."""
 
     def __init__(self, max_turn: float = 10.0) -> None:
-        self.info = PolicyInfo(name="random")
+        self.info = PolicyInfo(name="random", goals=ALL_MODALITIES)  # goals are not read
         self.max_turn = float(max_turn)
         self._rand = SlotRandom(0xC0FFEE)
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
         self._rand.reset(n, slots, seeds)
 
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         actions = []
         for slot in range(len(observations)) if slots is None else slots:
@@ -53,7 +53,7 @@ class OraclePolicy:
     """Scripted expert over privileged info: follow the waypoints, face the target, then act on it."""
 
     def __init__(self) -> None:
-        self.info = PolicyInfo(name="oracle", privileged=True)
+        self.info = PolicyInfo(name="oracle", privileged=True, goals=ALL_MODALITIES)  # reads only the interaction
         self._rand = SlotRandom(0xC0FFEE)
         self._last: list[tuple[float, float] | None] = []
         self._unstick: list[int] = []
@@ -66,12 +66,12 @@ class OraclePolicy:
         for slot in self._rand.reset(n, slots, seeds):
             self._last[slot], self._unstick[slot], self._pushed[slot] = None, 0, False
 
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(goals)) if slots is None else slots
         return [self._act_one(s, goal, facts) for s, goal, facts in zip(slots, goals, privileged)]
 
-    def _act_one(self, slot: int, goal: CrossViewGoal, facts: PrivilegedFacts | None) -> Action:
+    def _act_one(self, slot: int, goal: CrossViewGoal | Goal, facts: PrivilegedFacts | None) -> Action:
         if facts is None:
             raise ValueError("the oracle needs PrivilegedFacts from its adapter (AdapterInfo.privileged_facts)")
         x, y, z, yaw, pitch = facts.pose

@@ -10,8 +10,10 @@ import pandas as pd
 
 from harness.counts import MergedRuns
 from harness.errors import CrossviewError
+from harness.spec import Modality
+from harness.store import split_label
 from reports import paired
-from reports.tables import WORLD, order_policies
+from reports.tables import BASELINES, WORLD, order_policies
 
 ROLES = ("source", "zeroshot")
 
@@ -76,10 +78,33 @@ def consecutive_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[
     return out
 
 
-def comparison_table(runs: MergedRuns, cells: pd.DataFrame, kinds: dict[str, str], reps: int = 2000) -> pd.DataFrame:
-    """Each checkpoint against the previous one, on source and on zero-shot tasks: paired difference, exact
-    McNemar p, its Holm adjustment over every row, and the probability of improvement."""
-    pairs = consecutive_pairs(cells, kinds)
+def modality_pairs(cells: pd.DataFrame, kinds: dict[str, str]) -> list[tuple[str, str]]:
+    """(other modality, cross-view) pairs on the same episodes: one policy under two goal modalities
+    ("agent[language]" vs "agent"), and checkpoints of two series given different modalities at the same training
+    step ("xview-lang@700[language]" vs "xview@700") or both the last of their series; without a cross-view side,
+    any two modalities.
+    The random and oracle baselines never read their goal, so they are left out."""
+    first = cells.drop_duplicates("policy")[["policy", "goal", "step"]]
+    first = first[~first["policy"].map(lambda p: kinds.get(p, kinds.get(p.split("@")[0], ""))).isin(BASELINES)]
+    base = first["policy"].map(lambda p: split_label(p)[0])
+    series = base.str.split("@").str[0] + "|" + first["goal"]
+    last = first["step"].notna() & (first["step"] == first.groupby(series)["step"].transform("max"))
+    rows = list(zip(first["policy"], first["goal"], first["step"], base, last))
+    rank = {m.value: i for i, m in enumerate(Modality)}
+    out = []
+    for i, (a, ga, sa, ba, la) in enumerate(rows):
+        for b, gb, sb, bb, lb in rows[i + 1:]:
+            same_step = pd.notna(sa) and pd.notna(sb) and sa == sb
+            if ga != gb and (ba == bb or same_step or (la and lb)):
+                out.append((a, b) if rank.get(ga, 9) > rank.get(gb, 9) else (b, a))
+    return out
+
+
+def comparison_table(runs: MergedRuns, cells: pd.DataFrame, kinds: dict[str, str], reps: int = 2000,
+                     pairs: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """Each checkpoint against the previous one (or the given ``pairs``), on source and on zero-shot tasks: paired
+    difference, exact McNemar p, its Holm adjustment over every row, and the probability of improvement."""
+    pairs = consecutive_pairs(cells, kinds) if pairs is None else pairs
     counts = runs.pairs(pairs)
     rows = []
     for a, b in pairs:

@@ -141,26 +141,43 @@ def profiles(cells: pd.DataFrame, order: list[str], out: Path) -> Path | None:
     return _save(fig, out)
 
 
+def _pick(rows: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Up to ``n`` rows, spread over the goal modalities present (each kind of goal is shown)."""
+    if rows.empty:
+        return rows
+    goals = rows["goal"].fillna("cross_view") if "goal" in rows else pd.Series("cross_view", index=rows.index)
+    kinds = sorted(goals.unique())
+    parts = [rows[goals == g].sample(min(max(1, n // len(kinds)), int((goals == g).sum())), random_state=0)
+             for g in kinds]
+    return pd.concat(parts)[:n]
+
+
 def gallery(rows: pd.DataFrame, thumbs: dict[str, Path], out: Path, per_side: int = 6) -> Path | None:
-    """Agent's last frame beside the goal (target outlined, the rest dimmed), for some successes and failures."""
+    """Agent's last frame beside the goal as given — goal image (target outlined), a strip of a video goal's frames,
+    or a language goal's words under the frame — for some successes and failures of every goal modality."""
     have = rows[rows["episode_id"].isin(thumbs)]
-    wins = have[have["win"]]
-    losses = have[~have["win"] & have["judged"]]
-    wins = wins.sample(min(per_side, len(wins)), random_state=0)
-    losses = losses.sample(min(per_side, len(losses)), random_state=0)
+    wins = _pick(have[have["win"]], per_side)
+    losses = _pick(have[~have["win"] & have["judged"]], per_side)
     picked = [("success", r) for _, r in wins.iterrows()] + [("failure", r) for _, r in losses.iterrows()]
     if not picked:
         return None
+    import textwrap
+
     import imageio.v3 as iio
 
     cols = 3
     rows_n = -(-len(picked) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 1.9 * rows_n + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 2.3 * rows_n + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (label, r) in zip(axes.flat, picked):
         ax.imshow(iio.imread(thumbs[r["episode_id"]]))
-        ax.set_title(f"{label}: {r['policy']} {r['domain']} {r['interaction']}", fontsize=8,
-                     color="green" if label == "success" else "red")
-    fig.suptitle("last agent frame | goal (target outlined, rest dimmed)", fontsize=9)
+        goal = r.get("goal") or "cross_view"
+        ax.set_title(f"{label}: {r['policy']} {r['domain']} {r['interaction']} [{goal.replace('_', '-')}]",
+                     fontsize=8, color="green" if label == "success" else "red")
+        if isinstance(r.get("instruction"), str) and goal == "language":
+            ax.text(0.0, -0.04, textwrap.fill(f"“{r['instruction']}”", 60), transform=ax.transAxes, fontsize=7,
+                    va="top")
+    fig.suptitle("last agent frame | goal: image with target outlined, video frames, or the instruction below",
+                 fontsize=9)
     return _save(fig, out)

@@ -104,6 +104,8 @@ def _build(runs: list[str | Path], out_dir: Path, fig_dir: Path, index: Path, re
         cells = tables.with_baselines(counts)
         kinds = counts.kinds
         comparisons = compare.comparison_table(merged, cells, kinds, reps=reps)
+        modalities = compare.comparison_table(merged, cells, kinds, reps=reps,
+                                              pairs=compare.modality_pairs(cells, kinds))
         thumbs = {p.stem: p for m in counts.metas for p in sorted((Path(m["run"]) / "thumbs").glob("*.png"))[:400]}
         videos = {p.stem: p for m in counts.metas for p in sorted((Path(m["run"]) / "videos").glob("*.mp4"))[:60]}
         shown = merged.episodes([*thumbs, *videos])
@@ -137,10 +139,17 @@ def _build(runs: list[str | Path], out_dir: Path, fig_dir: Path, index: Path, re
             stale.unlink()
 
     for name, frame in (("cells.csv", cells), ("matrix.csv", matrix), ("zeroshot.csv", display(zero)),
-                        ("comparisons.csv", display(comparisons)), ("gaps.csv", display(gaps)),
+                        ("comparisons.csv", display(comparisons)), ("modalities.csv", display(modalities)),
+                        ("gaps.csv", display(gaps)),
                         ("rank_agreement.csv", ranks), ("detectable.csv", mde), ("policies.csv", display(pooled))):
         write_text(out_dir / name, frame.to_csv(index=False))
     sections = _sections(matrix, zero, comparisons, ranks, mde, gaps, pooled)
+    if len(modalities):
+        sections.insert(2, ("Does the agent transfer as well when told in words or shown a clip?", "The same "
+                            "episodes (task, target, seed, index) given as a cross-view goal and as another goal "
+                            "modality (the name's [bracket]), both judged: B is the cross-view side, or the same "
+                            "training step of a cross-view series. A − B with Newcombe's paired 95% interval, exact "
+                            "McNemar p (Holm over this table), P(A > B).", display(modalities), False))
     write_text(out_dir / "summary.md", _markdown(sections, notes, runs))
     write_text(index, _html(sections, figures_kept, notes, counts, shown, videos, out_dir))
     return index
@@ -195,7 +204,9 @@ def _sections(matrix: pd.DataFrame, zero: pd.DataFrame, comparisons: pd.DataFram
                     "approximation at the world's mean rate).", display(mde), False))
     if len(gaps):
         out.append(("Generalization gaps per world", "Mean per-task success on source tasks minus on one zero-shot "
-                    "world's tasks, and train − heldout split; Newcombe 95% intervals.", display(gaps), False))
+                    "world's tasks, and train − heldout split: GenRL's in-distribution vs generalization (held-out "
+                    "scenes and, for language goals, held-out phrasings never seen in training); Newcombe 95% "
+                    "intervals.", display(gaps), False))
     if len(pooled):
         out.append(("All tasks pooled (source and zero-shot together)", "For reference only: mixes source and "
                     "zero-shot tasks, so it does not answer the zero-shot question.",

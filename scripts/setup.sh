@@ -40,6 +40,6 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[$extras]" 2>&1 | grep -v '^WARNING: Location' || true
 # the example third-party world (a separate package, as a user's plugin would be): the demo's second engine
-.venv/bin/python -m pip install -q --disable-pip-version-check ./examples/vizdoom 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ./examples/vizdoom 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import harness, adapters, policies, reports' || { echo "crossview setup: install failed" >&2; exit 1; }
 echo "crossview setup: ready (.venv/bin/crossview)"

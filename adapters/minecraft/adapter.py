@@ -33,9 +33,21 @@ from adapters.minecraft.projection import (
     to_crossview,
     yaw_to_crossview,
 )
-from adapters.minecraft.tasks import INTERACTIONS, START_DISTANCE, MinecraftTask, load_tasks
+from adapters.minecraft.tasks import INTERACTIONS, START_DISTANCE, MinecraftTask, load_tasks, steve_instruction
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts, StepInfo, TaskSpec
+from harness.spec import (
+    Action,
+    CrossViewGoal,
+    Goal,
+    Interaction,
+    LanguageGoal,
+    Modality,
+    Observation,
+    PrivilegedFacts,
+    StepInfo,
+    TargetAttributes,
+    TaskSpec,
+)
 
 FOV = 70.0  # MinecraftSim's fixed field of view (entry.py:128)
 APPROACH_RADIUS = 2.0
@@ -122,7 +134,8 @@ class MinecraftAdapter:
         self.render_size = tuple(int(v) for v in render_size)  # (W, H), MineStudio's
         self.info = AdapterInfo(name="minecraft", obs_size=self.size, has_depth=False, seedable=False,
                                 privileged_success=True, control_hz=20.0, masked=frozenset(masked),
-                                interactions=INTERACTIONS, domains=("overworld",), privileged_facts=True)
+                                interactions=INTERACTIONS, domains=("overworld",), privileged_facts=True,
+                                goals=(Modality.CROSS_VIEW, Modality.LANGUAGE))
         self._sim: Any = None
         self._inventory: tuple | None = None
         self._task: MinecraftTask | None = None
@@ -275,7 +288,7 @@ class MinecraftAdapter:
         raise CrossviewError(f"minecraft task {t.name}: no standable start {lo:g}-{hi:g} blocks from the target "
                              f"in {START_TRIES} tries")
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
         t = self._find(task)
         sim = engine_call("start-up", lambda: self._make_sim(t))
         engine_call("reset", lambda: reset_world(sim, t.seed))
@@ -287,7 +300,9 @@ class MinecraftAdapter:
         self._task, self._steps, self._ended = t, 0, False
         self._baseline = {g: world.stat_value(info, g, n) for g, n in self._stats(t)}
         self._score(info)
-        return self._observe(obs), goal, self._facts(info)
+        words = LanguageGoal(steve_instruction(t), t.interaction,
+                             TargetAttributes(t.target.replace("_", " "), t.interaction), "task-file")
+        return self._observe(obs), Goal.for_task(task.goal, goal, words), self._facts(info)
 
     # --- steps ---------------------------------------------------------------------------------------------
     @staticmethod

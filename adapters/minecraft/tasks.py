@@ -16,6 +16,7 @@
         interaction: interact
         target: {block: chest, at: [5, 5]}
         stat: custom.open_chest      # the statistic whose rise means success (default: INTERACT_STATS)
+        instruction: open the chest  # the words of a language goal (default: steve_instruction, STEVE-1's style)
 
 Every episode places its target: blocks with ``/setblock``, mobs with ``/summon`` (tagged, without AI, so the mob
 stays where its goal image shows it). Success comes from the target itself: the block at its position becomes air
@@ -56,7 +57,14 @@ INTERACT_STATS = {
     "bell": "custom.bell_ring",
 }
 STAT_GROUPS = ("custom", "mine_block", "kill_entity", "use_item", "craft_item", "pickup", "break_item")
-ALLOWED = ("name", "interaction", "target", "stat", "difficulty", "inventory", "seed", "max_steps", "split")
+ALLOWED = ("name", "interaction", "target", "stat", "difficulty", "inventory", "seed", "max_steps", "split",
+           "instruction")
+# STEVE-1's prompts are short lower-case imperatives naming the target: "mine log"
+# (CraftJarvis/MineStudio:minestudio/tutorials/inference/evaluate_steve/main.py:49, passed as the condition's
+# "text", lines 22-25), "mine the diamond ore" (minestudio/tutorials/simulator/test_sim.py:50), "mine dirt"
+# (minestudio/models/steve_one/body.py:699), "chop the tree" (minestudio/simulator/callbacks/task.py:25).
+STEVE_VERBS = {Interaction.MINE: "mine", Interaction.HUNT: "kill", Interaction.INTERACT: "open",
+               Interaction.APPROACH: "go to"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class MinecraftTask:
     split: str = "train"
     stat: tuple[str, str] | None = None  # (group, name) whose rise means success (interact, or a task's own rule)
     size: tuple[float, float] | None = None  # a mob's box (width, height) in blocks
+    instruction: str = ""  # the task file's words for a language goal; empty: steve_instruction
 
     @property
     def on_ground(self) -> bool:
@@ -160,8 +169,16 @@ def parse_task(t: Any, i: int, source: str) -> MinecraftTask:
             raise _fail(source, f"{where}.{key}", "must be an integer")
     if int(t.get("max_steps", 600)) < 1:
         raise _fail(source, f"{where}.max_steps", "must be >= 1")
+    instruction = t.get("instruction", "")
+    if not isinstance(instruction, str):
+        raise _fail(source, f"{where}.instruction", "must be a string (the words of a language goal)")
     return MinecraftTask(str(t.get("name", f"task{i}")), interaction, kind, name, at, difficulty, tuple(inventory),
-                         int(t.get("seed", 0)), int(t.get("max_steps", 600)), split, stat, size)
+                         int(t.get("seed", 0)), int(t.get("max_steps", 600)), split, stat, size, instruction.strip())
+
+
+def steve_instruction(task: MinecraftTask) -> str:
+    """The task's words: its own ``instruction``, else STEVE-1's style ("mine the diamond ore", "kill the sheep")."""
+    return task.instruction or f"{STEVE_VERBS[task.interaction]} the {task.target.replace('_', ' ')}"
 
 
 def parse_tasks(data: Any, source: str = "minecraft tasks") -> list[MinecraftTask]:

@@ -23,7 +23,19 @@ from adapters.realsense.robot import RobotBase, make_base
 from harness import safety
 from harness.errors import CrossviewError
 from harness.goals import StoredGoal, load_library
-from harness.spec import ACTION_FIELDS, Action, CrossViewGoal, Interaction, Observation, StepInfo, TaskSpec
+from harness.spec import (
+    ACTION_FIELDS,
+    Action,
+    CrossViewGoal,
+    Goal,
+    Interaction,
+    LanguageGoal,
+    Modality,
+    Observation,
+    StepInfo,
+    TargetAttributes,
+    TaskSpec,
+)
 
 PAPER_MASKED = ("pitch", "jump", "sneak", "use")  # the paper's car: camera pitch masked
 
@@ -67,17 +79,21 @@ class RigAdapter:
         self.info = AdapterInfo(name="realsense", obs_size=self.size, has_depth=True, seedable=False,
                                 privileged_success=False, control_hz=2.0, masked=frozenset(masked),
                                 interactions=tuple(sorted({g.goal.interaction for g in self.library})) or
-                                (Interaction.APPROACH,), domains=("real",))
+                                (Interaction.APPROACH,), domains=("real",),
+                                goals=(Modality.CROSS_VIEW,) + ((Modality.LANGUAGE,) if self.library and all(
+                                    g.instruction for g in self.library) else ()))
         self._task: TaskSpec | None = None
 
     def tasks(self, suite: str = "train") -> list[TaskSpec]:
         return [TaskSpec("realsense", "real", 0, g.goal.interaction, g.target or g.name, g.difficulty, g.split,
                          self.max_steps, 0.0, {"goal": g.name}) for g in self.library if g.split == suite]
 
-    def _goal(self, task: TaskSpec) -> CrossViewGoal:
+    def _goal(self, task: TaskSpec) -> CrossViewGoal | Goal:
         for g in self.library:
             if g.name == task.params.get("goal"):
-                return g.goal
+                words = LanguageGoal(g.instruction, g.goal.interaction,
+                                     TargetAttributes(g.target or g.name, g.goal.interaction), "capture")
+                return Goal.for_task(task.goal, g.goal, words)
         raise CrossviewError(f"realsense: goal {task.params.get('goal')!r} is not in the goal library")
 
     def _frame(self) -> tuple[Observation, bool]:
@@ -101,7 +117,7 @@ class RigAdapter:
             pass
         safety.confirm()
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
         goal = self._goal(task)
         self.base.stop()
         self._confirm_stop()

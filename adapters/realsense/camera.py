@@ -1,8 +1,10 @@
 """Intel RealSense through pyrealsense2: a live camera by serial number, or loss-free playback of a recording.
 
 Colour and depth are aligned to the colour stream, depth is in metres (the sensor's depth units applied), both
-are resized to the configured size (area for colour, nearest for depth). From recordings, only framesets whose
-depth and colour timestamps are equal are used (``.db3`` playback can pair depth N with colour N−1).
+are resized to the configured size (area for colour, nearest for depth). Only framesets whose depth and colour
+timestamps lie within half a frame period of each other are used, librealsense's own pairing rule
+(IntelRealSense/librealsense src/sync.cpp:735-740): a real camera's two sensors stamp a pair a few ms apart, while
+``.db3`` playback can pair depth N with colour N−1, a whole frame period apart.
 """
 
 from __future__ import annotations
@@ -48,6 +50,17 @@ def scaled_intrinsics(native: dict[str, Any], size: tuple[int, int]) -> dict[str
             "ppx": native["ppx"] * sx, "ppy": native["ppy"] * sy}
 
 
+def paired(depth: Any, colour: Any) -> bool:
+    """Depth and colour frames of one moment: timestamps less than half a frame period apart (at the lower fps).
+
+    librealsense's syncer uses this rule, IntelRealSense/librealsense src/sync.cpp:560-570 and 735-740; frame
+    timestamps (ms) and stream fps are read with ``get_timestamp`` (wrappers/python/pyrs_frame.cpp:137) and
+    ``stream_profile.fps`` (pyrs_frame.cpp:70).
+    """
+    fps = min(depth.get_profile().fps(), colour.get_profile().fps()) or 1
+    return abs(depth.get_timestamp() - colour.get_timestamp()) < 500.0 / fps
+
+
 class RealSenseCamera:
     """Frames from a camera (``serial``) or a recording (``file``, .db3 or legacy .bag)."""
 
@@ -70,12 +83,21 @@ class RealSenseCamera:
         self.stop()
         pipe, cfg = rs.pipeline(), rs.config()
         if self.file is not None:
+            # IntelRealSense/librealsense wrappers/python/pyrs_pipeline.cpp:66-68 (file_name, repeat_playback), :75
+            # (resolve); pipe.start(cfg) reuses this resolved profile and so this very playback device
+            # (src/pipeline/pipeline.cpp:79-84; each new resolve would open a new one, src/media/playback/
+            # playback_device.cpp:26-31), which is why set_real_time/pause below reach the device that plays
             cfg.enable_device_from_file(self.file, repeat_playback=False)
             try:
                 profile = cfg.resolve(rs.pipeline_wrapper(pipe))
             except RuntimeError as exc:
                 raise CrossviewError(f"RealSense recording {self.file} is unreadable ({exc})") from None
             playback = profile.get_device().as_playback()
+            # wrappers/python/pyrs_device.cpp:34 (as_playback), pyrs_record_playback.cpp:13,15,21 (pause, resume,
+            # set_real_time). Not real time = loss-free: its frames are blocking (playback_device.cpp:645), a
+            # frameset made of them too (src/proc/synthetic-stream.cpp:524-525), and the pipeline's one-slot queue
+            # then waits for the reader instead of dropping (third-party/rsutils/include/rsutils/concurrency/
+            # concurrency.h:209-215, src/pipeline/aggregator.cpp:16)
             playback.set_real_time(False)  # before start: after start it races and drops the first frames
             playback.pause()
             pipe.start(cfg)
@@ -101,6 +123,9 @@ class RealSenseCamera:
             profile = pipe.start(cfg)
             self.playback = None
         self.pipe = pipe
+        # wrappers/python/pyrs_processing.cpp:137-140 (align to colour), pyrs_device.cpp:19 (first_depth_sensor),
+        # pyrs_sensor.cpp:107 (get_depth_scale: metres per z16 unit), pyrs_pipeline.cpp:14 (get_stream),
+        # pyrs_frame.cpp:109 (get_intrinsics; fields include/librealsense2/h/rs_types.h:60-70)
         self.align = rs.align(rs.stream.color)
         self.depth_scale = float(profile.get_device().first_depth_sensor().get_depth_scale())
         colour = profile.get_stream(rs.stream.color).as_video_stream_profile().get_intrinsics()
@@ -139,18 +164,33 @@ class RealSenseCamera:
         """(rgb uint8 H×W×3, depth float32 H×W metres, timestamp ms), or None at the end of a recording."""
         if self.pipe is None:
             self.start()
+        end = time.monotonic() + self.timeout_ms / 1000.0
         while True:
             frames = self._next()
             if frames is None:
                 return None
             depth, colour = frames.get_depth_frame(), frames.get_color_frame()
-            if not depth or not colour or depth.get_timestamp() != colour.get_timestamp():
-                continue  # a mismatched pair from playback: wait for a matching one
-            aligned = self.align.process(frames)
-            depth = aligned.get_depth_frame()
-            rgb = np.asanyarray(colour.get_data()).copy()
-            metres = np.asanyarray(depth.get_data()).astype(np.float32) * self.depth_scale
-            return resize(rgb, self.size, False), resize(metres, self.size, True), colour.get_timestamp()
+            if depth and colour and paired(depth, colour):
+                break
+            if self.playback is None and time.monotonic() >= end:  # a recording ends by its status instead
+                raise CrossviewError(f"the RealSense camera sent no depth and colour pair within {self.timeout_ms} ms "
+                                     "of each other's timestamps: check that both streams run at the same fps")
+        aligned = self.align.process(frames)
+        depth = aligned.get_depth_frame()
+        rgb = self._rgb(colour)
+        metres = np.asanyarray(depth.get_data()).astype(np.float32) * self.depth_scale
+        return resize(rgb, self.size, False), resize(metres, self.size, True), colour.get_timestamp()
+
+    def _rgb(self, colour: Any) -> np.ndarray:
+        """The colour frame as RGB: a recording plays back in the format it was recorded in (rgb8 or bgr8 here)."""
+        fmt = colour.get_profile().format()  # wrappers/python/pyrs_frame.cpp:68
+        pixels = np.asanyarray(colour.get_data())
+        if fmt == self.rs.format.rgb8:
+            return pixels.copy()
+        if fmt == self.rs.format.bgr8:
+            return pixels[..., ::-1].copy()
+        raise CrossviewError(f"the colour stream of {self.file or 'the RealSense camera'} is {fmt}: record colour "
+                             "as rgb8 or bgr8")
 
     def stop(self) -> None:
         """Stop streaming (a recording stops where it is)."""

@@ -118,6 +118,11 @@ class LineLink:
                 raise RobotFault(f"cannot send {line!r}: {self.lost}") from None
         return reply
 
+    def locked(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` under the lock that ``send`` writes and latches under (no STOP can be written meanwhile)."""
+        with self._lock:
+            fn()
+
     def wait(self, reply: Reply, timeout: float) -> str:
         """The command's ``OK`` reply; ``RobotFault`` naming the command on ``ERR``, silence or a lost link."""
         if not reply.done.wait(timeout):

@@ -14,8 +14,11 @@ The line protocol
   the robot (``STOP``) and aborts the episode, with one line that names the command.
 - ``STOP`` is the only command that may be sent while another one is running: a stop cannot wait. The robot halts
   at once, answers the interrupted command (``ERR stopped``, or ``OK``), then answers ``STOP`` with ``OK``.
+  A second ``STOP`` may arrive before the first one's reply (a signal during a routine stop): answer each ``OK``.
   After a ``STOP`` crossview sends no motion command (``MOVE TURN PITCH BEEP``) until the next episode starts; after
-  an emergency stop, not before the operator has confirmed that the rig is safe.
+  an emergency stop, or a ``STOP`` answered ``ERR`` or not answered in time, not before the operator has confirmed
+  that the rig is safe.
+- The robot sends nothing but these replies: a line when no command is waiting for one ends the connection.
 
     MOVE <forward_m> <right_m>     drive this far in the robot frame (crossview moves one axis at a time)
     TURN <degrees>                 rotate in place, positive to the right
@@ -25,16 +28,18 @@ The line protocol
                                    policy, camera or command, a late policy, the end of every episode and of the sweep
     PING                           do nothing: the heartbeat
 
-Heartbeat, for firmware authors: whenever no command has been sent for ``heartbeat_s`` seconds (0.25 by default; 0
-turns it off) crossview sends ``PING``, so a healthy host sends the robot a line within ``heartbeat_s`` (plus network
-latency) of every reply. Use it as a dead-man switch: when no line has arrived for a period of your choosing (say
-1 s, four heartbeats) after your last reply, or when the connection closes, halt the motors; and bound how long any
-one command may run. This covers what the host cannot: a frozen machine, a cut cable, a killed process.
+Heartbeat, for firmware authors: when ``heartbeat_s`` seconds (0.25 by default; 0 turns it off) have passed since
+crossview's last command and that command has been answered, crossview sends ``PING`` (never while a command runs:
+lockstep), so a healthy host sends the robot a line within ``heartbeat_s`` (plus network latency) of every reply.
+Use it as a dead-man switch: when no line has arrived for a period of your choosing (say 1 s, four heartbeats) after
+your last reply, or when the connection closes, halt the motors; and bound how long any one command may run. This
+covers what the host cannot: a frozen machine, a cut cable, a killed process.
 
 The paper's car mapping: forward/back = MOVE ±0.1 0, left/right = MOVE 0 ∓0.1, yaw = TURN, pitch = PITCH (masked
 on the paper's car), attack = BEEP; a composite action runs as its parts one after another. Steps and turns are
-clamped to the configured limits, and commands are spaced by ``min_interval_s``. A watchdog stops the robot when no
-action arrives within ``deadline_s`` seconds of the last one (a late or dead policy).
+clamped to the configured limits, and motion commands are spaced by ``min_interval_s`` (heartbeats go on
+meanwhile). A watchdog stops the robot when no action arrives within ``deadline_s`` seconds of the last one (a late
+or dead policy).
 """
 
 from __future__ import annotations
@@ -121,7 +126,7 @@ class LineBase:
         self._order = threading.Lock()  # lockstep: one command (other than STOP) waiting for its reply at a time
         self._latched: str | None = None  # why motion is refused, after a STOP
         self._stops = 0  # STOPs sent so far
-        self._last_sent = self._last_action = time.monotonic()
+        self._last_sent = self._last_action = self._last_motion = time.monotonic()
         self._moving = self._applying = False
         self._beat_ok = True
         self._closed = threading.Event()
@@ -137,9 +142,6 @@ class LineBase:
 
     def _exchange(self, line: str, motion: bool) -> None:
         """Send one command and wait for its reply (the caller holds ``_order``)."""
-        wait = self.min_interval - (time.monotonic() - self._last_sent)
-        if motion and wait > 0:
-            time.sleep(wait)
         stops = self._stops
         try:
             reply = self.link.send(line, self._refuse_motion if motion else None)
@@ -159,8 +161,13 @@ class LineBase:
         self._applying, self._last_action = True, time.monotonic()
         try:
             for line in car_commands(action, self.step_m, self.max_step_m, self.max_turn, self.masked):
+                # the spacing is waited out before taking the lockstep lock, so heartbeats go on meanwhile
+                wait = self.min_interval - (time.monotonic() - self._last_motion)
+                if wait > 0:
+                    time.sleep(wait)
                 with self._order:
                     self._exchange(line, motion=True)
+                    self._last_motion = time.monotonic()
         finally:
             self._applying, self._last_action = False, time.monotonic()
 
@@ -176,12 +183,17 @@ class LineBase:
             self._last_sent = time.monotonic()
             self.link.wait(reply, self.stop_timeout)
         except RobotFault as exc:
+            # the robot did not confirm its stop: nothing moves again until the operator has checked the rig
+            safety.needs_confirmation(str(exc))
             raise safety.EmergencyStop(str(exc)) from None
 
     def rearm(self) -> None:
         """Allow motion again (a new episode), unless an emergency stop is still unconfirmed or the run is ending."""
-        if safety.unconfirmed() is None and safety.tripped() is None:
-            self._latched = None
+        def clear() -> None:  # under the link's lock: a STOP latching at this moment lands after, not before
+            if safety.unconfirmed() is None and safety.tripped() is None:
+                self._latched = None
+
+        self.link.locked(clear)
         self._beat_ok = True
         self._last_action = time.monotonic()
 

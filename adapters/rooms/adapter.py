@@ -17,6 +17,7 @@ import numpy as np
 
 from adapters.base import AdapterInfo
 from adapters.rooms.domains import DOMAINS, get_domain
+from adapters.rooms.goals import instruction, video_goal
 from adapters.rooms.layout import AGENT_RADIUS, Layout, NavField, blocked, generate_layout, segment_clear
 from adapters.rooms.render import SceneRenderer, gl_inherited, import_mujoco
 from adapters.rooms.scene import World
@@ -28,11 +29,14 @@ from harness.spec import (
     SPLITS,
     Action,
     CrossViewGoal,
+    Goal,
     Interaction,
+    Modality,
     Observation,
     PrivilegedFacts,
     StepInfo,
     TaskSpec,
+    VideoGoal,
 )
 
 EYE_HEIGHT = 0.7
@@ -71,7 +75,7 @@ class RoomsAdapter:
         self.info = AdapterInfo(
             name="rooms", obs_size=(h, w), has_depth=self.depth, seedable=True, privileged_success=True,
             control_hz=10.0, masked=frozenset({"jump", "sneak"} | set(masked)), interactions=INTERACTIONS,
-            domains=tuple(DOMAINS), privileged_facts=True)
+            domains=tuple(DOMAINS), privileged_facts=True, goals=tuple(Modality))
         self._worlds: dict[str, tuple[World, SceneRenderer]] = {}
         self._task: TaskSpec | None = None
 
@@ -97,8 +101,11 @@ class RoomsAdapter:
             self._worlds[domain] = (world, SceneRenderer(world.model, *self.size))
         return self._worlds[domain]
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
-        """Lay out the scene of ``task.seed`` in ``task.domain``, place the agent and render the goal."""
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
+        """Lay out the scene of ``task.seed`` in ``task.domain``, place the agent and render the goal.
+
+        A cross-view task gets its ``CrossViewGoal``; a language or video task a ``Goal`` that also carries the
+        instruction (and the clip, for video), made without touching the episode's random draws."""
         if self._remote is not None:
             return self._remote.reset(task)
         if task.interaction not in INTERACTIONS:
@@ -116,9 +123,25 @@ class RoomsAdapter:
         self._hfov = math.degrees(2 * math.atan(math.tan(math.radians(style.fovy) / 2) * self.size[1] / self.size[0]))
         self._x, self._y, self._yaw, self._pitch = self._start_pose(task, rng)
         goal = self._goal(task, rng)
+        if task.goal != Modality.CROSS_VIEW.value:
+            goal = Goal.for_task(task.goal, goal, instruction(task, layout, (self._x, self._y)),
+                                 self._video(task) if task.goal == Modality.VIDEO.value else None)
         self._steps = 0
         world.set_camera("eye", (self._x, self._y, EYE_HEIGHT), -math.radians(self._yaw), math.radians(self._pitch))
         return self._observe(), goal, self._info()
+
+    def _video(self, task: TaskSpec) -> VideoGoal:
+        """The target reached from the goal camera's viewpoint (adapters.rooms.goals.video_goal)."""
+        world, renderer = self._world_pair
+        tid = world.thing_ids[self._layout.target]
+
+        def render(pos: tuple[float, float, float], theta: float, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+            world.set_camera("goal", pos, theta, pitch)
+            return (renderer.rgbd(world.data, world.goal_cam, depth=False)[0],
+                    renderer.geom_mask(world.data, world.goal_cam, tid))
+
+        return video_goal(render, self._layout, self._goal_pose, EYE_HEIGHT, 0.5 * task.success_radius,
+                          task.interaction, fps=self.info.control_hz)
 
     def _target_point(self) -> tuple[float, float, float]:
         t = self._layout.target_thing
@@ -174,7 +197,7 @@ class RoomsAdapter:
         layout, t = self._layout, self._layout.target_thing
         tx, ty, tz = self._target_point()
         area = self.size[0] * self.size[1]
-        best: tuple[float, np.ndarray, np.ndarray] | None = None
+        best: tuple[float, np.ndarray, np.ndarray, tuple[float, float, float]] | None = None
         for _ in range(80):
             d, a = rng.uniform(1.2, 3.5) + t.radius, rng.uniform(-math.pi, math.pi)
             x, y, z = t.x + d * math.cos(a), t.y + d * math.sin(a), rng.uniform(0.6, 2.2)
@@ -188,11 +211,14 @@ class RoomsAdapter:
             mask = renderer.geom_mask(world.data, world.goal_cam, world.thing_ids[layout.target])
             frac = mask.sum() / area
             if MIN_MASK <= frac <= MAX_MASK:
+                self._goal_pose = (x, y, z)
                 return CrossViewGoal(renderer.rgbd(world.data, world.goal_cam, depth=False)[0], mask, task.interaction)
             if frac > 0 and (best is None or abs(frac - MIN_MASK) < best[0]):
-                best = (abs(frac - MIN_MASK), renderer.rgbd(world.data, world.goal_cam, depth=False)[0], mask)
+                best = (abs(frac - MIN_MASK), renderer.rgbd(world.data, world.goal_cam, depth=False)[0], mask,
+                        (x, y, z))
         if best is None:
             raise CrossviewError(f"rooms found no goal view of the target for seed {task.seed} in {task.domain}")
+        self._goal_pose = best[3]
         return CrossViewGoal(best[1], best[2], task.interaction)
 
     def _observe(self) -> Observation:

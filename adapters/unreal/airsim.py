@@ -3,10 +3,11 @@
 Both clients speak msgpack-rpc to the AirSim plugin (default port 41451) and cannot share an environment (both
 ship a module named ``msgpackrpc``), so each is its own extra; this one code path drives either. Vehicle modes:
 ``computervision`` (the pose is set directly each step), ``multirotor`` (body-frame velocity and yaw rate for
-``dt`` seconds) and ``car`` (throttle and steering). Camera pitch goes through the camera pose. The goal is the
-frame from the task's goal-camera pose, with the target's mask found by rendering segmentation twice with the
-target under two object ids (the pixels that change are the target's, whatever the palette). Success is judged
-from the privileged distance to the target.
+``dt`` seconds) and ``car`` (throttle and steering for ``dt`` seconds; a car turns only while it moves, so a
+policy that turns in place — the oracle does — cannot drive it). Camera pitch goes through the camera pose. The
+goal is the frame from the task's goal-camera pose, with the target's mask found by rendering segmentation twice
+with the target under two object ids (the pixels that change are the target's, whatever the palette). Success is
+judged from the privileged distance to the target.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,7 @@ from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
     AIRSIM_FRAME,
+    GOALS,
     INTERACTIONS,
     Pose,
     PoseDriven,
@@ -34,6 +37,10 @@ from harness.errors import BackendUnavailable, CrossviewError
 from harness.spec import Action, Observation, TaskSpec
 
 CLIENTS = ("cosysairsim", "airsim")
+# The channel order of an uncompressed image differs between the plugins each client talks to: AirSim writes B, G, R
+# (microsoft/AirSim Unreal/Plugins/AirSim/Source/RenderRequest.cpp:110-114), Cosys-AirSim R, G, B
+# (Cosys-Lab/Cosys-AirSim Unreal/Plugins/AirSim/Source/RenderRequest.cpp:116-121).
+BGR = {"airsim": True, "cosysairsim": False}
 _CLIENTS: dict[tuple, Any] = {}
 MODES = ("computervision", "multirotor", "car")
 START_BINARY = ("start the Unreal binary with the AirSim plugin (settings.json: \"ApiServerPort\": PORT, "
@@ -54,13 +61,15 @@ def import_client(name: str = "auto") -> Any:
                              "the two cannot share an environment)")
 
 
-def decode_bgr(response: Any) -> np.ndarray:
-    """An uncompressed scene image (H×W×3 BGR bytes) as RGB; np.frombuffer, as np.fromstring is gone in NumPy 2."""
+def decode_image(response: Any, bgr: bool) -> np.ndarray:
+    """An uncompressed image (H×W×3 bytes, BGR from AirSim, RGB from Cosys-AirSim: ``BGR``) as RGB; np.frombuffer,
+    as np.fromstring is gone in NumPy 2."""
     h, w = int(response.height), int(response.width)
     data = np.frombuffer(bytes(response.image_data_uint8), np.uint8)
     if h <= 0 or w <= 0 or data.size != h * w * 3:
         raise CrossviewError(f"AirSim sent a {w}x{h} image with {data.size} bytes: is the camera name right?")
-    return np.ascontiguousarray(data.reshape(h, w, 3)[..., ::-1])
+    image = data.reshape(h, w, 3)
+    return np.ascontiguousarray(image[..., ::-1] if bgr else image)
 
 
 def to_quaternion(mod: Any, yaw: float, pitch: float) -> Any:
@@ -81,12 +90,24 @@ def heading(mod: Any, q: Any) -> float:
     return mod.to_eularian_angles(q)[2]
 
 
+def body_frame(q: Any, v: list[float]) -> np.ndarray:
+    """A world (NED) vector in the body frame of a client Quaternionr ``q``: the transpose of its rotation."""
+    w, x, y, z = q.w_val, q.x_val, q.y_val, q.z_val
+    rotation = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+    return rotation.T @ np.asarray(v, float)
+
+
 class AirSimAdapter(PoseDriven):
     """An AirSim/Cosys-AirSim simulation behind the Adapter protocol; ``tasks`` is a suite YAML (suite.py).
 
     ``timeout`` (seconds) bounds every RPC: the client's msgpack-rpc session times each request out after it
     (microsoft/AirSim PythonClient/airsim/client.py:14-17, ``timeout_value``; rpc-msgpack session.py
-    ``step_timeout``), and a dead or silent simulator ends as a one-line error, never a hang.
+    ``step_timeout``), and a dead or silent simulator ends as a one-line error, never a hang. msgpack-rpc counts
+    the timeout in whole-second ticks (rpc-msgpack client.py:25, future.py:90-95), so a call may run up to about a
+    second past it. Images are read uncompressed in each plugin's own channel order (``BGR``), depth as
+    ``DepthPlanar`` in metres.
     """
 
     frame = AIRSIM_FRAME
@@ -101,6 +122,7 @@ class AirSimAdapter(PoseDriven):
             raise CrossviewError(f"airsim option timeout must be > 0 seconds, got {timeout!r}")
         self.suite = load_suite(tasks, "airsim", level, self.frame.metres)
         self.mod = import_client(client)
+        self.bgr = BGR[self.mod.__name__]
         self.table = merge_table(default_table(1.0), action_map, "airsim")
         self.vehicle, self.name, self.camera, self.depth = vehicle, vehicle_name, str(camera), bool(depth)
         self.where = f"{host}:{int(port)}"
@@ -111,10 +133,12 @@ class AirSimAdapter(PoseDriven):
             _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
         self.client = _CLIENTS[self._key]
         self._connect(int(port))
+        self._mount = self._camera_mount()
         h, w = self._scene()[0].shape[:2]
         self.info = AdapterInfo(name="airsim", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
-                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
+                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,),
+                                goals=GOALS)
 
     def _rpc(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """One client call; transport errors and timeouts become one line, and the broken session leaves the pool."""
@@ -166,9 +190,11 @@ class AirSimAdapter(PoseDriven):
     def _scene(self) -> tuple[np.ndarray, np.ndarray | None]:
         kinds = [self._request(self.mod.ImageType.Scene)]
         if getattr(self, "depth", False):
-            kinds.append(self._request(self.mod.ImageType.DepthPerspective, floats=True))
+            # planar depth (distance along the view axis, microsoft/AirSim docs/image_apis.md:225-226), as UnrealCV's
+            # SceneDepth and the other routes give it; DepthPerspective would be the distance to the camera centre
+            kinds.append(self._request(self.mod.ImageType.DepthPlanar, floats=True))
         responses = self._rpc("simGetImages", kinds, self.name)  # client.py:295 (Cosys: client.py:318)
-        rgb = decode_bgr(responses[0])
+        rgb = decode_image(responses[0], self.bgr)
         depth = None
         if len(responses) > 1:
             r = responses[1]
@@ -176,7 +202,8 @@ class AirSimAdapter(PoseDriven):
         return rgb, depth
 
     def _segmentation(self) -> np.ndarray:
-        return decode_bgr(self._rpc("simGetImages", [self._request(self.mod.ImageType.Segmentation)], self.name)[0])
+        response = self._rpc("simGetImages", [self._request(self.mod.ImageType.Segmentation)], self.name)[0]
+        return decode_image(response, self.bgr)
 
     def _quat(self, yaw: float, pitch: float) -> Any:
         return to_quaternion(self.mod, math.radians(yaw), math.radians(pitch))
@@ -186,9 +213,21 @@ class AirSimAdapter(PoseDriven):
         self._rpc("simSetVehiclePose", self.mod.Pose(position, self._quat(pose.yaw, 0.0)), True, self.name)  # :449
         self._set_pitch(pose.pitch)
 
+    def _camera_mount(self) -> Any:
+        """Where the camera sits on the vehicle (body frame, NED metres), to keep it there when the pitch is set:
+        simSetCameraPose replaces the camera's relative position too (microsoft/AirSim Unreal/Plugins/AirSim/Source/
+        PIPCamera.cpp:301-306), and settings.json may mount it off the vehicle's origin (PawnSimApi.cpp:131-139).
+        simGetCameraInfo gives the camera's pose in local NED (client.py:710, PIPCamera.cpp:333)."""
+        camera = self._rpc("simGetCameraInfo", self.camera, self.name).pose.position
+        vehicle = self._rpc("simGetVehiclePose", self.name)
+        offset = [camera.x_val - vehicle.position.x_val, camera.y_val - vehicle.position.y_val,
+                  camera.z_val - vehicle.position.z_val]
+        x, y, z = (float(v) for v in body_frame(vehicle.orientation, offset))
+        return self.mod.Vector3r(x, y, z)
+
     def _set_pitch(self, pitch: float) -> None:
         self._rpc("simSetCameraPose", self.camera,  # client.py:768
-                  self.mod.Pose(self.mod.Vector3r(0, 0, 0), self._quat(0.0, pitch)), self.name)
+                  self.mod.Pose(self._mount, self._quat(0.0, pitch)), self.name)
 
     def _read_pose(self, pitch: float) -> Pose:
         p = self._rpc("simGetVehiclePose", self.name)  # client.py:462
@@ -230,6 +269,10 @@ class AirSimAdapter(PoseDriven):
             controls.throttle = float(a.forward) - float(a.back)
             controls.steering = max(-1.0, min(1.0, a.yaw / 30.0))
             self._rpc("setCarControls", controls, self.name)  # client.py:1589
+            # setCarControls returns at once and the car drives on in real time (microsoft/AirSim AirLib/src/
+            # vehicles/car/api/CarRpcLibServer.cpp:49, docs/settings.md ClockSpeed): let the step's dt pass, as
+            # moveByVelocityBodyFrame does on the server for the drone. A car turns only while it moves.
+            time.sleep(dt)
         self._set_pitch(target.pitch)
         return self._read_pose(target.pitch)
 
@@ -237,6 +280,8 @@ class AirSimAdapter(PoseDriven):
         """Give control of the vehicle back; safe to call twice. The connection stays pooled for reuse."""
         if self._progress is not None and self.vehicle != "computervision":
             with contextlib.suppress(Exception):  # the simulator may already be gone
+                if self.vehicle == "car":  # it would drive on with the last controls: brake (types.py:338)
+                    self._rpc("setCarControls", self.mod.CarControls(brake=1.0), self.name)
                 self._rpc("armDisarm", False, self.name)
                 self._rpc("enableApiControl", False, self.name)
         self._progress = None

@@ -16,10 +16,24 @@ from typing import Any
 
 from adapters.unreal.suite import INTERACTIONS, load_suite
 from harness.errors import CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts, StepInfo, TaskSpec
+from harness.spec import (
+    Action,
+    CrossViewGoal,
+    Goal,
+    Interaction,
+    LanguageGoal,
+    Modality,
+    Observation,
+    PrivilegedFacts,
+    StepInfo,
+    TargetAttributes,
+    TaskSpec,
+)
 
-__all__ = ["INTERACTIONS", "AIRSIM_FRAME", "UNREAL_FRAME", "Frame", "Pose", "PoseDriven", "Progress", "advance",
-           "default_table", "goal_pose", "load_suite", "start_pose"]
+GOALS = (Modality.CROSS_VIEW, Modality.LANGUAGE)  # language from the suite's instruction (adapters.unreal.suite)
+
+__all__ = ["GOALS", "INTERACTIONS", "AIRSIM_FRAME", "UNREAL_FRAME", "Frame", "Pose", "PoseDriven", "Progress",
+           "advance", "default_table", "goal_pose", "load_suite", "start_pose"]
 
 CENTRE_DEG = 15.0  # the target counts as centred within this angle of the view axis
 WAYPOINT_REACHED_M = 0.5  # a listed waypoint is passed once the agent is this close to it
@@ -179,7 +193,7 @@ class PoseDriven:
         self._place(pose)
         return pose
 
-    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal, StepInfo]:
+    def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
         """Render the goal camera's view and the target's mask, then put the agent at the start pose."""
         image, mask = self._goal_view(task)
         if not mask.any():
@@ -189,7 +203,9 @@ class PoseDriven:
         self._place(self._pose)
         self._progress, self._steps = Progress(task, self.frame), 0
         _, _, info = self._progress.update(self._pose, Action())
-        return self._observe(), CrossViewGoal(image, mask, task.interaction), info
+        words = LanguageGoal(str(task.params.get("instruction", "")), task.interaction,
+                             TargetAttributes(task.target, task.interaction), "task-file")
+        return self._observe(), Goal.for_task(task.goal, CrossViewGoal(image, mask, task.interaction), words), info
 
     def step(self, action: Action) -> tuple[Observation, bool, bool | None, StepInfo]:
         if self._progress is None:

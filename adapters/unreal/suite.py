@@ -18,6 +18,8 @@ pitch > 0 looks up. ``success_radius`` and the waypoints use the same units as t
         max_steps: 200
         difficulty: easy
         split: train
+        instruction: walk to the chair by the window   # optional: the words of a language goal
+                                         # (default: "go to the <target>" / "pick up the <target>")
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from harness.spec import DIFFICULTIES, SPLITS, Interaction, TaskSpec
 
 INTERACTIONS = (Interaction.APPROACH, Interaction.MINE)  # mine = pick up with attack; use is masked (paper)
 ALLOWED = {"name", "target", "target_position", "interaction", "start", "goal_camera", "waypoints", "deliver_to",
-           "deliver_waypoints", "success_radius", "max_steps", "difficulty", "split"}
+           "deliver_waypoints", "success_radius", "max_steps", "difficulty", "split", "instruction"}
+VERBS = {Interaction.APPROACH: "go to", Interaction.MINE: "pick up"}
 
 
 def _point(value: Any, where: str) -> list[float]:
@@ -96,6 +99,9 @@ def load_suite(path: str | Path, adapter: str, level: str, metres: float) -> lis
             "start": _pose(t["start"], f"{where}.start"),
             "goal_camera": _pose(t["goal_camera"], f"{where}.goal_camera"),
             "waypoints": _points(t.get("waypoints", []), f"{where}.waypoints")}
+        if not isinstance(t.get("instruction", ""), str):
+            raise CrossviewError(f"{where}.instruction: must be a string (the words of a language goal)")
+        params["instruction"] = t.get("instruction") or f"{VERBS[kind]} the {t['target']}"
         if "deliver_to" in t:
             params["deliver_to"] = _point(t["deliver_to"], f"{where}.deliver_to")
             params["deliver_waypoints"] = _points(t.get("deliver_waypoints", []), f"{where}.deliver_waypoints")

@@ -18,6 +18,7 @@ import numpy as np
 from adapters.action_map import merge_table
 from adapters.base import AdapterInfo
 from adapters.unreal.common import (
+    GOALS,
     INTERACTIONS,
     UNREAL_FRAME,
     Pose,
@@ -30,7 +31,11 @@ from adapters.unreal.ucv_client import connect
 from harness.errors import CrossviewError
 from harness.spec import Observation, TaskSpec
 
-MIN_VERSION = (1, 0)
+# The oldest plugin that binds every command used here: branch 4.27 (UnrealZoo's UE4 binaries), whose
+# UnrealCV.uplugin says VersionName 0.3.10 and whose Commands/CameraHandler.cpp:523-599 and ObjectHandler.cpp:47,107
+# bind location, rotation, lit, depth, object_mask, size, /objects and /object/[str]/color (unrealcv/unrealcv).
+# Branches 5.2 and 4.27-stable say 1.0.1; `vget /unrealcv/version` answers VersionName as is (PluginHandler.cpp:69).
+MIN_VERSION = (0, 3, 10)
 COLOR = re.compile(r"R=(\d+),\s*G=(\d+),\s*B=(\d+)")
 RESOLUTION = (640, 480)  # the paper's UnrealZoo observations (width, height)
 
@@ -87,7 +92,7 @@ class UnrealCVAdapter(PoseDriven):
                                      f">= {'.'.join(map(str, MIN_VERSION))}: rebuild the binary with a newer UnrealCV")
             if resolution is not None:
                 w, h = (int(v) for v in resolution)
-                self._get(f"vset {self.cam}/size {w} {h}")  # CameraHandler.cpp:841
+                self._get(f"vset {self.cam}/size {w} {h}")  # CameraHandler.cpp:842
             self.objects = set(str(self._get("vget /objects")).split())  # ObjectHandler.cpp:50, names + " "
             h, w = self._view().shape[:2]
         except BaseException:
@@ -95,7 +100,8 @@ class UnrealCVAdapter(PoseDriven):
             raise
         self.info = AdapterInfo(name="unrealcv", obs_size=(h, w), has_depth=self.depth, seedable=True,
                                 privileged_success=True, privileged_facts=True, control_hz=1.0 / self.table["dt"],
-                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,))
+                                masked=frozenset(self.table["masked"]), interactions=INTERACTIONS, domains=(level,),
+                                goals=GOALS)
 
     def _get(self, command: str) -> Any:
         reply = self.client.ask(command)

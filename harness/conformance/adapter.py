@@ -26,6 +26,8 @@ from harness.spec import (
     SPLITS,
     Action,
     CrossViewGoal,
+    Goal,
+    Modality,
     Observation,
     PrivilegedFacts,
     StepInfo,
@@ -322,8 +324,32 @@ class AdapterChecks:
             env.close()
         return "gymnasium.utils.env_checker.check_env passes on crossview's wrapper"
 
+    def goal_modalities(self) -> str:
+        """Each declared goal modality comes back from reset, the same for a seed, on the same episode."""
+        import dataclasses
+
+        task = self.task(3)
+        base_obs, _, _ = self.reset(task)
+        for m in self.info.goals:
+            if m is Modality.CROSS_VIEW:
+                continue
+            asked = dataclasses.replace(task, goal=m.value)
+            obs, goal, _ = self.reset(asked)
+            assert isinstance(goal, Goal) and m in goal.modalities, \
+                f"a task with goal={m.value} must get a Goal carrying {m.value} (info.goals declares it)"
+            part = getattr(goal, m.value)
+            assert part.interaction == task.interaction, f"the {m.value} goal's interaction is not the task's"
+            if self.info.seedable:
+                again = getattr(self.reset(asked)[1], m.value)
+                same = (part == again if m is Modality.LANGUAGE
+                        else np.array_equal(part.frames, again.frames))
+                assert same, f"the {m.value} goal differs between two resets of one task"
+                assert np.array_equal(obs.rgb, base_obs.rgb), f"asking for {m.value} changed the episode's start"
+        return "declares " + ", ".join(m.value for m in self.info.goals)
+
     def all(self) -> list[tuple[str, Callable[[], str | None]]]:
         return [("tasks", self.tasks), ("reset / step contract", self.reset_and_step),
+                ("goal modalities", self.goal_modalities),
                 ("goal mask on the target", self.goal_mask), ("determinism per seed", self.determinism),
                 ("masked fields without effect", self.masking), ("oracle reaches the target", self.oracle),
                 ("close() releases resources", self.close_releases), ("gymnasium wrapper", self.gymnasium)]

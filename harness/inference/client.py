@@ -102,6 +102,9 @@ class SharedPolicy:
     def __init__(self, client: InferenceClient, key: str, kind: str, options: dict[str, Any]) -> None:
         self.client, self.key, self.kind, self.options = client, key, kind, options
         self.info = self._load()
+        if not self.info.cross_view_only:
+            raise CrossviewError(f"inference: shared carries cross-view goals only; policy {self.info.name!r} takes "
+                                 f"{', '.join(m.value for m in self.info.goals)}: use inference: per_worker")
         self._goals: dict[int, CrossViewGoal] = {}  # the goal object each slot last sent
         self._born: dict[int, int] = {}  # connection generation each slot was reset in
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,24 +92,34 @@ class OracleAnswerer:
         return LETTERS[oracle_choice(item)]
 
 
+@runtime_checkable
+class ItemAnswerer(Protocol):
+    """What a configurable answerer named by import path (with options) must implement."""
+
+    def answer(self, item: ProbeItem) -> Any:
+        """The reply to ``item``."""
+        ...
+
+
 class CallableAnswerer:
-    """Any Python callable ``f(item: ProbeItem) -> reply`` named by ``module:attr`` (a factory called with
-    ``options`` when options are given)."""
+    """User code named by ``module:attr``: a function ``f(item: ProbeItem) -> reply`` (its parameter annotated
+    ``ProbeItem``), or, with ``options``, a class implementing ``ItemAnswerer`` built with them.
+
+    Like adapters and policies (harness/plugins.py), the target is checked *before* anything is called, so a
+    probe config cannot call arbitrary code (``os:system``).
+    """
 
     def __init__(self, name: str, target: str, options: Mapping[str, Any] | None = None,
                  concurrency: int = 1) -> None:
         if ":" not in target:
             raise CrossviewError(f"answerer {name!r}: target {target!r} must be module:attr")
-        fn = construct(f"answerer {name!r} ({target})", lambda: import_target(target), dict(options)) if options \
-            else _load(name, target)
-        if not callable(fn):
-            raise CrossviewError(f"answerer {name!r}: {target} is not callable")
-        try:
-            inspect.signature(fn).bind(object())
-        except TypeError:
-            raise CrossviewError(f"answerer {name!r}: {target} must take one argument (the probe item)") from None
-        except ValueError:
-            pass  # builtins without a signature: trust them
+        what = f"answerer {name!r} ({target})"
+        if options:
+            made = construct(what, lambda: _load(name, target), dict(options), protocol=ItemAnswerer)
+            fn: Callable[[ProbeItem], Any] = made.answer
+        else:
+            fn = _load(name, target)
+            _check_function(what, fn)
         self.name, self.target, self._fn = name, target, fn
         self.options, self.concurrency = dict(options or {}), int(concurrency)
 
@@ -119,7 +130,25 @@ class CallableAnswerer:
         return self._fn(item)
 
 
-def _load(name: str, target: str) -> Callable[..., Any]:
+def _check_function(what: str, fn: Any) -> None:
+    """A plain Python function of one parameter annotated ``ProbeItem``, else one line (nothing is called)."""
+    if not inspect.isfunction(fn):
+        raise CrossviewError(f"{what} names a {type(fn).__name__}, which crossview will not call: name a function "
+                             "f(item: ProbeItem), or a class with answer(item) when giving options")
+    params = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty
+              and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(params) != 1:
+        raise CrossviewError(f"{what} must take one argument (the probe item), not {len(params)}")
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:  # unresolvable annotations: treated as none
+        hints = {}
+    if hints.get(params[0].name) is not ProbeItem:
+        raise CrossviewError(f"{what}: annotate its parameter as harness.probe.items.ProbeItem "
+                             f"(def {fn.__name__}({params[0].name}: ProbeItem)) so crossview knows it is an answerer")
+
+
+def _load(name: str, target: str) -> Any:
     try:
         return import_target(target)
     except (ImportError, AttributeError) as exc:

@@ -2,17 +2,24 @@
 server, OpenAI itself), through the real ``openai`` client (``pip install 'crossview-harness[probe]'``).
 
 Each item is one user message: the prompt text, then every image as a PNG data URL (``image_url`` content
-parts). Calls made here, checked against openai/openai-python (HEAD e43b4224):
+parts). Calls made here, checked against openai/openai-python (HEAD e43b4224, version 3.3.1; the shared venv has
+3.54.0, whose lines are given second where they moved):
 
-- ``openai.OpenAI(api_key=, base_url=, timeout=, max_retries=)``: src/openai/_client.py:152-166 (retries are the
-  runner's, so the client's own are off and every attempt is counted);
+- ``openai.OpenAI(api_key=, base_url=, timeout=, max_retries=)``: src/openai/_client.py:152-166 (3.54.0:
+  285-299); the client retries 408, 409, 429 and >= 500 itself (src/openai/_base_client.py:815-854; 3.54.0:
+  922-961), so ``max_retries=0``: retries are the runner's and every attempt is counted;
 - ``client.chat.completions.create(model=, messages=, max_tokens=, temperature=)``:
-  src/openai/resources/chat/completions/completions.py:252, 264, 284 (POST /chat/completions, line 1297);
-- image parts ``{"type": "image_url", "image_url": {"url": ..., "detail": ...}}``:
-  src/openai/types/chat/chat_completion_content_part_image_param.py:11-37;
-- the reply ``completion.choices[0].message.content``: src/openai/types/chat/chat_completion.py:39-57, 200;
-- failures ``openai.APIError`` (and its subclasses APITimeoutError, APIConnectionError, APIStatusError):
-  src/openai/_exceptions.py:46-110.
+  src/openai/resources/chat/completions/completions.py:252, 264, 284 (3.54.0: 330-351), POST /chat/completions
+  (line 1297; 3.54.0: 1612). ``max_tokens`` is deprecated there in favour of ``max_completion_tokens`` (line 379;
+  3.54.0: 529) and OpenAI's reasoning models reject it, but it is the field Ollama and llama.cpp's server read
+  (docs.ollama.com/api/openai-compatibility lists ``max_tokens`` only), so it is what is sent;
+- image parts ``{"type": "image_url", "image_url": {"url": ..., "detail": ...}}``, ``detail`` one of
+  auto/low/high (3.54.0 adds original): src/openai/types/chat/chat_completion_content_part_image_param.py:11-37;
+- the reply ``completion.choices[0].message.content`` (content may be null):
+  src/openai/types/chat/chat_completion.py:39-57, 200 and chat_completion_message.py:60;
+- failures ``openai.APIError`` (and its subclasses APIStatusError, APIConnectionError, APITimeoutError):
+  src/openai/_exceptions.py:46-110 (3.54.0: 46-111). A reply with no choices at all is not the model's answer
+  but a broken endpoint: it raises ``EmptyCompletion`` (counted as a failed attempt), never an unparseable reply.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ from harness.errors import CrossviewError, require
 from harness.probe.items import ProbeItem
 
 INSTALL = "pip install 'crossview-harness[probe]' (the openai client)"
+DETAILS = ("auto", "low", "high", "original")  # chat_completion_content_part_image_param.py:14 (3.54.0)
+
+
+class EmptyCompletion(CrossviewError):
+    """The endpoint answered 200 with no choices: a failed attempt, not an unparseable reply."""
 
 
 def png_data_url(image: Any) -> str:
@@ -57,6 +69,8 @@ class ChatAnswerer:
             raise CrossviewError(f"answerer {name!r}: base_url {base_url!r} must start with http:// or https://")
         if int(concurrency) < 1 or float(timeout_s) <= 0:
             raise CrossviewError(f"answerer {name!r}: concurrency must be >= 1 and timeout_s > 0")
+        if detail not in DETAILS:
+            raise CrossviewError(f"answerer {name!r}: detail {detail!r} is not one of {', '.join(DETAILS)}")
         key = "not-needed"  # local servers ignore it; the client insists on one
         if api_key_env:
             key = os.environ.get(api_key_env, "")
@@ -67,7 +81,11 @@ class ChatAnswerer:
         self.concurrency, self.timeout_s = int(concurrency), float(timeout_s)
         self.max_tokens, self.temperature, self.system, self.detail = int(max_tokens), float(temperature), system, \
             detail
-        self.errors = (openai.APIError,)
+        # 4xx answers the client itself never retries (src/openai/_base_client.py:922-961, 3.54.0: only 408, 409,
+        # 429, >= 5xx are): a wrong key or model fails every attempt alike, so the runner does not retry them
+        self.permanent: tuple[type[Exception], ...] = (
+            openai.BadRequestError, openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError,
+            openai.UnprocessableEntityError)
         self._client = openai.OpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout_s, max_retries=0)
 
     def fingerprint(self) -> str:
@@ -75,12 +93,13 @@ class ChatAnswerer:
                 f"{self.detail}")
 
     def answer(self, item: ProbeItem) -> str:
-        """The model's reply text ('' when it sent no content); raises the client's APIError on failure."""
+        """The model's reply text ('' when it sent no content: counted unparseable); raises the client's APIError
+        on failure and ``EmptyCompletion`` when the endpoint sent no choices."""
         completion = self._client.chat.completions.create(
             model=self.model, messages=messages_for(item, self.system, self.detail), max_tokens=self.max_tokens,
             temperature=self.temperature)
-        if not completion.choices:
-            return ""
+        if not getattr(completion, "choices", None):
+            raise EmptyCompletion(f"{self.base_url} answered model {self.model!r} with no choices")
         return completion.choices[0].message.content or ""
 
     def close(self) -> None:

@@ -1,12 +1,19 @@
-"""The RGB-D probes: regional depth ordering and relative 3D position (Spatial-SSRL's depth-based tasks).
+"""The RGB-D probes: regional depth ordering and relative 3D position (after Spatial-SSRL's depth-based tasks).
 
-Depth ordering follows InternLM/Spatial-SSRL:data_process/Depth.py: marked square regions whose depth is nearly
-uniform (their depth spread is small against their depth), labelled with numbers; the question asks which is
-closer. As the issue asks, two regions per item, and pairs whose depths differ by less than ``depth_margin_m``
-are skipped as ambiguous. Relative 3D position (arXiv 2510.27606, section 3, "relative 3D position prediction")
-asks where one marked object (or region, where the world gives no masks) lies relative to another in the
-camera frame: left/right, above/below, in front of/behind, from the back-projected depth of its pixels; pairs
-closer than ``position_margin_m`` along the asked axis are skipped.
+Depth ordering is adapted from InternLM/Spatial-SSRL:data_process/Depth.py: marked square regions whose depth is
+nearly uniform, labelled with numbers, asking which is closer. Upstream differs in ways the issue chose: it
+marks three regions (one per band of normalized depth, Depth.py:47-68) and asks for their full order
+(Depth.py:88), and calls a 25-pixel patch flat when its normalized-depth range is under 0.15 (Depth.py:33-45);
+here two regions per item, flat when the 10-90th percentile spread is under ``flatness`` x the median metric
+depth, and pairs whose depths differ by less than ``depth_margin_m`` are skipped as ambiguous.
+
+Relative 3D position is named after arXiv 2510.27606 section 3 ("relative 3D position prediction") but is a
+simpler question than upstream's: InternLM/Spatial-SSRL:data_process/Position.py:198-243 and 245-357 pose a
+perspective-taking question (a camera placed at marked region 1 facing left/right/towards/away from the viewer;
+where is region 2: Left/Right/Front/Back, four lettered options). Here the question is in the capturing camera's
+own frame: where one marked object (or region, where the world gives no masks) lies relative to another,
+left/right, above/below, in front of/behind, from the back-projected depth of its pixels; pairs closer than
+``position_margin_m`` along the asked axis are skipped. Scores on it are not comparable with Spatial-SSRL's.
 """
 
 from __future__ import annotations

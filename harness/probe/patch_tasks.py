@@ -1,5 +1,7 @@
 """The RGB probes (Spatial-SSRL's depth-free tasks, arXiv 2510.27606 section 3; InternLM/Spatial-SSRL:
-data_process/Flip.py and Crop.py show how its items are made):
+data_process/Shuffle.py, Flip.py and Crop.py show how its items are made. The reorder answer is Shuffle.py:68's
+``argsort(shuffled_indices)``, per original position the shown piece; upstream numbers pieces from 0 and has a
+"mosaic" variant with one piece blanked, here pieces are numbered from 1 and there is no mosaic):
 
 - shuffled patch reordering: the image cut into a grid, the pieces shuffled and numbered; which sequence of
   piece numbers restores the original (four candidate sequences);

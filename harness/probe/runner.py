@@ -5,7 +5,8 @@ re-run (errored ones too, unless ``retry_errors``). Each source's adapter lives 
 (harness.probe.worker) with deadlines (``timeouts``): a frame whose adapter raised, hung or died is retried
 ``retries`` times (a hung or dead simulator is replaced) before it is stored as an error. A failing answer (a
 transport error, a raising callable) is retried and then stored as ``error``, which reports count but never
-score. Only this driver writes the store; answers are computed on threads (``concurrency`` per answerer) and
+score; failures an answerer names ``permanent`` (an endpoint's 400/401/403/404/422) are not retried.
+Only this driver writes the store; answers are computed on threads (``concurrency`` per answerer) and
 written here as they complete.
 """
 
@@ -135,7 +136,7 @@ def _answer_all(answerer: Answerer, rows: list[dict[str, Any]], store: ProbeStor
                     reply, wall = fut.result()
                 except Exception as exc:  # transport failures, raising callables: retried, then an error
                     reason = f"{type(exc).__name__}: {exc}"[:500]
-                    if tries[aid] <= retries:
+                    if tries[aid] <= retries and not isinstance(exc, getattr(answerer, "permanent", ())):
                         store.add_attempt(aid, tries[aid], reason)
                         futures[pool.submit(_answer_one, answerer, row, store.run_dir)] = aid
                         continue

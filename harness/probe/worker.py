@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ class Request:
 
 def _serve(conn: Any, adapter: str, options: dict[str, Any]) -> None:
     """Process entry point (spawn): build the adapter, then answer requests until the pipe closes."""
-    safety.install(ignore_interrupt=True)
+    safety.install(interrupt=False, parent=os.getppid())  # Ctrl-C is the driver's; leave if the driver dies
     limit_threads(1)
     from adapters.base import make_adapter
 

@@ -3,8 +3,16 @@
 Buttons are one joint index over groups in this order, the last varying fastest:
 hotbar (none, hotbar.1..9) × forward/back × left/right × sprint/sneak × use × drop × attack × jump × camera-meta,
 10·3·3·3·2·2·2·2·2 = 8640 combinations, plus index 8640 for "inventory" alone. The camera is one joint index
-``pitch_bin * 11 + yaw_bin`` over 11 μ-law bins per axis (max 10°, μ = 10, bin size 2); the camera moves only
-when the camera-meta choice is "camera". These are the definitions of OpenAI's VPT, which MineStudio keeps.
+``pitch_bin * 11 + yaw_bin`` over 11 μ-law bins per axis (max 10°, μ = 10, bin size 2). These are the definitions of
+OpenAI's VPT, which MineStudio keeps (CraftJarvis/MineStudio@46caf08, PyPI 1.1.6):
+minestudio/utils/vpt_lib/action_mapping.py:22-31,131-135 (groups, joint index), :154-180 (``_precompute_to_factored``),
+:218-235 (``to_factored``); minestudio/utils/vpt_lib/actions.py:21-33 (``Buttons.ALL``), :94-102 (μ-law
+``undiscretize``); minestudio/simulator/entry.py:36-39 (bin size 2, max 10, μ 10) and :147-169
+(``MinecraftSim.agent_action_to_env_action`` = ``to_factored`` then ``policy2env``).
+
+The camera head is ignored (null bin) exactly where ``to_factored`` marks the button index "camera meta off": every
+combination whose camera group is "none".  Index 8640 ("inventory") never gets that mark (action_mapping.py:164-172
+skips it), so upstream applies the camera head with the inventory key; so do we.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 COMBINATIONS: list[tuple[str, ...]] = list(itertools.product(*(choices for _, choices in GROUPS)))
 INVENTORY = len(COMBINATIONS)  # 8640
+# MineStudio's env-action buttons (Buttons.ALL, minestudio/utils/vpt_lib/actions.py:21-33), in order
+ENV_BUTTONS: tuple[str, ...] = ("attack", "back", "forward", "jump", "left", "right", "sneak", "sprint", "use", "drop",
+                                "inventory") + tuple(f"hotbar.{i}" for i in range(1, 10))
 N_BUTTONS = INVENTORY + 1  # 8641
 N_BINS, MAX_DEG, MU, BIN_SIZE = 11, 10.0, 10.0, 2.0
 NULL_BIN = N_BINS // 2
@@ -58,12 +69,17 @@ def decode_buttons(index: int) -> dict[str, str]:
     return {name: choice for (name, _), choice in zip(GROUPS, COMBINATIONS[index])}
 
 
+def camera_applies(buttons: int) -> bool:
+    """Whether ``to_factored`` keeps the camera head for this button index (camera meta on, or inventory)."""
+    return buttons == INVENTORY or COMBINATIONS[buttons][-1] == "camera"
+
+
 def vpt_to_action(buttons: int, camera: int) -> Action:
     """Common action of a VPT (buttons, camera) pair; hotbar, drop and inventory have no common equivalent."""
     if not 0 <= camera < N_CAMERA:
         raise ValueError(f"VPT camera index {camera} is outside 0..{N_CAMERA - 1}")
     g = decode_buttons(int(buttons))
-    moves = g.get("camera") == "camera"
+    moves = camera_applies(int(buttons))
     pitch_bin, yaw_bin = divmod(int(camera), N_BINS)
     cam = (float(bin_to_degrees(pitch_bin)), float(bin_to_degrees(yaw_bin))) if moves else (0.0, 0.0)
     return Action(forward=g.get("fore_back") == "forward", back=g.get("fore_back") == "back",
@@ -83,3 +99,17 @@ def action_to_vpt(action: Action) -> tuple[int, int]:
     combo = ("none", fb, lr, ss, "use" if action.use else "none", "none", "attack" if action.attack else "none",
              "jump" if action.jump else "none", "camera" if moves else "none")
     return _INDEX[combo], (pitch_bin * N_BINS + yaw_bin) if moves else NULL_BIN * N_BINS + NULL_BIN
+
+
+def vpt_to_env(buttons: int, camera: int) -> dict[str, np.ndarray]:
+    """MineStudio's env action of a VPT (buttons, camera) pair: each of ``ENV_BUTTONS`` as a 0-d int array, and
+    ``camera`` as float [pitch°, yaw°] — the format ``PrevActionCallback`` hands back as ``env_prev_action``
+    (minestudio/simulator/callbacks/prev_action.py:14-17,74,86-93)."""
+    g = decode_buttons(int(buttons))
+    pressed = set(g.values())
+    out = {name: np.array(int(name in pressed)) for name in ENV_BUTTONS}
+    if not 0 <= camera < N_CAMERA:
+        raise ValueError(f"VPT camera index {camera} is outside 0..{N_CAMERA - 1}")
+    bins = divmod(int(camera), N_BINS) if camera_applies(int(buttons)) else (NULL_BIN, NULL_BIN)
+    out["camera"] = bin_to_degrees(np.array(bins))
+    return out

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import Action, CrossViewGoal, Goal, Interaction, Modality, Observation, PrivilegedFacts
 from policies.base import PolicyInfo, SlotRandom
 from policies.baselines import PITCH_STEPS, YAW_STEPS
 from policies.series import file_sha256
@@ -57,8 +57,12 @@ class XViewNet(nn.Module):
         self.yaw = nn.Linear(embed, len(YAW_BINS))
         self.pitch = nn.Linear(embed, len(PITCH_BINS))
 
+    def embed_goal(self, goal: Any, interaction: Any) -> Any:
+        """The goal's embedding (B x embed) that modulates the view: image+mask encoder plus the interaction."""
+        return F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
+
     def forward(self, view: Any, goal: Any, interaction: Any) -> tuple[Any, Any, Any]:
-        g = F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
+        g = self.embed_goal(goal, interaction)
         gamma, beta = self.film(g).chunk(2, dim=1)
         v = self.view(view) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         v = F.relu(self.view_fc(self.pool(F.relu(v)).flatten(1)))
@@ -109,7 +113,16 @@ def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.
     return out
 
 
-ARCHITECTURES = {ARCHITECTURE: XViewNet}
+ARCHITECTURES: dict[str, Any] = {ARCHITECTURE: XViewNet}
+GOAL_MODALITIES: dict[str, tuple[Modality, ...]] = {ARCHITECTURE: (Modality.CROSS_VIEW,)}
+PREPARE: dict[str, Any] = {ARCHITECTURE: lambda net, obs, goals, device: prepare(obs, goals, net.input, device)}
+
+
+def register(name: str, net: Any, modalities: tuple[Modality, ...], prep: Any) -> None:
+    """Add an architecture: its network class, the goal modalities it reads, and how to batch its inputs."""
+    ARCHITECTURES[name], GOAL_MODALITIES[name], PREPARE[name] = net, modalities, prep
+
+
 MAX_HYPER = 4096  # widths and sizes: larger would only exhaust memory
 
 
@@ -120,6 +133,8 @@ class TorchPolicy:
         manifest = read_manifest(checkpoint)
         arch = manifest["architecture"]
         if arch not in ARCHITECTURES:
+            import policies.torch.xview_lang  # noqa: F401  (registers the language-conditioned variant)
+        if arch not in ARCHITECTURES:
             raise CrossviewError(f"checkpoint {checkpoint}: unknown architecture {arch!r} in its manifest "
                                  f"(known: {', '.join(ARCHITECTURES)})")
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -127,8 +142,12 @@ class TorchPolicy:
         if threads:
             torch.set_num_threads(int(threads))
         hyper = manifest["hyperparameters"]
-        bad = (not isinstance(hyper, dict) or next((f"{k}: {v!r}" for k, v in hyper.items() if isinstance(v, bool)
-                                                    or not isinstance(v, int) or not 1 <= v <= MAX_HYPER), None))
+        bad = (not isinstance(hyper, dict) or next((f"{k}: {v!r}" for k, v in hyper.items() if k != "vocab" and (
+            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_HYPER)), None))
+        vocab = hyper.get("vocab", []) if isinstance(hyper, dict) else []
+        if not bad and (not isinstance(vocab, list) or len(vocab) > MAX_HYPER
+                        or not all(isinstance(w, str) and 0 < len(w) <= 64 for w in vocab)):
+            bad = f"vocab: a list of at most {MAX_HYPER} words"
         if bad:
             raise CrossviewError(f"checkpoint manifest {checkpoint}.json: hyperparameters must map names to whole "
                                  f"numbers in 1..{MAX_HYPER} ({bad if isinstance(bad, str) else 'not a mapping'})")
@@ -140,16 +159,18 @@ class TorchPolicy:
         load_into(self.net, load_state_dict(checkpoint), checkpoint)
         self.net.to(device).eval()
         self.device, self.sample = device, bool(sample)
+        self.arch = arch
         self.info = PolicyInfo(name=Path(checkpoint).stem, input_size=None, batchable=True, device=device,
-                               checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"))
+                               checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"),
+                               goals=GOAL_MODALITIES[arch])
         self._rand = SlotRandom(77)
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
         self._rand.reset(n, slots, seeds)
 
     @torch.no_grad()
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         slots = range(len(observations)) if slots is None else slots
-        heads = self.net(*prepare(observations, goals, self.net.input, self.device))
+        heads = self.net(*PREPARE[self.arch](self.net, observations, goals, self.device))
         return decode_actions(*heads, [self._rand.rngs[s] for s in slots] if self.sample else None)

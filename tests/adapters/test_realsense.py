@@ -5,6 +5,7 @@ capture. The line protocol itself: tests/adapters/test_robot.py; every stop path
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ import pytest
 from harness import safety
 from harness.errors import CrossviewError
 from harness.goals import load_goal
-from harness.spec import Action
+from harness.spec import Action, Modality
 from tests.harness.sweeps import REPO, crossview
 from tests.servers.robot_peer import RobotPeer
 
@@ -74,6 +75,23 @@ def test_playback_depth_scale_alignment_pairing_and_end(recording: Path) -> None
         # the half-resolution depth was aligned (upsampled) to colour: the box at 0.8 m covers the centre
         assert depth[24, 32] == pytest.approx(0.8, abs=1e-6) and depth[2, 2] > 1.4
     assert cam.intrinsics["fx"] == 50.0 and cam.intrinsics["depth_scale"] == pytest.approx(0.001)
+
+
+def test_pairs_within_half_a_frame_like_a_real_camera_and_bgr_recordings(tmp_path: Path) -> None:
+    """A real camera's depth and colour sensors stamp one moment a few ms apart (paired by librealsense's syncer
+    within half a frame period, IntelRealSense/librealsense src/sync.cpp:735-740); equal timestamps must not be
+    required, or a live camera (and any real recording) yields no frame at all. A bgr8 recording is read as RGB."""
+    colour, depth = scene()
+    path = record(tmp_path / "offset.db3", 5, colour, depth, colour_offset_ms=4.0, colour_format="bgr8")
+    cam = RealSenseCamera(file=str(path), size=(48, 64))
+    frames = []
+    while (f := cam.read()) is not None:
+        frames.append(f)
+    cam.stop()
+    assert [t for _, _, t in frames] == [4.0, 37.0, 70.0, 103.0, 136.0]
+    for i, (rgb, d, _) in enumerate(frames):
+        assert rgb[0, 0, 0] == 90 + 10 * i and d[0, 0] == pytest.approx((1500 + i) * 0.001, abs=1e-6)
+        assert tuple(rgb[24, 32]) == (200, 30, 30)  # the red box is red: channels in RGB order
 
 
 def test_intrinsics_are_those_of_the_delivered_image(recording: Path) -> None:
@@ -340,3 +358,23 @@ def test_goal_capture_and_show(recording: Path, tmp_path: Path) -> None:
     bad = crossview("goal", "capture", "--file", str(recording), "--box", "50,50,10,10", "--name", "x", "--out",
                     str(out), "--size", "48,64")
     assert bad.returncode == 2 and "--box" in bad.stderr
+
+
+def test_goal_capture_attaches_an_instruction(recording: Path, tmp_path: Path) -> None:
+    from adapters.realsense.adapter import RigAdapter
+
+    out = tmp_path / "goals"
+    result = crossview("goal", "capture", "--file", str(recording), "--box", "18,12,46,36", "--name", "red_box",
+                       "--out", str(out), "--size", "48,64", "--instruction", "go to the red box")
+    assert result.returncode == 0, result.stderr
+    assert load_goal(out, "red_box").instruction == "go to the red box"
+    rig = RigAdapter(goals=str(out), file=str(recording), image_size=(48, 64), max_steps=2, operator="none")
+    try:
+        assert Modality.LANGUAGE in rig.info.goals
+        task = rig.tasks("train")[0]
+        _, goal, _ = rig.reset(dataclasses.replace(task, goal="language"))
+        assert goal.language.instruction == "go to the red box" and goal.language.phrasing == "capture"
+        _, plain, _ = rig.reset(task)
+        assert np.array_equal(plain.mask, goal.cross_view.mask)
+    finally:
+        rig.close()

@@ -182,3 +182,81 @@ def test_bad_robot_options_give_one_line() -> None:
         make_base(driver="line", url="tcp://127.0.0.1:1")
     with pytest.raises(CrossviewError, match="use tcp://HOST:PORT"):
         make_base(driver="line", url="udp://x")
+
+
+@pytest.mark.parametrize("fault", ["refuse", "mute"])
+def test_an_unanswered_stop_needs_the_operator_before_motion_again(fault: str) -> None:
+    """README "The line protocol": a STOP answered ERR or not in time needs the operator's go; rearm alone (the
+    next episode's reset) must not let motion through."""
+    peer = _peer(refuse=("STOP",)) if fault == "refuse" else _peer(mute=True)
+    base = LineBase(peer.url, timeout_s=0.3, stop_timeout_s=0.2, heartbeat_s=0)
+    try:
+        with pytest.raises(safety.EmergencyStop, match="'STOP'"):
+            base.stop()  # a routine stop (the end of an episode) that the robot never confirms
+        assert safety.unconfirmed() is not None
+        base.rearm()
+        with pytest.raises(safety.EmergencyStop):
+            base.apply(TURN_LEFT)
+        assert _motion_after_stop(peer) == []
+    finally:
+        base.close()
+        peer.close()
+
+
+def test_a_stop_landing_during_rearm_stays_latched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emergency stop from another thread (a failed heartbeat) that lands between rearm's check and its clearing
+    of the latch: the latch must survive, and no motion follows the STOP."""
+    peer = _peer()
+    base = LineBase(peer.url, heartbeat_s=0)
+    real = safety.unconfirmed
+    done = threading.Event()
+
+    def unconfirmed_then_stop() -> str | None:
+        seen = real()
+        if not done.is_set():
+            done.set()
+            t = threading.Thread(target=safety.emergency_stop, args=("a heartbeat failed",))
+            t.start()
+            t.join(0.5)  # completes at once unless rearm holds the link's lock
+        return seen
+
+    try:
+        monkeypatch.setattr(safety, "unconfirmed", unconfirmed_then_stop)
+        base.rearm()
+        monkeypatch.setattr(safety, "unconfirmed", real)
+        assert peer.wait_for("STOP")
+        with pytest.raises(safety.EmergencyStop):
+            base.apply(TURN_LEFT)
+        assert _motion_after_stop(peer) == []
+    finally:
+        base.close()
+        peer.close()
+
+
+def test_min_interval_spacing_does_not_silence_the_heartbeat() -> None:
+    """Motion commands are spaced by min_interval_s, but the heartbeat goes on meanwhile: a robot whose dead-man
+    period is shorter than the spacing is not halted by a healthy host."""
+    peer = _peer(deadman_s=0.3)
+    base = LineBase(peer.url, heartbeat_s=0.05, min_interval_s=0.7)
+    try:
+        base.apply(Action(forward=True, right=True))  # two MOVEs, 0.7 s apart
+        moves = [e for e in peer.entries("recv") if e.text.startswith("MOVE")]
+        assert len(moves) == 2 and moves[1].t - moves[0].t >= 0.7 - 0.01
+        assert not peer.entries("halt"), peer.entries("halt")
+        assert not peer.entries("violation")
+    finally:
+        base.close()
+        peer.close()
+
+
+def test_a_robot_sweep_refuses_the_ray_executor() -> None:
+    """Ray kills its actors outright (no SIGTERM, no driver to watch): a robot there could not be stopped."""
+    from harness.config import SweepConfig
+    from harness.runner import make_executor
+
+    config = SweepConfig.model_validate({
+        "policies": [{"name": "p", "kind": "random"}], "executor": "ray",
+        "environments": [{"adapter": "realsense", "options": {"goals": "g", "robot": {"driver": "line",
+                                                                                       "url": "tcp://car:9100"}}}]})
+    with pytest.raises(CrossviewError, match=r"options.robot.driver.*executor: local"):
+        make_executor(config, None, None)

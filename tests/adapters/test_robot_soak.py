@@ -28,6 +28,8 @@ from tests.harness.sweeps import REPO
 from tests.servers.robot_peer import MOTION, Entry, RobotPeer
 
 MOMENTS = int(os.environ.get("CROSSVIEW_SOAK_MOMENTS", "20"))
+# the module fixture starts about 160 sweeps; on a loaded machine that outlasts the suite-wide 300 s timeout
+pytestmark = pytest.mark.timeout(1200)
 LIMIT_S = 0.100
 BUSY_S = 0.15  # how long the robot takes to carry out one command
 PARALLEL = 6  # trials at a time (most of a trial is waiting)

@@ -5,6 +5,8 @@ on those facts, pick/deliver scoring, depth, resolution, the shipped suites."""
 from __future__ import annotations
 
 import math
+import socket
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +168,11 @@ def test_waypoints_lead_around_and_are_passed_in_order(route: str) -> None:
         adapter.close()
 
 
-def test_depth_is_metres_on_both_routes() -> None:
+def test_depth_is_planar_metres_on_both_routes() -> None:
+    """Both routes give depth along the view axis in metres — AirSim's DepthPlanar (not DepthPerspective, the
+    distance to the camera centre: microsoft/AirSim docs/image_apis.md:225-226), UnrealCV's SceneDepth in
+    centimetres (unrealcv/unrealcv Source/UnrealCV/Private/Sensor/CameraSensor/DepthCamSensor.cpp:11) — pixel for
+    pixel the level's own planar depth at the start pose."""
     depths = []
     for r in ROUTES:
         adapter = make(r)
@@ -174,10 +180,17 @@ def test_depth_is_metres_on_both_routes() -> None:
             depths.append(adapter.reset(adapter.tasks("train")[0])[0].depth)
         finally:
             adapter.close()
-    near = depths[0] < 20  # the walls and floor, not the sky
-    assert near.mean() > 0.5
-    np.testing.assert_allclose(np.median(depths[1][near]), np.median(depths[0][near]), rtol=0.02)  # cm -> m
-    assert 0.05 < float(np.median(depths[0][near])) < 20
+    level = RoomsLevel(SEED)
+    try:
+        (tx, ty, _), (sx, sy) = level.target_centre(), level.free_start()
+        level.look(sx, sy, 0.7, math.atan2(ty - sy, tx - sx), 0.0)
+        planar, ray = level.depth(), level.range_depth()
+    finally:
+        level.close()
+    near = planar < 20  # the walls and floor, not the sky
+    assert near.mean() > 0.5 and np.abs(ray - planar)[near].max() > 0.05  # the two kinds really differ here
+    np.testing.assert_allclose(depths[0][near], planar[near], rtol=1e-5)  # AirSim: metres already
+    assert np.median(np.abs(depths[1][near] / planar[near] - 1)) < 0.01  # UnrealCV: cm -> m (poses sent to 0.01 cm)
 
 
 def test_unrealcv_renders_the_papers_640x480_by_default() -> None:
@@ -233,3 +246,45 @@ def test_oracle_solves_every_shipped_task(route: str) -> None:
                 assert info.score == 1.0
     finally:
         adapter.close()
+
+
+def test_unrealcv_versions_are_the_plugins_own() -> None:
+    """`vget /unrealcv/version` answers the plugin descriptor's VersionName (PluginHandler.cpp:69): branch 4.27
+    (UnrealZoo's UE4 binaries) says 0.3.10 and binds every command the route uses, so it is accepted; an older
+    plugin is refused in one line naming what it reported."""
+    port = start("unrealcv_server", "--version", "0.3.10")
+    adapter = make_adapter("unrealcv", tasks=str(suite("unrealcv")), port=port, resolution=[96, 72])
+    try:
+        _, goal, _ = adapter.reset(adapter.tasks("train")[0])
+        assert goal.mask.any()
+    finally:
+        adapter.close()
+    with pytest.raises(CrossviewError, match=r"reports '0.2.0'; crossview needs >= 0.3.10") as err:
+        make_adapter("unrealcv", tasks=str(suite("unrealcv")), port=start("unrealcv_server", "--version", "0.2.0"))
+    assert "\n" not in str(err.value)
+
+
+def test_unrealcv_server_answers_unbound_commands_as_the_plugin_does() -> None:
+    """No plugin branch binds `vget /unrealcv/commands` (the 1.3 client's capability probe): the dispatcher's own
+    error comes back (CommandDispatcher.cpp:199, ExecStatus.cpp:105), and the adapter never depends on it."""
+    adapter = make("unrealcv")
+    try:
+        assert adapter.client.ask("vget /unrealcv/commands") == \
+            "error No handler found for URI 'vget /unrealcv/commands'"
+    finally:
+        adapter.close()
+
+
+def test_unrealcv_server_drops_a_bad_frame_as_the_plugin_does() -> None:
+    """A frame with a wrong magic ends that connection and the listener takes the next client
+    (Server/TcpServer.cpp:81-85, 197-205); a payload without ``id:`` gets no answer (UnrealcvServer.cpp:280-283)."""
+    port = start("unrealcv_server", "--version", "1.0.1")  # a server of its own: one connection is broken here
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        header = sock.recv(8)
+        magic, size = struct.unpack("<II", header)
+        assert magic == 0x9E2B83C1 and sock.recv(size).startswith(b"connected to ")
+        sock.sendall(struct.pack("<II", 0x9E2B83C1, 9) + b"no id yet")  # dropped
+        sock.sendall(struct.pack("<II", 0x12345678, 3) + b"0:x")  # ends the connection
+        assert sock.recv(8) == b""
+    adapter = make_adapter("unrealcv", tasks=str(suite("unrealcv")), port=port, resolution=[96, 72])
+    adapter.close()

@@ -24,7 +24,7 @@ SMALL = {"airsim": {}, "unrealcv": {"resolution": None}}  # the servers' own siz
 TIMEOUT = 2.0  # seconds per request: small renders on a loaded 2-core machine take up to about a second
 SLACK = 4.0  # process scheduling on a busy 2-core machine; msgpack-rpc counts its timeout in whole seconds
 # requests a route makes to start (construction) and to reset the first test task
-START = {"airsim": 4, "unrealcv": 3}
+START = {"airsim": 6, "unrealcv": 3}
 RESET = {"airsim": 10, "unrealcv": 9}
 
 

@@ -62,7 +62,7 @@ def _snapshot(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_tallies_match_a_recount_and_follow_replacements(tmp_path: Path) -> None:
     run = make_run(tmp_path / "r", list(POLICIES))
-    with Store(run, create=False) as store:  # replace an error by a success: the tallies follow
+    with Store(run) as store:  # replace an error by a success: the tallies follow
         old = episodes("net@100")[11]
         assert old.status == Status.ENV_ERROR
         store.add(EpisodeRecord(**{**old.__dict__, "status": Status.SUCCESS, "success": True}))

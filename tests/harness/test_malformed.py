@@ -201,7 +201,7 @@ CASES: list[Case] = [
     ("goal-png-undecodable", lambda r: goal_folder(r, image=b"\x89PNG\r\n\x1a\n garbage"), "not a readable PNG",
      2),
     ("goal-png-empty", lambda r: goal_folder(r, image=b""), "not a readable PNG", 2),
-    ("goal-json-bad-bytes", lambda r: goal_folder(r, meta=b"\xff\xfe{}"), "not valid UTF-8 JSON", 2),
+    ("goal-json-bad-bytes", lambda r: goal_folder(r, meta=b"\xff\xfe{}"), "not valid JSON in UTF-8", 2),
     ("goal-json-not-object", lambda r: goal_folder(r, meta=b"[]"), "must be a JSON object", 2),
     ("goal-missing", lambda r: ["goal", "show", str(r / "nothing")], "is missing", 2),
     # ---------------------------------------------------------------- stores: read-only commands

@@ -37,9 +37,13 @@ def test_joint_index_by_hand() -> None:
     assert vpt.action_to_vpt(a) == (293, 6 * 11 + 10)
 
 
-def test_camera_meta_off_means_no_turn_and_inventory_is_noop() -> None:
+def test_camera_meta_off_means_no_turn_and_inventory_keeps_the_camera() -> None:
     assert vpt.vpt_to_action(0, 120) == Action()  # meta "none": the camera head is ignored
-    assert vpt.vpt_to_action(vpt.INVENTORY, 0) == Action()
+    # "inventory" is never marked camera-meta-off by MineStudio's to_factored (action_mapping.py:164-172), so the
+    # camera head applies with it; inventory itself has no common equivalent
+    assert vpt.vpt_to_action(vpt.INVENTORY, 60) == Action()
+    assert vpt.vpt_to_action(vpt.INVENTORY, 0) == Action(camera=(-10.0, -10.0))
+    assert vpt.vpt_to_env(vpt.INVENTORY, 0)["inventory"] == 1
     with pytest.raises(ValueError):
         vpt.vpt_to_action(8641, 0)
     with pytest.raises(ValueError):
@@ -57,20 +61,36 @@ def test_round_trip_of_common_actions() -> None:
         assert b.camera == pytest.approx(a.camera)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("minestudio") is None,
-                    reason="MineStudio is not installed (pip install 'crossview-harness[rocket]')")
-def test_rocket_policy_loads_from_the_hub() -> None:
-    from policies.base import make_policy
-
-    policy = make_policy("rocket", checkpoint="phython96/ROCKET-2-1x-22w", cfg_coef=1.5)
-    assert policy.info.batchable
-
-
 def test_rocket_without_minestudio_says_what_to_install() -> None:
     if importlib.util.find_spec("minestudio") is not None:
         pytest.skip("MineStudio is installed here")
     from harness.errors import CrossviewError
     from policies.base import make_policy
 
-    with pytest.raises(CrossviewError, match="MineStudio"):
-        make_policy("rocket")
+    for kind in ("rocket", "minestudio"):
+        with pytest.raises(CrossviewError, match="minestudio.models .*MineStudio lives in its own environment") as e:
+            make_policy(kind)
+        assert "\n" not in str(e.value)
+
+
+def test_sweep_with_rocket_and_no_minestudio_is_one_line(tmp_path) -> None:
+    """From the command line, without MineStudio: one line naming every missing piece, nothing written."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("minestudio") is not None:
+        pytest.skip("MineStudio is installed here")
+    repo = Path(__file__).resolve().parents[2]
+    config = {"name": "r", "workers": 1, "environments": [{"adapter": "rooms", "episodes": 1, "max_steps": 2}],
+              "policies": [{"name": "rocket2", "kind": "rocket", "options": {
+                  "model": "model:CrossViewRocket", "code": str(tmp_path), "checkpoint": "phython96/ROCKET-2-1x-22w"}}]}
+    (tmp_path / "r.yaml").write_text(json.dumps(config))
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", str(tmp_path / "r.yaml"), "--out",
+                          str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(repo)})
+    assert run.returncode != 0 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "minestudio.models" in run.stderr and "nox -s minestudio" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "runs").exists()

@@ -19,9 +19,18 @@ def fails_on_patches(item: ProbeItem) -> str:
     return "(A)"
 
 
-def make_constant(letter: str = "B"):
-    """A factory: the config's options are its arguments."""
-    return lambda item: letter
+class Constant:
+    """A configurable answerer: the config's options are its constructor's arguments."""
+
+    def __init__(self, letter: str = "B") -> None:
+        self.letter = letter
+
+    def answer(self, item: ProbeItem) -> str:
+        return self.letter
+
+
+def unannotated(item) -> str:
+    return "A"
 
 
 def two_arguments(item: ProbeItem, extra: str) -> str:
@@ -35,3 +44,16 @@ class AbsentBackend:
         from harness.errors import BackendUnavailable
 
         raise BackendUnavailable("absent_sim is not installed: pip install absent-sim")
+
+    # the Adapter protocol's methods, so the import check (harness/plugins.py) lets the class be constructed
+    def tasks(self, suite: str) -> list:
+        raise NotImplementedError
+
+    def reset(self, task: object) -> tuple:
+        raise NotImplementedError
+
+    def step(self, action: object) -> tuple:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass

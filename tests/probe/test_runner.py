@@ -25,7 +25,7 @@ from tests.probe.runs import small_probe
 CALLABLES = [{"name": "first", "kind": "callable", "options": {"target": "tests.probe.answerers:always_first"}},
              {"name": "last", "kind": "callable", "options": {"target": "tests.probe.answerers:index_of_last"}},
              {"name": "const", "kind": "callable",
-              "options": {"target": "tests.probe.answerers:make_constant", "options": {"letter": "B"}}},
+              "options": {"target": "tests.probe.answerers:Constant", "options": {"letter": "B"}}},
              {"name": "patchless", "kind": "callable",
               "options": {"target": "tests.probe.answerers:fails_on_patches", "concurrency": 2}}]
 
@@ -121,6 +121,9 @@ def test_bad_configs_give_one_line(data, match) -> None:
     ({"target": "tests.probe.nope:f"}, "cannot be imported"),
     ({"target": "tests.probe.answerers:two_arguments"}, "must take one argument"),
     ({"target": "no_colon"}, "module:attr"),
+    ({"target": "tests.probe.answerers:unannotated"}, "annotate its parameter"),
+    ({"target": "os:system"}, "will not call"),
+    ({"target": "os:system", "options": {"command": "touch PWNED"}}, "protocol"),
     ({}, "needs options.target"),
 ])
 def test_bad_callables_fail_before_any_work(options, match, tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_failed_rebuild_leaves_no_current_looking_page(run: Path, tmp_path: Path
     db.close()
     failed = crossview("report", str(broken), "--out", str(out), "--reps", "200")
     assert failed.returncode == 2 and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
-    assert "not valid JSON" in failed.stderr
+    assert "not valid JSON" in failed.stderr and "damaged" in failed.stderr
     page = (out / "index.html").read_text()
     assert "Transfer matrix" not in page and "failed" in page and not (out / "summary.md").exists()
 

@@ -12,7 +12,8 @@ import selectors
 import socket
 from collections.abc import Callable
 
-# handler(connection state, bytes received) -> bytes to send back (possibly empty); state starts as {}
+# handler(connection state, bytes received) -> bytes to send back (possibly empty); state starts as {}; raising
+# ConnectionAbortedError closes that connection
 Handler = Callable[[dict, bytes], bytes]
 
 
@@ -59,6 +60,10 @@ def serve_forever(sock: socket.socket, on_data: Handler, greeting: bytes = b"", 
                 data = conn.recv(1 << 16)
             except OSError:
                 data = b""
+            try:
+                reply = b"" if silent or not data else on_data(key.data, data)
+            except ConnectionAbortedError:  # the handler ends this connection (a malformed frame)
+                data = reply = b""
             if not data:
                 sel.unregister(conn)
                 conn.close()
@@ -66,7 +71,6 @@ def serve_forever(sock: socket.socket, on_data: Handler, greeting: bytes = b"", 
                 if single_client and clients == 0:
                     sel.register(sock, selectors.EVENT_READ, None)
                 continue
-            reply = b"" if silent else on_data(key.data, data)
             if reply:
                 with contextlib.suppress(OSError):  # the peer is gone: the next recv sees it and closes
                     conn.sendall(reply)

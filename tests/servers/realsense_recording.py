@@ -22,8 +22,15 @@ def _stream(rs, kind, fmt, bpp: int, w: int, h: int, uid: int, focal: float):
 
 
 def record(path: Path, frames: int, colour_of: Callable[[int], np.ndarray], depth_mm_of: Callable[[int], np.ndarray],
-           skip_colour: tuple[int, ...] = ()) -> Path:
-    """Write ``frames`` framesets; colour frame i is omitted for i in ``skip_colour`` (an unpaired depth frame)."""
+           skip_colour: tuple[int, ...] = (), colour_offset_ms: float = 0.0,
+           colour_format: str = "rgb8") -> Path:
+    """Write ``frames`` framesets; colour frame i is omitted for i in ``skip_colour`` (an unpaired depth frame).
+
+    ``colour_offset_ms`` stamps colour frames that much later than their depth frames, as a real camera's two
+    sensors do (their frames are paired by librealsense's syncer within half a frame period,
+    IntelRealSense/librealsense src/sync.cpp:735-740). ``colour_format`` is ``rgb8`` or ``bgr8`` (the pixels stored
+    in that channel order).
+    """
     import pyrealsense2 as rs
 
     c0, d0 = colour_of(0), depth_mm_of(0)
@@ -31,7 +38,7 @@ def record(path: Path, frames: int, colour_of: Callable[[int], np.ndarray], dept
     dev = rs.software_device()
     depth_s, colour_s = dev.add_sensor("Depth"), dev.add_sensor("Color")
     dp = depth_s.add_video_stream(_stream(rs, rs.stream.depth, rs.format.z16, 2, dw, dh, 0, 50.0 * dw / cw))
-    cp = colour_s.add_video_stream(_stream(rs, rs.stream.color, rs.format.rgb8, 3, cw, ch, 1, 50.0))
+    cp = colour_s.add_video_stream(_stream(rs, rs.stream.color, getattr(rs.format, colour_format), 3, cw, ch, 1, 50.0))
     depth_s.add_read_only_option(rs.option.depth_units, 0.001)
     ext = rs.extrinsics()
     ext.rotation, ext.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0]
@@ -44,12 +51,13 @@ def record(path: Path, frames: int, colour_of: Callable[[int], np.ndarray], dept
     colour_s.start(qc)
     for i in range(frames):
         for sensor, profile, pixels, bpp in ((depth_s, dp, depth_mm_of(i).astype(np.uint16), 2),
-                                             (colour_s, cp, colour_of(i).astype(np.uint8), 3)):
+                                             (colour_s, cp, _channels(colour_of(i), colour_format), 3)):
             if sensor is colour_s and i in skip_colour:
                 continue
             f = rs.software_video_frame()
             f.pixels, f.bpp, f.stride = pixels, bpp, bpp * pixels.shape[1]
-            f.timestamp, f.domain, f.frame_number = i * 33.0, rs.timestamp_domain.hardware_clock, i
+            offset = colour_offset_ms if sensor is colour_s else 0.0
+            f.timestamp, f.domain, f.frame_number = i * 33.0 + offset, rs.timestamp_domain.hardware_clock, i
             f.profile = profile.as_video_stream_profile()
             sensor.on_video_frame(f)
         time.sleep(0.03)
@@ -59,6 +67,11 @@ def record(path: Path, frames: int, colour_of: Callable[[int], np.ndarray], dept
     colour_s.close()
     del recorder
     return path
+
+
+def _channels(rgb: np.ndarray, colour_format: str) -> np.ndarray:
+    rgb = rgb.astype(np.uint8)
+    return np.ascontiguousarray(rgb[..., ::-1]) if colour_format == "bgr8" else rgb
 
 
 def scene(frames: int = 6, size: tuple[int, int] = (48, 64)) -> tuple[Callable, Callable]:

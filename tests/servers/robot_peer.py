@@ -10,9 +10,9 @@ timestamped log of every line it receives, and of what it does.
 - Dead-man switch (``deadman_s``): no line for that long after its last reply, or the connection closing, halts the
   robot (logged as ``HALT``).
 
-Faults for tests: ``refuse`` (command words answered ``ERR``), ``silent`` (command words never answered, as if the
-robot hung), ``mute`` (nothing is ever answered). ``serial_url()`` serves the same robot on a pseudo-terminal, as a
-serial port.
+Faults for tests: ``refuse`` (command words answered ``ERR``; ``STOP`` halts, then answers ``ERR``), ``silent``
+(command words never answered, as if the robot hung), ``mute`` (nothing is ever answered). ``serial_url()`` serves
+the same robot on a pseudo-terminal, as a serial port.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ class RobotPeer:
                         if running is not None:
                             running = None
                             reply("ERR stopped")
-                        reply("OK")
+                        reply("ERR refused STOP" if "STOP" in self.refuse else "OK")  # halted, but says it failed
                         continue
                     if running is not None:
                         self._note(cid, "violation", f"{line!r} before the reply to {running[0]!r}")

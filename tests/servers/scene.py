@@ -23,7 +23,7 @@ class RoomsLevel:
         self.world = World(style, *size)
         self.world.apply(self.layout, rng.uniform(0, 2 * math.pi, len(self.layout.things)))
         self.renderer = SceneRenderer(self.world.model, *size)
-        self.size = size
+        self.size, self.fovy = size, style.fovy
         self.names = {f"thing{i}": gid for i, gid in enumerate(self.world.thing_ids[: len(self.layout.things)])}
         self.names.update({f"wall{i}": gid for i, gid in enumerate(self.world.wall_ids[: len(self.layout.walls)])})
 
@@ -43,6 +43,15 @@ class RoomsLevel:
 
     def depth(self) -> np.ndarray:
         return self.renderer.rgbd(self.world.data, self.world.eye_cam, depth=True)[1]
+
+    def range_depth(self) -> np.ndarray:
+        """Distance from the camera centre to each pixel's point (metres): the planar depth stretched along each
+        pixel's ray (a pinhole camera with vertical field of view ``fovy``)."""
+        h, w = self.size
+        f = (h / 2) / math.tan(math.radians(self.fovy) / 2)
+        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+        stretch = np.sqrt(1 + ((u + 0.5 - w / 2) / f) ** 2 + ((v + 0.5 - h / 2) / f) ** 2)
+        return (self.depth() * stretch).astype(np.float32)
 
     def object_ids(self) -> np.ndarray:
         """Per-pixel object name index into ``list(self.names)`` (-1: floor, sky)."""

@@ -6,8 +6,9 @@ listener serves a connection to its end before it accepts the next, which waits 
 the greeting is ``connected to <project>`` (TcpServer.cpp:183); requests are ``<id>:<command>`` and replies
 ``<id>:<body>`` (Server/UnrealcvServer.cpp:198, 270-278); success without a body is ``ok`` and errors are ``error
 <message>`` (Server/ExecStatus.cpp:104-105), an unknown command ``error No handler found for URI '<uri>'``
-(Server/CommandDispatcher.cpp). Served: ``vget /unrealcv/commands`` (the template list the 1.3 client probes),
-``/unrealcv/version|status|help`` (Commands/PluginHandler.cpp), ``vget /objects`` (names each followed by a space,
+(Server/CommandDispatcher.cpp:199). Served: ``vget /unrealcv/version|status|help`` (Commands/PluginHandler.cpp:98-110;
+the version is the plugin descriptor's VersionName, no ``v``: ``1.0.1`` on branches 5.2 and 4.27-stable,
+``0.3.10`` on 4.27, UnrealCV.uplugin), ``vget /objects`` (names each followed by a space,
 ObjectHandler.cpp:233-240), ``vget /object/NAME/color`` (``(R=..,G=..,B=..,A=..)``, ObjectHandler.cpp:305-312),
 ``vset /camera/0/location x y z``, ``/rotation pitch yaw roll``, ``/size w h``, ``vget /camera/0/lit png``,
 ``/object_mask png`` (RGBA PNG) and ``/depth npy`` (float32 H×W, centimetres) (Commands/CameraHandler.cpp:92-160,
@@ -29,7 +30,8 @@ from tests.servers.loop import Budget, arguments, listen, serve_forever
 from tests.servers.scene import RoomsLevel
 
 MAGIC = 0x9E2B83C1
-COMMANDS = ["vget /unrealcv/commands", "vget /unrealcv/version", "vget /unrealcv/status", "vget /objects",
+# no plugin branch binds ``vget /unrealcv/commands`` (the 1.3 client's capability probe): it gets the dispatcher's error
+COMMANDS = ["vget /unrealcv/version", "vget /unrealcv/status", "vget /objects",
             "vget /object/[str]/color", "vset /camera/[uint]/location [float] [float] [float]",
             "vset /camera/[uint]/rotation [float] [float] [float]", "vget /camera/[uint]/lit [str]",
             "vget /camera/[uint]/object_mask [str]", "vget /camera/[uint]/depth [str]",
@@ -57,8 +59,6 @@ class UnrealCVScene:
 
     def handle(self, command: str) -> bytes | str:
         names = list(self.level.names)
-        if command == "vget /unrealcv/commands":
-            return "\n".join(COMMANDS)
         if command == "vget /unrealcv/version":
             return self.version
         if command == "vget /unrealcv/status":
@@ -104,30 +104,36 @@ def frame(payload: bytes) -> bytes:
     return struct.pack("<II", MAGIC, len(payload)) + payload
 
 
+REQUEST = re.compile(rb"(\d+):(.*)")  # Server/UnrealcvServer.cpp:23 MessageFormat, searched as FRegexMatcher does
+
+
 def handler(scene: UnrealCVScene, budget: Budget):
-    """Cut a connection's bytes into framed messages and answer each ``id:command`` with ``id:reply``."""
+    """Cut a connection's bytes into framed messages and answer each ``id:command`` with ``id:reply``. As the
+    plugin does: a bad magic or an empty payload ends the connection (Server/TcpServer.cpp:81-93, 197-205), a
+    payload without ``id:`` is dropped unanswered (UnrealcvServer.cpp:268-283), the id is echoed as parsed
+    (``%d:``, UnrealcvServer.cpp:198, 275)."""
     def on_data(state: dict, data: bytes) -> bytes:
         buf = state.get("buf", b"") + data
         out = b""
         while len(buf) >= 8:
             magic, size = struct.unpack("<II", buf[:8])
-            if magic != MAGIC:
-                raise ConnectionError("bad magic")
+            if magic != MAGIC or size == 0:
+                raise ConnectionAbortedError("bad header")
             if len(buf) < 8 + size:
                 break
             body, buf = buf[8:8 + size], buf[8 + size:]
-            msg_id, _, command = body.partition(b":")
-            if not budget.take():
+            m = REQUEST.search(body)
+            if m is None or not budget.take():
                 continue
-            reply = scene.handle(command.decode())
-            out += frame(msg_id + b":" + (reply.encode() if isinstance(reply, str) else reply))
+            reply = scene.handle(m.group(2).decode())
+            out += frame(b"%d:" % int(m.group(1)) + (reply.encode() if isinstance(reply, str) else reply))
         state["buf"] = buf
         return out
     return on_data
 
 
 def main() -> None:
-    args = arguments(("--version", {"default": "v1.1.2"}))
+    args = arguments(("--version", {"default": "1.0.1"}))
     scene = UnrealCVScene(args.seed, args.version)
     sock = listen(args.port)
     serve_forever(sock, handler(scene, Budget(args.fault, args.after)), greeting=frame(b"connected to RoomsLevel"),

@@ -4,19 +4,24 @@ Every call is ViZDoom's public Python API, as documented in Farama-Foundation/Vi
 src/lib_python/ViZDoomMethodsDocstrings.h: ``DoomGame.init`` (:14), ``close`` (:19), ``new_episode`` (:23),
 ``advance_action`` (:70), ``make_action`` (:76), ``get_state`` (:110), ``add_available_button`` (:146),
 ``add_available_game_variable`` (:179), ``set_doom_scenario_path`` (:297) and ``set_doom_map`` (:304) to load our
-generated PWAD, ``set_seed`` (:336), ``set_episode_timeout`` (:357), ``set_screen_resolution`` (:363),
-``set_screen_format`` (:375), ``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408),
-``set_render_hud`` (:472), ``set_render_weapon`` (:486), ``set_render_crosshair`` (:492), ``set_render_decals``
-(:498), ``set_render_particles`` (:504), ``set_render_messages`` (:518), ``set_window_visible`` (:556),
+generated PWAD, ``set_doom_config_path`` (:325; its ini goes to our temporary folder), ``set_seed`` (:336),
+``set_episode_timeout`` (:357), ``set_screen_resolution`` (:363), ``set_screen_format`` (:375),
+``set_depth_buffer_enabled`` (:387), ``set_labels_buffer_enabled`` (:408), ``set_render_hud`` (:472),
+``set_render_weapon`` (:486), ``set_render_crosshair`` (:492), ``set_render_decals`` (:498),
+``set_render_particles`` (:504), ``set_render_messages`` (:518), ``set_window_visible`` (:556),
 ``set_sound_enabled`` (:571).
 Controls are delta buttons (docs/api/python/enums.md:147-151): ``TURN_LEFT_RIGHT_DELTA`` and ``LOOK_UP_DOWN_DELTA``
 in degrees per tic (positive turns right / looks up), ``MOVE_FORWARD_BACKWARD_DELTA`` and ``MOVE_LEFT_RIGHT_DELTA``
 as speeds. The goal view is the same map with the player started at the goal camera's pose (map01), the episode
 itself starts the player elsewhere (map02). The target mask is the target's value in the labels buffer
 (examples/python/labels_buffer.py:115-178: ``state.labels`` give ``object_name`` and ``value``). Depth comes from
-the depth buffer, a uint8 proportional to distance (src/vizdoom/src/r_draw.cpp:207), scaled to metres by
-``DEPTH_UNITS_PER_LEVEL`` (measured against walls at known distances; crossview's
-tests/examples/test_vizdoom.py re-measures it).
+the depth buffer, a uint8 planar depth that is linear in distance but not proportional to it: every surface kind
+subtracts an offset before scaling (walls Farama-Foundation/ViZDoom:src/vizdoom/src/r_segs.cpp:1177-1181, sprites
+src/vizdoom/src/r_draw.cpp:207-211, floors and ceilings r_plane.cpp:227 through viz_depth.cpp:113-123, which
+subtracts its minimum twice), truncates, and saturates at 255. Upstream gives no unit, so map units =
+``DEPTH_UNITS_PER_LEVEL`` x level + ``DEPTH_OFFSET_UNITS`` was fitted at 320x240 against walls at known distances
+(7.14 units/level, 9.1 units offset; sprites fit the same line); crossview's tests/examples/test_vizdoom.py
+re-measures it on walls and on the target, whose engine position comes from ``state.labels``.
 """
 
 from __future__ import annotations
@@ -48,7 +53,8 @@ INSTALL = "pip install vizdoom (software rendering, no display needed)"
 TICS = 4  # engine tics (35 per second) per step
 CONTROL_HZ = 35.0 / TICS
 SPEED = 12.0  # MOVE_*_DELTA per tic; about 0.25 m per step from rest
-DEPTH_UNITS_PER_LEVEL = 7.31  # map units per depth-buffer level at 320x240
+DEPTH_UNITS_PER_LEVEL = 7.14  # map units per depth-buffer level at 320x240 (fitted; see the module docstring)
+DEPTH_OFFSET_UNITS = 9.1  # map units at level 0: upstream subtracts an offset before scaling
 WARMUP_TICS = 8  # the engine ignores input for the first tics of an episode
 CENTRE_DEG = 10.0
 MAX_STEPS = {"easy": 60, "hard": 120}
@@ -110,6 +116,7 @@ class VizdoomAdapter:
         v = self.vzd
         game = v.DoomGame()
         game.set_doom_scenario_path(str(path))
+        game.set_doom_config_path(str(self._dir / "_vizdoom.ini"))  # else the engine writes it to the current folder
         game.set_seed(int(seed) & 0x7FFFFFFF)
         game.set_screen_resolution(v.ScreenResolution.RES_320X240)
         game.set_screen_format(v.ScreenFormat.RGB24)
@@ -176,8 +183,8 @@ class VizdoomAdapter:
         s = self._state
         depth = None
         if self.depth:
-            levels = np.maximum(self._fit(s.depth_buffer).astype(np.float32), 0.5)
-            depth = levels * np.float32(DEPTH_UNITS_PER_LEVEL * UNIT_M)
+            levels = self._fit(s.depth_buffer).astype(np.float32)
+            depth = (levels * np.float32(DEPTH_UNITS_PER_LEVEL) + np.float32(DEPTH_OFFSET_UNITS)) * np.float32(UNIT_M)
         return Observation(self._fit(s.screen_buffer), depth, self._steps / CONTROL_HZ)
 
     def _info(self) -> StepInfo:
