@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.errors import CrossviewError
 from harness.inference.shm import ShmWriter, pack_plain, unpack_plain
-from harness.spec import Action, CrossViewGoal, Observation, PrivilegedFacts
+from harness.spec import Action, CrossViewGoal, Goal, Observation, PrivilegedFacts
 from harness.wire import WireError, goal_to_wire, observation_to_wire, policy_info_from_wire, privileged_to_wire
 from policies.base import PolicyInfo
 
@@ -96,15 +96,22 @@ class InferenceClient:
         self.writer.close()
 
 
+def _cross_view(goal: Any) -> CrossViewGoal:
+    """The cross-view goal to send (a ``Goal`` holding only one); language and video goals are not carried yet."""
+    if isinstance(goal, CrossViewGoal):
+        return goal
+    if isinstance(goal, Goal) and goal.cross_view is not None and goal.language is None and goal.video is None:
+        return goal.cross_view
+    raise CrossviewError("inference: shared carries cross-view goals only (language and video goals are not "
+                         "implemented there yet): use inference: per_worker for this sweep")
+
+
 class SharedPolicy:
     """A policy living in the policy process; its slots are this worker's slots."""
 
     def __init__(self, client: InferenceClient, key: str, kind: str, options: dict[str, Any]) -> None:
         self.client, self.key, self.kind, self.options = client, key, kind, options
         self.info = self._load()
-        if not self.info.cross_view_only:
-            raise CrossviewError(f"inference: shared carries cross-view goals only; policy {self.info.name!r} takes "
-                                 f"{', '.join(m.value for m in self.info.goals)}: use inference: per_worker")
         self._goals: dict[int, CrossViewGoal] = {}  # the goal object each slot last sent
         self._born: dict[int, int] = {}  # connection generation each slot was reset in
 
@@ -133,7 +140,7 @@ class SharedPolicy:
         slots = list(range(len(observations))) if slots is None else [int(s) for s in slots]
         if self.client.conn is None or any(self._born.get(s) != self.client.generation for s in slots):
             raise PolicyProcessLost("the policy process was restarted: these slots' state is gone")
-        sent = [None if self._goals.get(s) is g else goal_to_wire(g) for s, g in zip(slots, goals)]
+        sent = [None if self._goals.get(s) is g else goal_to_wire(_cross_view(g)) for s, g in zip(slots, goals)]
         reply = self.client.request({"type": "act", "key": self.key, "slots": slots,
                                      "obs": [observation_to_wire(o) for o in observations], "goals": sent,
                                      "privileged": [privileged_to_wire(p) for p in privileged]})

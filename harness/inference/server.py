@@ -27,7 +27,7 @@ from multiprocessing.connection import Connection, Listener, wait
 from typing import Any
 
 from harness.inference.shm import ShmReader, pack_plain
-from harness.spec import CrossViewGoal, Observation, PrivilegedFacts
+from harness.spec import CrossViewGoal, Goal, Observation, PrivilegedFacts
 from harness.wire import WireError, goal_from_wire, observation_from_wire, policy_info_to_wire, privileged_from_wire
 from policies.base import Policy, make_policy
 
@@ -67,7 +67,7 @@ class _Request:
     key: str
     slots: list[int]
     obs: list[Observation]
-    goals: list[CrossViewGoal]
+    goals: list[CrossViewGoal | Goal]
     privileged: list[PrivilegedFacts | None]
     at: float
 
@@ -181,8 +181,10 @@ class PolicyProcess:
                 loaded.goals[seat] = CrossViewGoal(goal.image.copy(), goal.mask.copy(), goal.interaction)
             elif seat not in loaded.goals:
                 raise WireError("a slot's first act must carry its goal")
+        plain = loaded.policy.info.cross_view_only  # else the policy takes Goal values (harness.spec.Goal)
         self.queue.append(_Request(peer, key, seats, [observation_from_wire(o) for o in obs],
-                                   [loaded.goals[s] for s in seats], [privileged_from_wire(p) for p in priv],
+                                   [loaded.goals[s] if plain else Goal(cross_view=loaded.goals[s]) for s in seats],
+                                   [privileged_from_wire(p) for p in priv],
                                    time.monotonic()))
 
     def _handle(self, peer: _Peer, data: bytes) -> None:
