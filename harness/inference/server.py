@@ -90,7 +90,8 @@ class PolicyProcess:
     def _accept(self) -> None:
         while True:
             try:
-                conn = self.listener.accept()  # the HMAC challenge runs here: a wrong key never gets a connection
+                conn = self.listener.accept()  # the HMAC challenge runs here (CPython 3.11 Lib/multiprocessing/
+                # connection.py:481-482): a client without the sweep's key never gets a connection
             except OSError:
                 return
             except Exception:  # a client that failed the challenge: refuse it and go on

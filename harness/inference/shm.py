@@ -116,8 +116,10 @@ class ShmReader:
             self.shm = shared_memory.SharedMemory(name=name)
         except (OSError, ValueError) as exc:
             raise WireError(f"shared memory segment {name!r} cannot be opened: {exc}") from None
-        # the worker owns the segment and unlinks it; spawned processes share the driver's resource tracker, whose
-        # record of the name is a set, so this attachment's registration is the worker's own (nothing to undo)
+        # the worker owns the segment and unlinks it. Attaching registers the name again (CPython 3.11
+        # Lib/multiprocessing/shared_memory.py:120), but spawned processes share the driver's tracker
+        # (popen_spawn_posix.py:40, spawn.py:119), whose record is a set (resource_tracker.py:223,237): nothing to
+        # undo here — unregistering would make the worker's unlink fail there (resource_tracker.py:239)
 
     def _view(self, d: dict) -> np.ndarray:
         dtype, shape, offset = d.get("dtype"), d.get("shape"), d.get("offset")
