@@ -90,10 +90,12 @@ def vpt_to_action(buttons: int, camera: int) -> Action:
 
 
 def action_to_vpt(action: Action) -> tuple[int, int]:
-    """The VPT (buttons, camera) pair of a common action (opposed keys cancel, as in VPT)."""
+    """The VPT (buttons, camera) pair of a common action, as ``MinecraftSim.env_action_to_agent_action`` maps it
+    (minestudio/simulator/entry.py:171-180): forward+back and left+right cancel, and of sprint+sneak the later in
+    the group (sneak) wins (minestudio/utils/vpt_lib/action_mapping.py:91-103)."""
     fb = "forward" if action.forward and not action.back else "back" if action.back and not action.forward else "none"
     lr = "left" if action.left and not action.right else "right" if action.right and not action.left else "none"
-    ss = "sprint" if action.sprint else "sneak" if action.sneak else "none"
+    ss = "sneak" if action.sneak else "sprint" if action.sprint else "none"
     pitch_bin, yaw_bin = (int(degrees_to_bin(v)) for v in action.camera)
     moves = (pitch_bin, yaw_bin) != (NULL_BIN, NULL_BIN)
     combo = ("none", fb, lr, ss, "use" if action.use else "none", "none", "attack" if action.attack else "none",

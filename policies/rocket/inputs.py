@@ -8,7 +8,7 @@ Goal kinds, by class (a class may declare its own with a ``goal_kind`` attribute
 - ``none`` (VPT, minestudio/models/vpt/body.py:417-450): the image alone.
 - ``segment`` (ROCKET-1: a mask of the target in the agent's *own* view, minestudio/models/rocket_one/body.py:139-154),
   ``video`` (GROOT: ``ref_video_path``, groot_one/body.py:497-500), ``text`` (STEVE-1: ``condition``,
-  steve_one/body.py:582-584): crossview's goals do not carry these yet, so such a policy is refused with one line.
+  steve_one/body.py:567): crossview's goals do not carry these yet, so such a policy is refused with one line.
 
 Images are resized as upstream feeds them: the observation as MinecraftSim does (``cv2.resize`` INTER_LINEAR,
 minestudio/simulator/entry.py:239), the cross-view image and its mask (as uint8 0/1) as ROCKET-2's demo does

@@ -141,8 +141,17 @@ def from_folder(cls: type, folder: Path, what: str) -> Any:
                              "(write it with model.save_pretrained(folder))")
     config = json.loads((folder / "config.json").read_text())
     model = _build(what, config, lambda: cls.from_pretrained(str(folder)))
-    check_keys(what, set(model.state_dict()), _file_keys(weights, torch))
+    state, found = model.state_dict(), _file_keys(weights, torch)
+    check_keys(what, set(state) - _tied_elsewhere(state, found), found)
     return model
+
+
+def _tied_elsewhere(state: dict[str, Any], found: set[str]) -> set[str]:
+    """Keys absent from the file whose tensor shares storage with a key in it: safetensors' ``save_model`` (which
+    ``save_pretrained`` calls, huggingface_hub/hub_mixin.py ``PyTorchModelHubMixin._save_pretrained``) writes one name
+    per shared storage, and ``load_model`` restores the others through it."""
+    stored = {v.untyped_storage().data_ptr() for k, v in state.items() if k in found and v.numel()}
+    return {k for k, v in state.items() if k not in found and v.numel() and v.untyped_storage().data_ptr() in stored}
 
 
 def from_hub(cls: type, name: str, what: str) -> tuple[Any, Path]:

@@ -60,11 +60,18 @@ class MineStudioPolicy:
     def check_available(cls) -> None:
         """Raise BackendUnavailable naming, in one line, every module the wrapper and MineStudio need but lack."""
         import importlib
+        import warnings
 
         missing = []
         for module, package in NEEDS:
             try:
-                importlib.import_module(module)
+                with warnings.catch_warnings():
+                    # torchvision 0.16.2 next to a CPU torch (noxfile.py) warns on import that its C image extension
+                    # does not load (pytorch/vision torchvision/io/image.py); only its pure-Python transforms are used,
+                    # and the warning would make a one-line error two more lines
+                    warnings.filterwarnings("ignore", message="Failed to load image Python extension",
+                                            category=UserWarning)
+                    importlib.import_module(module)
             except Exception as exc:  # torchvision's CUDA build raises RuntimeError next to a CPU torch
                 missing.append(f"{module} ({type(exc).__name__}: {str(exc).splitlines()[0][:80]}; pip install "
                                f"{package})")

@@ -9,6 +9,7 @@
   (CraftJarvis/ROCKET-2:model.py:118-208: ``cross_view`` image/mask/id, ``env_prev_action``) with a tiny encoder and
   MineStudio's own recurrent transformer (``ResidualRecurrentBlocks``, minestudio/utils/vpt_lib/util.py:133-213), so
   the cross-view path runs in CI where ROCKET-2's code (a repository without a licence) is not available.
+  Its previous-action keys are upstream's (``PrevActionCallback``'s ``avail_keys``), not the wrapper's.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from pathlib import Path
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from minestudio.models import MinePolicy, VPTPolicy
+from minestudio.simulator.callbacks.prev_action import avail_keys
 from minestudio.utils.vpt_lib.util import ResidualRecurrentBlocks
 from torch import nn
-
-from policies.rocket.actions import ENV_BUTTONS
 
 VPT_TINY = {"attention_heads": 2, "attention_mask_style": "clipped_causal", "attention_memory_size": 8,
             "hidsize": 32, "img_shape": [128, 128, 3], "impala_chans": [4, 4, 4],
@@ -50,6 +50,12 @@ def tiny_timm_backbone(folder: Path) -> str:
     return f"local-dir:{folder}"
 
 
+# the previous-action keys, from upstream rather than from the wrapper: what MineStudio's PrevActionCallback hands on
+# (minestudio/simulator/callbacks/prev_action.py:14-17), the camera apart; ROCKET-2 reads a subset of them
+# (CraftJarvis/ROCKET-2:model.py:22-40, ``key.replace("_", ".")``)
+PREV_BUTTONS = tuple(k for k in avail_keys if k != "camera")
+
+
 class TinyCrossView(MinePolicy, PyTorchModelHubMixin):
     """A small MinePolicy conditioned on a cross-view goal, fed exactly ROCKET-2's input keys."""
 
@@ -62,7 +68,7 @@ class TinyCrossView(MinePolicy, PyTorchModelHubMixin):
         self.encode = nn.Sequential(nn.Conv2d(7, 8, 8, stride=8), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
                                     nn.Linear(32, hiddim))
         self.interaction = nn.Embedding(10, hiddim)
-        self.prev_action = nn.Linear(len(ENV_BUTTONS) + 2, hiddim)
+        self.prev_action = nn.Linear(len(PREV_BUTTONS) + 2, hiddim)
         self.recurrent = ResidualRecurrentBlocks(
             hidsize=hiddim, timesteps=4, recurrence_type="transformer", is_residual=True, use_pointwise_layer=True,
             pointwise_ratio=4, pointwise_use_activation=False, attention_mask_style="clipped_causal",
@@ -77,7 +83,7 @@ class TinyCrossView(MinePolicy, PyTorchModelHubMixin):
         x = x + self.interaction(cv["cross_view_obj_id"] + 1)
         if self.use_prev_action:
             prev = input["env_prev_action"]
-            flat = torch.cat([torch.stack([prev[k].float() for k in ENV_BUTTONS], dim=-1), prev["camera"].float()],
+            flat = torch.cat([torch.stack([prev[k].float() for k in PREV_BUTTONS], dim=-1), prev["camera"].float()],
                              dim=-1)
             x = x + self.prev_action(flat)
         first = torch.zeros((b, t), dtype=torch.bool, device=x.device)
@@ -89,6 +95,15 @@ class TinyCrossView(MinePolicy, PyTorchModelHubMixin):
         if batch_size is None:
             return [s.squeeze(0).to(self.device) for s in self.recurrent.initial_state(1)]
         return [s.to(self.device) for s in self.recurrent.initial_state(batch_size)]
+
+
+class TiedCrossView(TinyCrossView):
+    """TinyCrossView with one weight shared by two modules (safetensors stores it under one name only)."""
+
+    def __init__(self, hiddim: int = 32, use_prev_action: bool = True, mem_len: int = 8, action_space=None) -> None:
+        super().__init__(hiddim=hiddim, use_prev_action=use_prev_action, mem_len=mem_len, action_space=action_space)
+        self.interaction_copy = nn.Embedding(10, hiddim)
+        self.interaction_copy.weight = self.interaction.weight
 
 
 def saved(model: nn.Module, folder: Path) -> Path:

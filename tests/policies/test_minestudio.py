@@ -6,6 +6,7 @@ no hub, no network.  Upstream: CraftJarvis/MineStudio@46caf08 (= PyPI minestudio
 
 from __future__ import annotations
 
+import itertools
 import os
 import types
 from pathlib import Path
@@ -18,6 +19,7 @@ pytest.importorskip("minestudio.models", reason="MineStudio is not installed her
 
 import torch  # noqa: E402
 from minestudio.simulator import MinecraftSim  # noqa: E402
+from minestudio.simulator.callbacks.prev_action import avail_keys  # noqa: E402
 from minestudio.simulator.entry import CameraConfig  # noqa: E402
 from minestudio.utils.vpt_lib.action_mapping import CameraHierarchicalMapping  # noqa: E402
 from minestudio.utils.vpt_lib.actions import ActionTransformer  # noqa: E402
@@ -28,7 +30,7 @@ from policies.base import make_policy  # noqa: E402
 from policies.rocket import actions as vpt  # noqa: E402
 from policies.rocket.inputs import InputBuilder  # noqa: E402
 from policies.rocket.policy import MineStudioPolicy  # noqa: E402
-from tests.policies.minestudio_models import TinyCrossView, saved, tiny_timm_backbone, tiny_vpt  # noqa: E402
+from tests.policies.minestudio_models import TiedCrossView, TinyCrossView, saved, tiny_timm_backbone, tiny_vpt  # noqa: E402
 
 TESTS = str(Path(__file__).resolve().parents[2])
 
@@ -103,11 +105,26 @@ def test_inventory_keeps_the_camera_head_as_upstream() -> None:
     assert vpt.vpt_to_action(vpt.INVENTORY, 0).camera == pytest.approx((-10, -10))
 
 
+def test_common_action_to_vpt_as_minecraftsim() -> None:
+    """Every combination of the nine common buttons × camera turns: ours against MinecraftSim's env → agent mapping
+    (minestudio/simulator/entry.py:171-180: ``env2policy`` then ``from_factored``), sprint+sneak included."""
+    keys = ("forward", "back", "left", "right", "jump", "sneak", "sprint", "attack", "use")
+    cameras = [(0.0, 0.0), (0.0, 3.0), (-10.0, 0.0), (4.2, -0.7), (45.0, -45.0), (0.4, 0.2)]
+    combos = [(bits, cam) for bits in itertools.product((False, True), repeat=len(keys)) for cam in cameras]
+    env = {k: np.array([int(bits[i]) for bits, _ in combos]) for i, k in enumerate(keys)}
+    env["camera"] = np.array([cam for _, cam in combos], dtype=np.float64)
+    up = MinecraftSim.env_action_to_agent_action(sim_converter(), env)
+    for n, (bits, cam) in enumerate(combos):
+        ours = vpt.action_to_vpt(Action(**dict(zip(keys, bits)), camera=cam))
+        assert ours == (int(up["buttons"][n, 0]), int(up["camera"][n, 0])), (bits, cam)
+
+
 def test_env_prev_action_matches_the_simulator_format() -> None:
     builder = InputBuilder("none", 128, prev_action=True, device="cpu")
     rng = np.random.default_rng(0)
     pairs = [(int(rng.integers(vpt.N_BUTTONS)), int(rng.integers(vpt.N_CAMERA))) for _ in range(5)]
     got = builder.env_prev_action([None, *pairs])
+    assert set(got) == set(avail_keys)  # the keys PrevActionCallback hands on (prev_action.py:14-17,74,86-93)
     up = upstream_env_action(np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs]))
     for name in vpt.ENV_BUTTONS:
         assert got[name].shape == (6, 1) and got[name].dtype == torch.long
@@ -166,7 +183,12 @@ def test_guidance_keeps_a_separate_memory_for_the_null_goal(xview_folder: Path) 
     for _ in range(3):
         obs, goals = frames(rng, 2)
         cond_in = policy.inputs.build(obs, goals, prev)
-        base_in = policy.inputs.build(obs, [CrossViewGoal.null(224, 224)] * 2, prev)
+        # the unconditioned input as ROCKET-2's CFGWrapper makes it from the conditioned one (zero image, zero mask,
+        # id -1, the rest shared: CraftJarvis/ROCKET-2:cfg_wrapper.py:39-42), not from the wrapper's null goal
+        cv = cond_in["cross_view"]
+        base_in = {**cond_in, "cross_view": {"cross_view_image": torch.zeros_like(cv["cross_view_image"]),
+                                             "cross_view_obj_id": torch.zeros_like(cv["cross_view_obj_id"]) - 1,
+                                             "cross_view_obj_mask": torch.zeros_like(cv["cross_view_obj_mask"])}}
         with torch.inference_mode():
             cond, cond_state = model(cond_in, cond_state)
             base, base_state = model(base_in, base_state)
@@ -200,6 +222,17 @@ def test_mismatched_weights_name_their_keys(vpt_folder: Path, xview_folder: Path
         make_policy("minestudio", model="tests.policies.minestudio_models:TinyCrossView", code=TESTS,
                     checkpoint=str(vpt_folder), device="cpu")
     assert "net.img_process" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_tied_weights_saved_once_by_safetensors_still_load(tmp_path: Path) -> None:
+    torch.manual_seed(3)
+    folder = saved(TiedCrossView(), tmp_path / "tied")
+    policy = make_policy("minestudio", model="tests.policies.minestudio_models:TiedCrossView", code=TESTS,
+                         checkpoint=str(folder), device="cpu")
+    assert policy.model.interaction_copy.weight is policy.model.interaction.weight
+    obs, goals = frames(np.random.default_rng(0), 1)
+    policy.reset(1)
+    assert len(policy.act(obs, goals, [None])) == 1
 
 
 def test_lightning_checkpoint_with_mine_policy_prefix(tmp_path: Path) -> None:
