@@ -7,7 +7,7 @@
   independent processes as the sweep has workers, throughputs summed — the limit the sweep is measured against;
 - sweep: ``crossview sweep`` with the same workers and K envs each (planning, scheduling, store, thumbnails).
 
-Targets (issue 3): sweep >= 90% of raw; sweep / naive >= 1.6.
+Targets (issue 18): sweep >= 0.95 of raw over the whole run; sweep / naive >= 2.2 (issue 3 asked 0.90 and 1.6).
 """
 
 from __future__ import annotations
@@ -134,13 +134,14 @@ def main() -> None:
         naive = loop(ckpt, 1, args.seconds, 0)
         raw = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
         total, steady = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp) / "runs")
-    print(f"Rooms 224x224 RGB+depth, torch policy (xview), {os.cpu_count()} cores, max_steps {MAX_STEPS}")
+    print(f"Rooms 224x224 RGB+depth, torch policy (xview), {os.cpu_count()} cores, max_steps {MAX_STEPS}, "
+          f"load average {os.getloadavg()[0]:.1f} (figures are noisy on a loaded machine)")
     print(f"  naive loop (1 env, batch-1 calls, 1 process):     {naive:8.1f} env-steps/s")
     print(f"  raw loop x{args.workers} processes ({args.envs} envs, batched):     {raw:8.1f} env-steps/s  (limit)")
     print(f"  crossview sweep ({args.workers} workers x {args.envs} envs), whole run: {total:8.1f} env-steps/s")
     print(f"  crossview sweep, steady state:                    {steady:8.1f} env-steps/s")
-    print(f"  sweep / raw limit: {total / raw:.2f} whole run, {steady / raw:.2f} steady   (target >= 0.90)")
-    print(f"  sweep / naive:     {total / naive:.2f} whole run, {steady / naive:.2f} steady   (target >= 1.6)")
+    print(f"  sweep / raw limit: {total / raw:.2f} whole run, {steady / raw:.2f} steady   (target >= 0.95 whole run)")
+    print(f"  sweep / naive:     {total / naive:.2f} whole run, {steady / naive:.2f} steady   (target >= 2.2)")
 
 
 if __name__ == "__main__":

@@ -38,9 +38,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from harness.store import Store
 
     config = load_config(args.config)
-    overrides = {k: v for k, v in (("executor", args.executor), ("workers", args.workers)) if v is not None}
+    overrides = {k: v for k, v in (("executor", args.executor), ("workers", args.workers),
+                                   ("inference", args.inference)) if v is not None}
     if overrides:  # validated as if written in the config, so the same bounds hold
-        config = parse_config({**config.model_dump(), **overrides}, "command line (--workers/--executor)")
+        config = parse_config({**config.model_dump(), **overrides}, "command line (--workers/--executor/--inference)")
     base = Path(args.config).resolve().parent
     console = Console(width=None if Console().is_terminal else 140)
     if args.dry_run:
@@ -280,6 +281,9 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan's counts and run nothing")
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="run workers as local processes or as Ray actors (default: the config's)")
+    p.add_argument("--inference", choices=("per_worker", "shared"), default=None,
+                   help="a policy copy per worker, or one batching policy process per copy/device serving every "
+                        "worker (default: the config's)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join: 'auto' or ray://HOST:PORT (default: start a local Ray)")
     p.add_argument("--allow-config-change", action="store_true",

@@ -145,6 +145,14 @@ class RayConfig(_Strict):
     gpus_per_worker: float = Field(default=0.0, ge=0)
 
 
+class BatchingConfig(_Strict):
+    """Shared inference (``inference: shared``): how many policy processes, and how each batches across workers."""
+
+    copies: int = Field(default=1, ge=1, le=64)  # policy processes (one per device); workers spread over them
+    max_batch: int = Field(default=64, ge=1, le=4096)  # env slots in one batched call at most
+    max_wait_ms: float = Field(default=5.0, ge=0, le=10_000)  # how long a queued request waits for company
+
+
 class SweepConfig(_Strict):
     """A whole sweep: policies × environments × tasks × seeds, and how to run it."""
 
@@ -157,6 +165,8 @@ class SweepConfig(_Strict):
     workers: int = Field(default=2, ge=1, le=256)
     envs_per_worker: int = Field(default=4, ge=1, le=64)
     executor: Literal["local", "ray"] = "local"
+    inference: Literal["per_worker", "shared"] = "per_worker"  # a policy copy per worker, or one per device
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
     retries: int = Field(default=2, ge=0, le=20)
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig)

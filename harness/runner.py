@@ -7,7 +7,9 @@ attempts (stored as ``env_error``). Re-running a sweep skips every stored episod
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import os
 import time
 from collections import Counter, deque
@@ -118,14 +120,16 @@ class Scheduler:
     """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
 
     def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int,
-                 on_record: Callable[[EpisodeRecord], None]) -> None:
-        self.ex, self.store, self.retries = executor, store, retries
+                 on_record: Callable[[EpisodeRecord], None], pool: Any = None) -> None:
+        self.ex, self.store, self.retries, self.pool = executor, store, retries, pool
         self.pending: deque[Episode] = deque(pending)
         self.inflight: dict[int, dict[str, Episode]] = {}
         self.waiting: dict[int, int] = {}
         self.attempts: Counter[str] = Counter()
         self.requeues: Counter[str] = Counter()
         self.on_record = on_record
+        self.slots = 1  # env slots per worker (set by run_sweep): a worker holding more has episodes queued
+        self.stealing: set[int] = set()  # workers asked to give back queued episodes, answer pending
         self._next_wid = 0
 
     def start_worker(self) -> None:
@@ -167,6 +171,12 @@ class Scheduler:
             ep = held.pop(msg[2], None)
             if ep is not None:
                 self._fail(ep, msg[3], msg[4])
+        elif kind == "returned":  # queued episodes given back for an idle worker (``_steal``): never started
+            self.stealing.discard(wid)
+            for eid in msg[2]:
+                ep = held.pop(eid, None)
+                if ep is not None:
+                    self.pending.append(ep)
         elif kind == "fatal":
             self._write_off(wid, f"worker crashed: {msg[2]}", IDLE_MARK)
 
@@ -180,6 +190,7 @@ class Scheduler:
         self.ex.kill(wid)
         held = self.inflight.pop(wid, {})
         self.waiting.pop(wid, None)
+        self.stealing.discard(wid)
         culprit, where = blame(current)
         for eid, ep in held.items():
             if culprit is None:
@@ -200,19 +211,44 @@ class Scheduler:
         for fault in self.ex.faults():
             if fault.wid in self.inflight:
                 self._write_off(fault.wid, fault.reason, fault.current)
+        if self.pool is not None:  # shared inference: a dead or hung policy process is restarted; the workers
+            for pfault in self.pool.faults():  # hand back the episodes it held (PolicyProcessLost), retried
+                logging.getLogger("crossview.inference").warning("%s: restarting policy process %d", pfault.reason,
+                                                                 pfault.copy)
+                self.pool.restart(pfault.copy)
+
+    def prime(self, want: int) -> None:
+        """Hand every started worker its first episodes at once: they build simulators and load policies while
+        the driver is still checking policies and opening the store (their records wait in the pipes)."""
+        for wid in self.inflight:
+            self.waiting.setdefault(wid, want)
+        self.dispatch()
 
     def dispatch(self) -> None:
         for wid, want in list(self.waiting.items()):
             if not self.pending:
                 break
-            # leave some work for the other workers when little is left
-            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.waiting)))))
+            # leave work for the other workers when little is left: never more than an even share of what remains
+            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.inflight)))))
             chunk = [self.pending.popleft() for _ in range(min(share, len(self.pending)))]
             if self.ex.send(wid, ("run", [e.to_wire() for e in chunk])):
                 self.inflight[wid].update({e.episode_id: e for e in chunk})
                 del self.waiting[wid]
             else:
                 self.pending.extendleft(reversed(chunk))
+        if not self.pending and self.waiting and getattr(self.ex, "can_steal", False):
+            self._steal()
+
+    def _steal(self) -> None:
+        """The tail: a worker waits for work while another holds episodes it has not started. Ask the fullest for
+        half of its queue back; it returns those still queued (``returned``) and they go to whoever asks."""
+        slots = self.slots
+        victim = max(self.inflight, key=lambda w: len(self.inflight[w]))
+        extra = len(self.inflight[victim]) - slots
+        if victim in self.waiting or victim in self.stealing or extra < 1:
+            return
+        if self.ex.send(victim, ("steal", -(-extra // 2))):
+            self.stealing.add(victim)
 
     @property
     def busy(self) -> bool:
@@ -228,6 +264,22 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
     with Store(run_dir, create=False, readonly=True) as store:
         again = store.done_ids((Status.ABORTED.value, *(ERROR_STATUSES if retry_errors else ())))
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
+
+
+def make_pool(config: SweepConfig, n_workers: int) -> Any:
+    """Shared inference's policy processes (``inference: shared``), or None for a policy copy per worker."""
+    if config.inference != "shared":
+        return None
+    if config.executor == "ray":
+        raise CrossviewError("inference: shared runs with executor: local only (a Ray GPU policy actor is not "
+                             "implemented yet); use inference: per_worker on Ray")
+    from harness.inference.pool import PolicyPool
+
+    b = config.batching
+    per_copy = 2 * -(-n_workers // b.copies)  # room for replaced workers while the old ones' slots are freed
+    return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
+                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup,
+                      threads=max(1, (os.cpu_count() or 1) // b.copies))
 
 
 def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | None) -> Any:
@@ -275,16 +327,23 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
+    pool = make_pool(config, n_workers) if todo else None
+    if pool is not None:
+        settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
     executor = make_executor(config, settings, address)
-    sched = Scheduler(executor, None, todo, config.retries, on_record)
-    try:  # workers start up (imports, GL contexts) while the driver checks policies and opens the store
-        if todo:
+    sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
+    sched.slots = config.envs_per_worker
+    try:  # workers start up (imports, GL contexts) and begin episodes while the driver checks policies and opens
+        if todo:  # the store; if a check fails, they are killed before anything is stored
             for _ in range(n_workers):
                 sched.start_worker()
+            sched.prime(2 * config.envs_per_worker)
         check_policies(plan)
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
+        if pool is not None:
+            pool.shutdown()
         runlog.detach(held)
         raise
     log = runlog.release(held, run_dir)
@@ -305,6 +364,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             sched.handle(msg)
     finally:
         executor.shutdown(graceful=False)
+        if pool is not None:
+            pool.shutdown()
         store.close()
         atomic.clear_stale(run_dir)
         runlog.detach(log)

@@ -20,10 +20,17 @@ import contextlib
 import hmac
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
-from harness.wire import WireError, goal_from_wire, observation_from_wire, pack, privileged_from_wire, unpack
+from harness.wire import (
+    WireError,
+    goal_from_wire,
+    observation_from_wire,
+    pack,
+    policy_info_to_wire,
+    privileged_from_wire,
+    unpack,
+)
 from policies.base import Policy
 
 PROTOCOL = 1
@@ -63,8 +70,7 @@ class PolicyServer:
         """The greeting; without ``full`` (before a token was checked) it names no policy detail."""
         out = {"type": "meta", "protocol": PROTOCOL, "auth": self.token is not None, "max_bytes": self.max_bytes}
         if full:
-            info = asdict(self.meta_policy.info)
-            info["interactions"] = [int(i) for i in info["interactions"]]
+            info = policy_info_to_wire(self.meta_policy.info)
             out["policy"] = info
         return out
 

@@ -337,7 +337,7 @@ class Action:
 
     def without(self, fields: tuple[str, ...] | frozenset[str]) -> Action:
         """This action with the named fields (buttons, ``pitch`` or ``yaw``) set to their neutral value."""
-        if not fields:
+        if not fields or not any(getattr(self, f, False) for f in fields):  # nothing to neutralise (common case)
             return self
         changes: dict[str, Any] = {f: False for f in fields if f in BUTTONS}
         if "pitch" in fields or "yaw" in fields:

@@ -130,3 +130,27 @@ def action_from_wire(d: Any) -> Action:
         return Action.from_dict(d)
     except Exception as exc:
         raise WireError(f"bad action: {exc}") from None
+
+
+def policy_info_to_wire(info: Any) -> dict[str, Any]:
+    """A ``PolicyInfo`` as plain msgpack values (the policy server's metadata, the policy process's ``info``)."""
+    from dataclasses import asdict
+
+    d = asdict(info)
+    d["interactions"] = [int(i) for i in d["interactions"]]
+    d["input_size"] = list(d["input_size"]) if d["input_size"] else None
+    d["goals"] = [str(getattr(m, "value", m)) for m in d.get("goals", ())]
+    return d
+
+
+def policy_info_from_wire(p: dict[str, Any], prefix: str = "", device: str = "cpu") -> Any:
+    """The inverse of ``policy_info_to_wire``: ``prefix`` before the name, ``device`` when none is given."""
+    from policies.base import PolicyInfo
+
+    return PolicyInfo(name=f"{prefix}{p.get('name', '?')}",
+                      input_size=tuple(p["input_size"]) if p.get("input_size") else None,
+                      interactions=tuple(Interaction(i) for i in p.get("interactions", [])),
+                      batchable=bool(p.get("batchable", True)), device=str(p.get("device", device)),
+                      privileged=bool(p.get("privileged", False)),
+                      checkpoint_sha256=str(p.get("checkpoint_sha256", "")), checkpoint_step=p.get("checkpoint_step"),
+                      goals=tuple(p.get("goals") or ("cross_view",)))

@@ -19,6 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import runlog, safety
+from harness.inference.client import InferenceClient, InferenceSettings, PolicyProcessLost, SharedPolicy
 from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Goal, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
@@ -43,6 +44,7 @@ class WorkerSettings:
     video_fps: int = 10
     thumbnails: bool = True
     threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
+    inference: tuple[InferenceSettings, ...] = ()  # shared inference: the policy processes (worker w uses w % n)
     heartbeat: float = 30.0  # seconds a worker may go between beats while idle or between calls
     media_timeout: float = 120.0  # seconds to write one episode's video and thumbnail
     startup_timeout: float = 120.0  # seconds to load a policy
@@ -103,6 +105,8 @@ class Worker:
         self.queue: deque[Episode] = deque()
         self.asked = False
         self.stopping = False
+        shared = settings.inference
+        self.client = InferenceClient(wid, shared[wid % len(shared)]) if shared else None
 
     # --------------------------------------------------------------- heartbeat
     # The deadline in shared memory is armed for the worker's whole life: around each adapter, policy or media
@@ -142,6 +146,9 @@ class Worker:
             if msg[0] == "run":
                 self.queue.extend(Episode.from_wire(e) for e in msg[1])
                 self.asked = False
+            elif msg[0] == "steal":  # the sweep's tail: give back episodes not started, for an idle worker
+                given = [self.queue.pop() for _ in range(min(int(msg[1]), len(self.queue)))]
+                self._send("returned", [e.episode_id for e in given])
             elif msg[0] == "stop":
                 self.stopping = True
             block = False
@@ -170,11 +177,17 @@ class Worker:
         if key in self.policies:
             self.policies.move_to_end(key)
             return self.policies[key]
-        while len(self.policies) >= MAX_POLICIES:
-            self.policies.popitem(last=False)
+        running = {s.episode.policy.key for s in self.slots if s is not None}
+        for old in [k for k in self.policies if k not in running]:  # least recently used first; never one a
+            if len(self.policies) < MAX_POLICIES:  # running episode still needs (its state would be lost)
+                break
+            del self.policies[old]
         self._arm(self.s.startup_timeout, POLICY_MARK + ep.episode_id)
-        policy = make_policy(ep.policy.kind, **ep.policy.build_options())
-        policy.reset(len(self.slots))
+        if self.client is not None:  # shared inference: the policy lives in the policy process, whose slots are
+            policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())  # reset
+        else:  # per episode only (a reset of all would clear the slots other policies run there)
+            policy = make_policy(ep.policy.kind, **ep.policy.build_options())
+            policy.reset(len(self.slots))
         self._disarm()
         self.policies[key] = policy
         return policy
@@ -218,9 +231,14 @@ class Worker:
             self._send("failed", ep.episode_id, Status.ENV_ERROR.value, f"reset failed: {_short(exc)}")
             return
         try:
-            self._policy(ep).reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
+            policy = self._policy(ep)
+            if self.client is not None:  # a round trip to the policy process, which may be restarting
+                self._arm(self.client.s.connect_timeout + self._policy_timeout, POLICY_MARK + ep.episode_id)
+            policy.reset(len(self.slots), slots=[i], seeds=[ep.task.seed])
+            self._disarm()
         except Exception as exc:
-            self._send("failed", ep.episode_id, Status.POLICY_ERROR.value, f"policy setup failed: {_short(exc)}")
+            self._disarm()
+            self._send("failed", ep.episode_id, _policy_status(exc).value, f"policy setup failed: {_short(exc)}")
             return
         slot = _Slot(ep, obs, goal, info, time.perf_counter(), provenance=_provenance(info))
         if self._wants_video(ep):
@@ -281,7 +299,7 @@ class Worker:
             facts = [s.info.privileged if policy.info.privileged else None for s in batch]  # oracle only
             goals = [_for_policy(s.goal, policy) for s in batch]
             try:
-                self._arm(self.s.step_timeout, POLICY_MARK + first.episode.episode_id)
+                self._arm(self._policy_timeout, POLICY_MARK + first.episode.episode_id)
                 actions = policy.act([s.obs for s in batch], goals, facts, slots=idx)
                 self._disarm()
                 if len(actions) != len(idx):
@@ -289,14 +307,21 @@ class Worker:
             except Exception as exc:
                 self._disarm()
                 safety.emergency_stop(f"the policy failed: {_short(exc)}")
-                self.policies.pop(first.episode.policy.key, None)
+                if not isinstance(exc, PolicyProcessLost):  # a lost policy process is restarted, the proxy kept
+                    self.policies.pop(first.episode.policy.key, None)
                 for i in idx:
                     slot = self.slots[i]
                     self.slots[i] = None
-                    self._send("failed", slot.episode.episode_id, Status.POLICY_ERROR.value, _short(exc))
+                    self._send("failed", slot.episode.episode_id, _policy_status(exc).value, _short(exc))
                 continue
             for i, action in zip(idx, actions):
                 self._step_one(i, action)
+
+    @property
+    def _policy_timeout(self) -> float:
+        """The deadline of a policy call; with shared inference the policy process's own deadline (watched by the
+        driver) comes first, so a hung policy process is restarted rather than this worker killed."""
+        return self.s.step_timeout if self.client is None else self.client.s.answer_timeout + 5
 
     def _step_one(self, i: int, action: Any) -> None:
         slot = self.slots[i]
@@ -341,6 +366,8 @@ class Worker:
         """Close every simulator this worker holds."""
         for i in range(len(self.slots)):
             self._drop_adapter(i)
+        if self.client is not None:
+            self.client.close()
 
     def run(self) -> None:
         """The process loop: ask the driver for work before the queue runs dry, so slots never wait."""
@@ -359,6 +386,12 @@ class Worker:
                 self.asked = True
             self.advance()
         self.close()
+
+
+def _policy_status(exc: BaseException) -> Status:
+    """A policy failure's status: a lost policy process is retried like a simulator fault; the rest are the
+    policy's own errors."""
+    return Status.ENV_ERROR if isinstance(exc, PolicyProcessLost) else Status.POLICY_ERROR
 
 
 def limit_threads(threads: int) -> None:

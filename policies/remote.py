@@ -17,17 +17,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.errors import BackendUnavailable, CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import Action, CrossViewGoal, Observation, PrivilegedFacts
 from harness.wire import (
     WireError,
     action_from_wire,
     goal_to_wire,
     observation_to_wire,
     pack,
+    policy_info_from_wire,
     privileged_to_wire,
     unpack,
 )
-from policies.base import PolicyInfo
 
 
 class RemotePolicy:
@@ -48,13 +48,7 @@ class RemotePolicy:
         self._n = 0
         meta = self._connect()
         p = meta.get("policy", {})
-        self.info = PolicyInfo(name=f"remote:{p.get('name', '?')}", input_size=tuple(p["input_size"])
-                               if p.get("input_size") else None,
-                               interactions=tuple(Interaction(i) for i in p.get("interactions", [])),
-                               batchable=bool(p.get("batchable", True)), device=str(p.get("device", "remote")),
-                               privileged=bool(p.get("privileged", False)),
-                               checkpoint_sha256=str(p.get("checkpoint_sha256", "")),
-                               checkpoint_step=p.get("checkpoint_step"))
+        self.info = policy_info_from_wire(p, prefix="remote:", device="remote")
 
     # ------------------------------------------------------------------ link
     def _connect(self) -> dict[str, Any]:

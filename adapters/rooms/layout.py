@@ -154,16 +154,20 @@ class NavField:
         reached = free & (np.hypot(x - target.x, y - target.y) <= target.radius + clearance + 0.25)
         dist = np.where(reached, 0.0, np.inf)
         frontier, k = reached, 0
-        while frontier.any():  # breadth-first wavefront over 8 neighbours, one numpy dilation per ring
-            k += 1
-            grown = np.zeros_like(frontier)
-            for di in (-1, 0, 1):
-                for dj in (-1, 0, 1):
-                    grown[max(di, 0): self.n + min(di, 0), max(dj, 0): self.n + min(dj, 0)] |= \
-                        frontier[max(-di, 0): self.n + min(-di, 0), max(-dj, 0): self.n + min(-dj, 0)]
-            frontier = grown & free & ~np.isfinite(dist)
+        unseen = free & ~reached
+        while frontier.any():  # breadth-first wavefront over 8 neighbours: a 3x3 dilation per ring, done as a
+            k += 1  # 3x1 then a 1x3 one (the same cells, half the array operations)
+            rows = frontier.copy()
+            rows[1:] |= frontier[:-1]
+            rows[:-1] |= frontier[1:]
+            grown = rows.copy()
+            grown[:, 1:] |= rows[:, :-1]
+            grown[:, :-1] |= rows[:, 1:]
+            frontier = grown & unseen
+            unseen &= ~frontier
             dist[frontier] = k
         self.dist, self.free = dist, free
+        self._waypoints: dict[tuple[int, int, int], tuple[float, float]] = {}  # a pure function of the cell: memoised
 
     def _cell(self, x: float, y: float) -> tuple[int, int]:
         clip = lambda v: min(self.n - 1, max(0, int((v + self.layout.half) / GRID)))  # noqa: E731
@@ -177,9 +181,16 @@ class NavField:
         return bool(self.free[i, j].all())
 
     def waypoint(self, x: float, y: float, lookahead: int = 40) -> tuple[float, float]:
-        """The farthest point of the shortest path (up to ``lookahead`` cells) in straight view of (x, y)."""
+        """The farthest point of the shortest path (up to ``lookahead`` cells) in straight view of (x, y)'s cell
+        (computed once per cell: the agent stays in one for several steps)."""
+        key = (*self._cell(x, y), lookahead)
+        found = self._waypoints.get(key)
+        if found is None:
+            found = self._waypoints[key] = self._waypoint(*key)
+        return found
+
+    def _waypoint(self, i: int, j: int, lookahead: int) -> tuple[float, float]:
         t = self.layout.target_thing
-        i, j = self._cell(x, y)
         if not np.isfinite(self.dist[i, j]):  # pressed into an inflated wall: start from the best nearby cell
             win = self.dist[max(0, i - 3): i + 4, max(0, j - 3): j + 4]
             if not np.isfinite(win).any():

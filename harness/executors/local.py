@@ -43,6 +43,8 @@ class Fault:
 class LocalExecutor:
     """Starts, talks to, watches and kills worker processes on this machine."""
 
+    can_steal = True  # workers answer ("steal", n) by giving back episodes they have not started
+
     def __init__(self, settings: WorkerSettings, startup_timeout: float = 120.0) -> None:
         self.settings = settings
         self.startup_timeout = startup_timeout

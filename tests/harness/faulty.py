@@ -65,6 +65,30 @@ class RaisingPolicy:
         return [Action(forward=True) for _ in observations]
 
 
+class FailingOnceOracle:
+    """The oracle, except that its process dies (``fault="die"``: SIGKILL) or hangs (``"hang"``) on its
+    ``at_call``-th act, once per ``marker`` file: the recovery of a lost policy process, tested for real."""
+
+    def __init__(self, marker: str, fault: str = "die", at_call: int = 5) -> None:
+        from policies.baselines import OraclePolicy
+
+        self.inner = OraclePolicy()
+        self.info = self.inner.info
+        self.marker, self.fault, self.at_call, self.calls = Path(marker), fault, at_call, 0
+
+    def reset(self, n, slots=None, seeds=None) -> None:
+        self.inner.reset(n, slots, seeds)
+
+    def act(self, observations, goals, privileged, slots=None):
+        self.calls += 1
+        if self.calls == self.at_call and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            if self.fault == "die":
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(3600)
+        return self.inner.act(observations, goals, privileged, slots)
+
+
 class StallingPolicy:
     """Random actions, but its per-episode ``reset`` blocks for an hour on the first episode whose seed is divisible
     by ``every`` (a marker file in ``once_dir`` remembers it): a worker stalled between calls, outside any reset or

@@ -1,0 +1,125 @@
+"""Shared inference (``inference: shared``): same episodes as per-worker copies, and a lost policy process recovered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.config import parse_config
+from harness.errors import CrossviewError
+from harness.inference.shm import ShmReader, ShmWriter
+from harness.runner import run_sweep
+from harness.store import Store
+from harness.wire import WireError
+from tests.harness.sweeps import REPO, small_config
+
+SERIES = REPO / "checkpoints" / "xview"  # three checkpoints: more policies than a policy process keeps loaded
+
+
+def outcomes(run: Path) -> dict:
+    with Store(run, create=False) as store:
+        return {(r["policy"], r["domain"], r["seed"], r["index"]): (r["status"], r["steps"], r["final_distance"],
+                                                                   r["success"]) for r in store.rows()}
+
+
+def _policies() -> list[dict]:
+    pytest.importorskip("torch", reason="the xview series needs torch (pip install 'crossview-harness[torch]')")
+    return [{"name": "oracle", "kind": "oracle"},
+            {"name": "xview", "kind": "torch", "checkpoints": str(SERIES)}]
+
+
+def test_shared_inference_gives_the_same_episodes_as_per_worker_copies(tmp_path) -> None:
+    base = small_config(policies=_policies(), workers=2, envs_per_worker=2)
+    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
+    shared = run_sweep(parse_config({**base, "name": "shared", "inference": "shared",
+                                     "batching": {"max_batch": 3, "max_wait_ms": 2}}), tmp_path)
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned >= 24
+    a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
+    assert a == b
+    assert {s for s, *_ in a.values()} <= {"success", "failure", "timeout"}
+    assert any(s == "success" for s, *_ in a.values())
+
+
+@pytest.mark.parametrize("fault", ["die", "hang"])
+def test_a_lost_policy_process_is_restarted_and_its_episodes_retried(tmp_path, fault) -> None:
+    oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
+               "options": {"marker": str(tmp_path / "marker"), "fault": fault, "at_call": 6}}]
+    cfg = small_config(policies=oracle, inference="shared", timeouts={"reset": 20, "step": 3})
+    outcome = run_sweep(parse_config({**cfg, "name": "shared"}), tmp_path)
+    assert (tmp_path / "marker").exists(), "the policy process never failed"
+    assert int((tmp_path / "marker").read_text()) != os.getpid()  # it ran in the policy process
+    with Store(tmp_path / "shared", create=False) as store:
+        rows = store.rows()
+    assert outcome.exit_code == 0 and len(rows) == 6
+    assert {r["status"] for r in rows} <= {"success", "failure", "timeout"}
+    assert max(r["attempts"] for r in rows) == 2  # the episodes in flight ran again from their start
+    clean = run_sweep(parse_config({**small_config(policies=[{"name": "oracle", "kind": "oracle"}]),
+                                    "name": "clean"}), tmp_path)
+    assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
+
+
+def test_shared_memory_arrays_are_checked_and_read_in_place() -> None:
+    writer, reader = ShmWriter(), ShmReader()
+    try:
+        rgb = np.arange(48 * 48 * 3, dtype=np.uint8).reshape(48, 48, 3)
+        msg = reader.unpack(writer.pack({"type": "act", "obs": [{"rgb": rgb, "t": 0.5}]}), 1 << 20)
+        got = msg["obs"][0]["rgb"]
+        assert np.array_equal(got, rgb) and not got.flags.writeable and got.base is not None
+        bad = writer.pack({"type": "act", "x": rgb}).replace(b"uint8", b"objec")
+        with pytest.raises(WireError, match="dtype"):
+            reader.unpack(bad, 1 << 20)
+        import msgpack
+
+        outside = msgpack.packb({"type": "act", "shm": writer.name,
+                                 "x": {"__shm__": True, "offset": writer.shm.size - 8, "dtype": "uint8",
+                                       "shape": [64]}})
+        with pytest.raises(WireError, match="outside"):
+            reader.unpack(outside, 1 << 20)
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_shared_inference_is_refused_on_ray_in_one_line(tmp_path) -> None:
+    cfg = parse_config(small_config(inference="shared", executor="ray"))
+    with pytest.raises(CrossviewError, match="inference: shared runs with executor: local"):
+        run_sweep(cfg, tmp_path)
+
+
+def test_a_worker_gives_back_queued_episodes_when_asked(tmp_path) -> None:
+    """The tail of a sweep: the driver asks a busy worker for episodes it has not started (work stealing)."""
+    import multiprocessing as mp
+
+    from harness.plan import build_plan
+    from harness.worker import Worker, WorkerSettings
+
+    episodes = build_plan(parse_config(small_config())).episodes[:6]
+    ours, theirs = mp.Pipe()
+    worker = Worker(0, WorkerSettings(slots=2, reset_timeout=20, step_timeout=5, run_dir=str(tmp_path)), theirs,
+                    mp.RawValue("d", 0.0), mp.RawArray("c", 64), parent=0)
+    ours.send(("run", [e.to_wire() for e in episodes]))
+    ours.send(("steal", 4))
+    worker._receive(block=False)
+    kind, wid, given = ours.recv()
+    assert (kind, wid) == ("returned", 0)
+    assert given == [e.episode_id for e in reversed(episodes[2:])]
+    assert [e.episode_id for e in worker.queue] == [e.episode_id for e in episodes[:2]]
+    worker.close()
+
+
+def test_inference_from_the_command_line_and_bad_batching_in_one_line(tmp_path) -> None:
+    from tests.harness.sweeps import crossview, write
+
+    cfg = small_config(policies=[{"name": "oracle", "kind": "oracle"}], name="cli")
+    done = crossview("sweep", str(write(tmp_path, cfg)), "--out", str(tmp_path / "runs"), "--inference", "shared",
+                     "--quiet")
+    assert done.returncode == 0, done.stderr
+    with Store(tmp_path / "runs" / "cli", create=False) as store:
+        assert len(store.rows()) == 6
+    bad = crossview("sweep", str(write(tmp_path, {**cfg, "inference": "shared", "batching": {"max_batch": 0}},
+                                       "bad.yaml")), "--out", str(tmp_path / "runs"))
+    assert bad.returncode == 2 and "batching.max_batch" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
