@@ -14,12 +14,14 @@ another episode after an emergency stop until then.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +33,8 @@ EXIT_ORPHANED = 1  # a worker's exit status after its driver vanished
 _stops: list[Callable[[str], None]] = []
 _lock = threading.Lock()
 _state: dict[str, str | None] = {"tripped": None, "unconfirmed": None, "said": None}
+_signals = {"seen": 0, "acted": 0}  # signals the main thread's handler saw / the watchdog has run the stops for
+EXIT_GRACE_S = 1.0  # how long a process leaving after a signal waits for the watchdog's stops
 
 
 class EmergencyStop(CrossviewError):
@@ -127,6 +131,7 @@ def _watch(fd: int, parent: int, period: float) -> None:
                 data = b""
             for signum in data:
                 trip(f"{_name(signum)} received")
+                _signals["acted"] += 1  # written by this thread only
         if parent and os.getppid() != parent:
             trip("the sweep's driver process is gone")
             os._exit(EXIT_ORPHANED)
@@ -146,6 +151,7 @@ def install(interrupt: bool, parent: int = 0, period: float = 0.01) -> None:
     raised = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
+        _signals["seen"] += 1  # written by this handler only (no lock: the main thread may hold _lock right now)
         if interrupt and not raised.is_set():
             raised.set()
             raise KeyboardInterrupt
@@ -153,3 +159,13 @@ def install(interrupt: bool, parent: int = 0, period: float = 0.01) -> None:
     for sig in SIGNALS:
         signal.signal(sig, on_signal)
     threading.Thread(target=_watch, args=(r, parent, period), name="emergency-stop", daemon=True).start()
+    atexit.register(_let_stops_finish)
+
+
+def _let_stops_finish() -> None:
+    """At exit, wait (at most ``EXIT_GRACE_S``) until the watchdog has run the stops for every signal received: a
+    main thread that leaves on KeyboardInterrupt must not end the process (and its daemon watchdog) before the
+    robot's STOP went out. Daemon threads still run while atexit handlers do."""
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while _signals["acted"] < _signals["seen"] and time.monotonic() < deadline:
+        time.sleep(0.002)
