@@ -129,7 +129,7 @@ class AirSimAdapter(PoseDriven):
         self.where = f"{host}:{int(port)}"
         cls = {"computervision": "VehicleClient", "multirotor": "MultirotorClient", "car": "CarClient"}[vehicle]
         self._loop = _thread_loop()  # the msgpackrpc client lives on this thread's event loop
-        self._key = (self.mod.__name__, cls, host, int(port), float(timeout), id(self._loop))
+        self._key = (id(self._loop), self.mod.__name__, cls, host, int(port), float(timeout))
         if self._key not in _CLIENTS:  # msgpackrpc leaks a socket per client object: keep one per server and reuse it
             # microsoft/AirSim PythonClient/airsim/client.py:14 VehicleClient(ip, port, timeout_value)
             _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
