@@ -321,12 +321,12 @@ def test_a_full_disk_in_the_driver_is_one_line_and_exit_1(tmp_path) -> None:
 
 
 def test_a_sweep_on_a_disk_that_fills_up_ends_in_one_line(tmp_path) -> None:
-    """The driver's store on a 160 KiB disk: SQLite's 'database or disk is full' mid-sweep, as a user meets it."""
+    """The driver's store on a 320 KiB disk: SQLite's 'database or disk is full' mid-sweep, as a user meets it."""
     cfg = small_config(video={"thumbnails": False})
     for env in cfg["environments"]:
         env["episodes"] = 10
     command = sweep(tmp_path, cfg)
-    with small_disk(tmp_path / "runs", "160k"):
+    with small_disk(tmp_path / "runs", "320k"):
         rc, _, err = run_cli(*command)
         with sqlite3.connect(tmp_path / "runs" / "t" / "results.sqlite") as db:
             kept = db.execute("SELECT COUNT(*) FROM episodes").fetchone()[0]
