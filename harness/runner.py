@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -297,6 +298,16 @@ def make_executor(config: SweepConfig, settings: WorkerSettings, address: str | 
     return LocalExecutor(settings, startup_timeout=config.timeouts.startup)
 
 
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (everything a new run creates), or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
 def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | None = None,
               allow_config_change: bool = False, retry_errors: bool = False, base: str | Path = ".",
               progress: Any = None, address: str | None = None) -> SweepOutcome:
@@ -308,6 +319,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         runlog.detach(held)
         raise
     run_dir = run_dir_for(config, out)
+    created = _first_missing(Path(run_dir))  # what a refused new run must not leave behind
     skip = _stored_ids(run_dir, retry_errors)
     todo = [e for e in plan.episodes if e.episode_id not in skip]
     outcome = SweepOutcome(run_dir, len(plan), len(plan) - len(todo))
@@ -345,6 +357,8 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if pool is not None:
             pool.shutdown()
         runlog.detach(held)
+        if created is not None:  # early workers may have logged into a run folder the refusal leaves unused
+            shutil.rmtree(created, ignore_errors=True)
         raise
     log = runlog.release(held, run_dir)
     sched.store = store
