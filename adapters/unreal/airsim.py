@@ -129,7 +129,8 @@ class AirSimAdapter(PoseDriven):
         self.where = f"{host}:{int(port)}"
         cls = {"computervision": "VehicleClient", "multirotor": "MultirotorClient", "car": "CarClient"}[vehicle]
         self._loop = _thread_loop()  # the msgpackrpc client lives on this thread's event loop
-        self._key = (id(self._loop), self.mod.__name__, cls, host, int(port), float(timeout))
+        self._timeout = float(timeout)
+        self._key = (id(self._loop), self.mod.__name__, cls, host, int(port), self._timeout)
         if self._key not in _CLIENTS:  # msgpackrpc leaks a socket per client object: keep one per server and reuse it
             # microsoft/AirSim PythonClient/airsim/client.py:14 VehicleClient(ip, port, timeout_value)
             _CLIENTS[self._key] = getattr(self.mod, cls)(ip=host, port=int(port), timeout_value=float(timeout))
@@ -163,7 +164,7 @@ class AirSimAdapter(PoseDriven):
         TransportError 'Retry connection over the limit' once reconnecting fails; 'Client is closed' after)."""
         text = str(exc).strip()
         if type(exc).__name__ == "TimeoutError" or "timed out" in text:
-            return f"no answer within {self._key[-1]:g} s"
+            return f"no answer within {self._timeout:g} s"
         if "Retry connection over the limit" in text or "Client is closed" in text:
             return "connection refused or lost"
         return text.splitlines()[0][:200] if text else type(exc).__name__

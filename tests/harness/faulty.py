@@ -17,6 +17,23 @@ from adapters.rooms.adapter import RoomsAdapter
 from harness.spec import Action, TaskSpec
 
 
+class UnreachableProtocol:
+    """The Adapter protocol's methods for test adapters whose constructor never completes (so the import check in
+    harness/plugins.py lets them be constructed); none of them is ever reached."""
+
+    def tasks(self, suite: str) -> list:
+        raise NotImplementedError
+
+    def reset(self, task: object) -> tuple:
+        raise NotImplementedError
+
+    def step(self, action: object) -> tuple:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
 class FaultyRooms(RoomsAdapter):
     def __init__(self, fault: str = "hang", every: int = 3, at_step: int = 2, once_dir: str | None = None,
                  **options: Any) -> None:

@@ -7,6 +7,7 @@ import json
 from harness.config import parse_config
 from harness.plan import build_plan
 from policies.series import expand_series
+from tests.harness.faulty import UnreachableProtocol
 from tests.harness.sweeps import small_config
 
 
@@ -52,7 +53,7 @@ def test_adapter_timeouts_are_capped_by_the_sweep_deadlines() -> None:
     assert bounded_options("rooms", {"image_size": [32, 32]}, reset=1, step=1) == {"image_size": [32, 32]}
 
 
-class _NeverStarts:
+class _NeverStarts(UnreachableProtocol):
     """An adapter whose constructor blocks (a simulator that never answers, with no timeout of its own)."""
 
     def __init__(self) -> None:
@@ -60,17 +61,6 @@ class _NeverStarts:
 
         time.sleep(60)
 
-    def tasks(self, suite: str) -> list:  # the protocol's other methods: never reached
-        raise NotImplementedError
-
-    def reset(self, task: object) -> tuple:
-        raise NotImplementedError
-
-    def step(self, action: object) -> tuple:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 def test_adapter_construction_while_planning_is_bounded() -> None:

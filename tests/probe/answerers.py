@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from harness.probe.items import ProbeItem
+from tests.harness.faulty import UnreachableProtocol
 
 
 def always_first(item: ProbeItem) -> str:
@@ -37,23 +38,10 @@ def two_arguments(item: ProbeItem, extra: str) -> str:
     return "A"
 
 
-class AbsentBackend:
+class AbsentBackend(UnreachableProtocol):
     """An adapter whose backend is not installed here (named by import path in probe configs)."""
 
     def __init__(self, **options: object) -> None:
         from harness.errors import BackendUnavailable
 
         raise BackendUnavailable("absent_sim is not installed: pip install absent-sim")
-
-    # the Adapter protocol's methods, so the import check (harness/plugins.py) lets the class be constructed
-    def tasks(self, suite: str) -> list:
-        raise NotImplementedError
-
-    def reset(self, task: object) -> tuple:
-        raise NotImplementedError
-
-    def step(self, action: object) -> tuple:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
