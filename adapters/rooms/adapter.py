@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from adapters.base import AdapterInfo
-from adapters.rooms.domains import DOMAINS, get_domain
+from adapters.rooms.domains import APPEARANCES, DOMAINS, DomainStyle, get_domain, randomized
 from adapters.rooms.goals import instruction, video_goal
 from adapters.rooms.layout import AGENT_RADIUS, Layout, NavField, blocked, generate_layout, segment_clear
 from adapters.rooms.render import SceneRenderer, gl_inherited, import_mujoco
@@ -57,7 +57,10 @@ class RoomsAdapter:
     """The embedded MuJoCo world; see the module docstring for its rules."""
 
     def __init__(self, image_size: tuple[int, int] | list[int] = (224, 224), depth: bool = True,
-                 masked: tuple[str, ...] | list[str] = (), step_m: float = STEP_M) -> None:
+                 masked: tuple[str, ...] | list[str] = (), step_m: float = STEP_M,
+                 appearance: str = "domain") -> None:
+        """``appearance``: ``domain`` (each domain's own look, for sweeps) or ``randomized`` (a look drawn per
+        episode from its seed, layout unchanged: adapters.rooms.domains.randomized; for training data)."""
         h, w = (int(v) for v in image_size)
         if not (16 <= h <= 2048 and 16 <= w <= 2048):
             raise CrossviewError(f"rooms option image_size {h}x{w} is impossible: height and width must be in 16..2048")
@@ -65,13 +68,16 @@ class RoomsAdapter:
         if bad:
             raise CrossviewError(f"rooms option masked has unknown field(s) {sorted(bad)}: "
                                  f"allowed are {', '.join(ACTION_FIELDS)}")
+        if appearance not in APPEARANCES:
+            raise CrossviewError(f"rooms option appearance {appearance!r} is not one of {', '.join(APPEARANCES)}")
         import_mujoco()
+        self.appearance = appearance
         self.size, self.depth, self.step_m = (h, w), bool(depth), float(step_m)
         self._remote: SpawnedAdapter | None = None
         if gl_inherited():  # forked after the parent rendered: simulate and render in a fresh interpreter
             self._remote = SpawnedAdapter(type(self).__module__ + ":" + type(self).__qualname__,
                                           {"image_size": [h, w], "depth": depth, "masked": list(masked),
-                                           "step_m": step_m})
+                                           "step_m": step_m, "appearance": appearance})
         self.info = AdapterInfo(
             name="rooms", obs_size=(h, w), has_depth=self.depth, seedable=True, privileged_success=True,
             control_hz=10.0, masked=frozenset({"jump", "sneak"} | set(masked)), interactions=INTERACTIONS,
@@ -95,11 +101,15 @@ class RoomsAdapter:
                 for d in DOMAINS for i in INTERACTIONS for diff in DIFFICULTIES]
 
     # ------------------------------------------------------------------ episode
-    def _world(self, domain: str) -> tuple[World, SceneRenderer]:
-        if domain not in self._worlds:
-            world = World(get_domain(domain), *self.size)
-            self._worlds[domain] = (world, SceneRenderer(world.model, *self.size))
-        return self._worlds[domain]
+    def _world(self, style: DomainStyle) -> tuple[World, SceneRenderer]:
+        """The compiled world of ``style``: one per domain, kept; a randomized look replaces the previous one."""
+        cached = self._worlds.get(style.name)
+        if cached is None or cached[0].style != style:
+            if cached is not None:
+                cached[1].close()
+            world = World(style, *self.size)
+            self._worlds[style.name] = (world, SceneRenderer(world.model, *self.size))
+        return self._worlds[style.name]
 
     def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
         """Lay out the scene of ``task.seed`` in ``task.domain``, place the agent and render the goal.
@@ -114,9 +124,12 @@ class RoomsAdapter:
         if task.difficulty not in DIFFICULTIES:
             raise CrossviewError(f"rooms difficulty {task.difficulty!r} is not one of {', '.join(DIFFICULTIES)}")
         style = get_domain(task.domain)
+        if self.appearance == "randomized":  # its own stream: the layout's draws stay those of the plain domain
+            style = randomized(style, np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 11]))
         rng = np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 7])
         layout = generate_layout(style, rng)
-        self._world_pair = self._world(task.domain)
+        self._style = style
+        self._world_pair = self._world(style)
         world, renderer = self._world_pair
         world.apply(layout, rng.uniform(0, 2 * math.pi, len(layout.things)))
         self._task, self._layout, self._nav = task, layout, None
@@ -186,7 +199,7 @@ class RoomsAdapter:
         if abs(math.degrees(math.atan2(side, ahead))) > self._hfov / 2:
             return False
         elev = math.degrees(math.atan2(-dz, ahead)) - pitch
-        if abs(elev) > get_domain(self._task.domain).fovy / 2:
+        if abs(elev) > self._style.fovy / 2:
             return False
         world, _ = self._world_pair
         return world.first_hit((x, y, EYE_HEIGHT), (tx, ty, tz)) == world.thing_ids[self._layout.target]

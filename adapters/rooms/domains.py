@@ -6,7 +6,10 @@ palette, room size and partitions, and the camera's field of view. ``apartment``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import colorsys
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from harness.errors import CrossviewError
 
@@ -60,3 +63,41 @@ def get_domain(name: str) -> DomainStyle:
         return DOMAINS[name]
     except KeyError:
         raise CrossviewError(f"unknown rooms domain {name!r}: use one of {', '.join(DOMAINS)}") from None
+
+
+APPEARANCES = ("domain", "randomized")
+FLOOR_TEXTURES = ("checker", "gradient", "flat")
+
+
+def _jitter(rgb: RGB, rng: np.random.Generator, hue: float, sat: tuple[float, float],
+            val: tuple[float, float]) -> RGB:
+    """``rgb`` with its hue shifted by up to ±``hue`` and saturation and value scaled within the given ranges."""
+    h, s, v = colorsys.rgb_to_hsv(*rgb)
+    h = (h + rng.uniform(-hue, hue)) % 1.0
+    s = float(np.clip(s * rng.uniform(*sat), 0.0, 1.0))
+    v = float(np.clip(v * rng.uniform(*val), 0.02, 1.0))
+    return tuple(float(c) for c in colorsys.hsv_to_rgb(h, s, v))  # type: ignore[return-value]
+
+
+def _any_colour(rng: np.random.Generator, lo: float = 0.05, hi: float = 0.95) -> RGB:
+    return tuple(float(c) for c in rng.uniform(lo, hi, 3))  # type: ignore[return-value]
+
+
+def randomized(style: DomainStyle, rng: np.random.Generator) -> DomainStyle:
+    """``style`` with its appearance drawn anew (domain randomization, Tobin et al. 2017), its layout kept.
+
+    Drawn: floor texture kind, colours and repeat; wall, sky and light colours; ambient light; the camera's field
+    of view (60–95°). Each object colour keeps its name, its hue within ±0.04 and its saturation and brightness
+    within 0.55–1.1×, so an instruction's colour word still names what is drawn. Room size, partitions and shapes
+    are the domain's. Only for training data: a domain's own look is what a sweep measures."""
+    a = _any_colour(rng)
+    floor = (a, _jitter(a, rng, 0.05, (0.5, 1.2), (0.6, 0.95)))
+    light = _jitter((0.8, 0.8, 0.8), rng, 0.5, (0.0, 1.0), (0.6, 1.2))
+    light = tuple(float(c) for c in np.clip(np.add(light, rng.uniform(-0.2, 0.2, 3)), 0.3, 1.0))
+    palette = tuple((name, _jitter(rgb, rng, 0.04, (0.55, 1.1), (0.55, 1.1))) for name, rgb in style.palette)
+    return replace(
+        style, name=f"{style.name}~random", fovy=float(rng.uniform(60.0, 95.0)), floor_rgb=floor,
+        floor_builtin=FLOOR_TEXTURES[int(rng.integers(len(FLOOR_TEXTURES)))],
+        floor_repeat=float(rng.uniform(2.0, 8.0)), wall_rgb=_any_colour(rng, 0.2, 0.95),
+        sky_rgb=_any_colour(rng, 0.0, 1.0), light_rgb=light,  # type: ignore[arg-type]
+        ambient=float(rng.uniform(0.1, 0.5)), palette=palette)

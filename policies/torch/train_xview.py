@@ -53,9 +53,10 @@ class Dataset:
     labels: list[Action]
 
 
-def collect(domain: str, episodes: int, noise: float, seed: int, image: int) -> Dataset:
-    """Oracle rollouts with noise injection on the train split of ``domain`` (train phrasings only)."""
-    adapter = RoomsAdapter(image_size=(image, image), depth=False)
+def collect(domain: str, episodes: int, noise: float, seed: int, image: int, appearance: str = "randomized") -> Dataset:
+    """Oracle rollouts with noise injection on the train split of ``domain`` (train phrasings only), each episode
+    in a look of its own when ``appearance`` is ``randomized``."""
+    adapter = RoomsAdapter(image_size=(image, image), depth=False, appearance=appearance)
     templates = [t for t in adapter.tasks("train") if t.domain == domain]
     oracle, jitter = OraclePolicy(), RandomPolicy(max_turn=30)
     rng = np.random.default_rng(seed)
@@ -252,6 +253,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--appearance", default="randomized", choices=("randomized", "domain"),
+                        help="randomized: every episode's floor, walls, sky, light, object shades and field of view "
+                             "are drawn anew (the layout is the domain's); domain: the domain's own look")
     parser.add_argument("--image", type=int, default=128, help="render size (the policy resizes to 64)")
     parser.add_argument("--cache", default="", help="an .npz file to keep the collected data in (and read it from)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per core)")
@@ -268,7 +272,7 @@ def main() -> None:
         data = Arrays.load(Path(args.cache))
         print(f"read {len(data.views)} labelled views from {args.cache}", flush=True)
     else:
-        raw = collect(args.domain, args.episodes, args.noise, args.seed, args.image)
+        raw = collect(args.domain, args.episodes, args.noise, args.seed, args.image, args.appearance)
         print(f"collected {len(raw.views)} labelled views from {len(raw.goals)} oracle episodes "
               f"in {time.time() - t0:.0f}s", flush=True)
         data = Arrays.of(raw, size)
@@ -282,7 +286,7 @@ def main() -> None:
         if modality == Modality.LANGUAGE:
             hyper["vocab"] = build_vocab(str(t) for t in data.texts)
         meta = {"trained_on": {"adapter": "rooms", "domain": args.domain, "split": "train", "phrasings": "train",
-                               "goal": modality.value}, "training": training}
+                               "goal": modality.value, "appearance": args.appearance}, "training": training}
         out = Path(args.out_language if modality == Modality.LANGUAGE else args.out)
         train(data, out, modality, args.steps, saves, args.seed, args.batch, args.lr, hyper, meta, args.swap_colours,
               args.drop_colours)
