@@ -124,10 +124,10 @@ class RoomsAdapter:
                                  f"use one of {', '.join(i.name.lower() for i in INTERACTIONS)}")
         if task.difficulty not in DIFFICULTIES:
             raise CrossviewError(f"rooms difficulty {task.difficulty!r} is not one of {', '.join(DIFFICULTIES)}")
-        style = get_domain(task.domain)
+        style, stream = get_domain(task.domain), [int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split)]
         if self.appearance == "randomized":  # its own stream: the layout's draws stay those of the plain domain
-            style = randomized(style, np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 11]))
-        rng = np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 7])
+            style = randomized(style, np.random.default_rng([*stream, 11]))
+        rng = np.random.default_rng([*stream, 7])
         layout = generate_layout(style, rng)
         self._style = style
         self._world_pair = self._world(style)
