@@ -191,11 +191,21 @@ def _drop_colours(tokens: Any, colours: Any, rng: np.random.Generator, share: fl
 
 
 def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[int], seed: int, batch: int,
-          lr: float, hyper: dict, meta: dict, swap: float = 0.0, drop_colours: float = 0.0) -> list[Path]:
-    """Clone the oracle into the network of ``modality``; checkpoints at ``saves``."""
+          lr: float, hyper: dict, meta: dict, swap: float = 0.0, drop_colours: float = 0.0,
+          init: Path | None = None) -> list[Path]:
+    """Clone the oracle into the network of ``modality``; checkpoints at ``saves``. With ``init`` (a checkpoint of
+    the same network), training goes on from its weights and step up to ``steps``."""
+    from policies.torch.loading import load_into, load_state_dict, read_manifest
+
     torch.manual_seed(seed)
     language = modality == Modality.LANGUAGE
+    first = 0
+    if init is not None:
+        manifest = read_manifest(init)
+        hyper, first = manifest["hyperparameters"], int(manifest["step"])
     net = XViewLangNet(**hyper) if language else XViewNet(**hyper)
+    if init is not None:
+        load_into(net, load_state_dict(init), init)
     prefix, arch = ("xview-lang", LANG_ARCHITECTURE) if language else ("xview", ARCHITECTURE)
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     buttons, yaw, pitch = (torch.from_numpy(a) for a in (data.buttons, data.yaw, data.pitch))
@@ -212,7 +222,7 @@ def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[i
     written = []
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    for step in range(steps + 1):
+    for step in range(first, steps + 1):
         if step in saves:
             written.append(save(net, out, prefix, arch, step, hyper, meta))
             print(f"{prefix} step {step:5d}: saved {written[-1].name} ({time.time() - start:.0f}s)", flush=True)
@@ -256,7 +266,9 @@ def main() -> None:
     parser.add_argument("--domain", default="apartment", help="the source domain to clone in")
     parser.add_argument("--episodes", type=int, default=20, help="oracle episodes per task template")
     parser.add_argument("--noise", type=float, default=0.3, help="fraction of executed actions that are random")
-    parser.add_argument("--steps", type=int, default=2000, help="gradient steps")
+    parser.add_argument("--steps", type=int, default=2000, help="gradient steps (the last step, with --init)")
+    parser.add_argument("--init", default="", help="go on training from this checkpoint (its step and "
+                        "hyperparameters); with --modalities naming the one series it belongs to")
     parser.add_argument("--save", default="0,200,700,2000", help="steps at which to write checkpoints")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -296,8 +308,10 @@ def main() -> None:
         meta = {"trained_on": {"adapter": "rooms", "domain": args.domain, "split": "train", "phrasings": "train",
                                "goal": modality.value, "appearance": args.appearance}, "training": training}
         out = Path(args.out_language if modality == Modality.LANGUAGE else args.out)
+        if args.init:
+            meta["trained_on"]["continued_from"] = Path(args.init).name
         train(data, out, modality, args.steps, saves, args.seed, args.batch, args.lr, hyper, meta, args.swap_colours,
-              args.drop_colours)
+              args.drop_colours, Path(args.init) if args.init else None)
 
 
 if __name__ == "__main__":
