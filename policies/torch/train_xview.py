@@ -8,15 +8,31 @@ the clone learns to recover from its own mistakes. Each episode is reset as a la
 scene and cross-view goal plus the instruction (written only in the train phrasings), so one set of rollouts trains
 both the cross-view network and the language-conditioned one (policies.torch.xview_lang).
 
-Appearance augmentation, drawn per sample and applied alike to the view and the goal image (they show one world):
-brightness, contrast and per-channel tint, and a random zoom-out of each image, as a wider field of view shows; on
-request (``--swap-colours``) the cross-view network also sees a share of samples with permuted colour channels, so it
-must match the goal's target rather than remember colours (at 2,000 steps this cost it all its source-world
-success, so the shipped series is trained without). On request (``--drop-colours``) the language network reads a
-share of its colour words as unknown, to act on shape and room when a colour name is new to it (at 0.35 and 2,000
-steps it lost source-world success and gained nothing in warehouse, so the shipped series is trained without).
-Checkpoints are written at the ``--save`` steps as safetensors with a manifest beside each; fixed seeds make the
-series reproducible on one machine.
+Domain randomization (``--appearance randomized``, the default): every rollout is rendered in a look of its own —
+floor texture and colours, walls, sky, light colour and level, object shades (hue kept, so colour words stay true)
+and field of view (adapters.rooms.domains.randomized) — in the source domain's layouts. Networks trained on the
+domain's one look score 0% in the ``warehouse`` domain; with randomized rollouts they transfer partially.
+
+Appearance augmentation on top, drawn per sample and applied alike to the view and the goal image (they show one
+world): brightness, contrast and per-channel tint, and a random zoom-out of each image, as a wider field of view
+shows; on request (``--swap-colours``) the cross-view network also sees a share of samples with permuted colour
+channels (at 2,000 steps this cost it all its source-world success). On request (``--drop-colours``) the language
+network reads a share of its colour words as unknown (at 0.35 it lost source-world success and gained nothing).
+``--init`` goes on from a checkpoint (its weights, hyperparameters and step; a fresh optimizer), so a series can
+switch recipe part-way: the shipped cross-view series was trained on the domain's look to step 6,000, then on
+randomized rollouts. Checkpoints are written at the ``--save`` steps as safetensors with a manifest beside each;
+fixed seeds make a series reproducible on one machine.
+
+The shipped series (each manifest records its own command line under ``training``):
+
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz \
+        --modalities language --steps 6000 --save 0,500,1500,3000,6000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities language --init checkpoints/xview-lang/xview-lang-step06000.safetensors --steps 9000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities cross_view --init checkpoints/xview/xview-step06000.safetensors --steps 9000 --save 7000,8000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities cross_view --init checkpoints/xview/xview-step09000.safetensors --steps 12000 --save 10000
 """
 
 from __future__ import annotations
