@@ -189,6 +189,8 @@ class Scheduler:
         which they count as failed attempts (so a worker that always stalls cannot loop the sweep forever).
         """
         self.ex.kill(wid)
+        if self.pool is not None:  # shared inference: its policy copy frees the worker's slots
+            self.pool.forget(wid)
         held = self.inflight.pop(wid, {})
         self.waiting.pop(wid, None)
         self.stealing.discard(wid)
@@ -267,19 +269,24 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
 
-def make_pool(config: SweepConfig, n_workers: int) -> Any:
-    """Shared inference's policy processes (``inference: shared``), or None for a policy copy per worker."""
+def make_pool(config: SweepConfig, n_workers: int, address: str | None = None) -> Any:
+    """Shared inference's policy copies (``inference: shared``): processes on this machine, or Ray actors with
+    ``executor: ray``; None for a policy copy per worker."""
     if config.inference != "shared":
         return None
-    if config.executor == "ray":
-        raise CrossviewError("inference: shared runs with executor: local only (a Ray GPU policy actor is not "
-                             "implemented yet); use inference: per_worker on Ray")
-    from harness.inference.pool import PolicyPool
+    from harness.inference.core import BatchSettings
 
     b = config.batching
     per_copy = 2 * -(-n_workers // b.copies)  # room for replaced workers while the old ones' slots are freed
-    return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
-                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup,
+    batch = BatchSettings(per_copy * config.envs_per_worker, b.max_batch, b.max_wait_ms / 1000)
+    if config.executor == "ray":
+        from harness.inference.ray_actor import RayPolicyPool
+
+        return RayPolicyPool(b.copies, batch, config.timeouts.step, config.timeouts.startup, b.cpus_per_copy,
+                             b.gpus_per_copy, threads=max(1, int(b.cpus_per_copy)), address=address)
+    from harness.inference.pool import PolicyPool
+
+    return PolicyPool(b.copies, batch, config.timeouts.step, connect_timeout=config.timeouts.startup,
                       threads=max(1, (os.cpu_count() or 1) // b.copies))
 
 
@@ -339,7 +346,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
-    pool = make_pool(config, n_workers) if todo else None
+    pool = make_pool(config, n_workers, address) if todo else None
     if pool is not None:
         settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
     executor = make_executor(config, settings, address)

@@ -25,6 +25,17 @@ def import_ray() -> Any:
     return require("ray", "executor 'ray'", "pip install 'crossview-harness[ray]'")
 
 
+def connect_ray(address: str | None) -> tuple[Any, bool]:
+    """Ray, joined to ``address`` (a local instance when None) unless this process is connected already; and
+    whether this call started it (its owner shuts it down)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             ignore_reinit_error=True)
+    return ray, True
+
+
 class _Value:
     """What shared memory is to a local worker: a field the heartbeat can read."""
 
@@ -94,13 +105,8 @@ class RayExecutor:
 
     def __init__(self, settings: WorkerSettings, address: str | None = None, cpus_per_worker: float = 1.0,
                  gpus_per_worker: float = 0.0) -> None:
-        self.ray = import_ray()
         self.settings = settings
-        self._started_ray = False
-        if not self.ray.is_initialized():
-            self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                          configure_logging=False, ignore_reinit_error=True)
-            self._started_ray = True
+        self.ray, self._started_ray = connect_ray(address)
         self._remote = self.ray.remote(ActorWorker).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
                                                              max_concurrency=2, max_restarts=0)
         self._actors: dict[int, _Actor] = {}

@@ -83,10 +83,28 @@ def test_shared_memory_arrays_are_checked_and_read_in_place() -> None:
         writer.close()
 
 
-def test_shared_inference_is_refused_on_ray_in_one_line(tmp_path) -> None:
-    cfg = parse_config(small_config(inference="shared", executor="ray"))
-    with pytest.raises(CrossviewError, match="inference: shared runs with executor: local"):
-        run_sweep(cfg, tmp_path)
+def test_a_gpu_per_simulator_actor_is_refused_with_shared_inference_in_one_line() -> None:
+    with pytest.raises(CrossviewError, match="ray.gpus_per_worker: with inference: shared") as err:
+        parse_config(small_config(inference="shared", executor="ray", ray={"gpus_per_worker": 0.25}))
+    assert len(str(err.value).splitlines()) == 1
+
+
+def language_sweep(**overrides) -> dict:
+    """The language-conditioned torch checkpoint on language goals, the oracle on video goals."""
+    pytest.importorskip("torch", reason="the xview-lang checkpoint needs torch (pip install 'crossview-harness[torch]')")
+    policies = [{"name": "lang", "kind": "torch", "goals": ["language"],
+                 "checkpoints": str(REPO / "checkpoints" / "xview-lang" / "xview-lang-step02000.safetensors")},
+                {"name": "oracle", "kind": "oracle", "goals": ["video"]}]
+    return small_config(policies=policies, goals=["language", "video"], **overrides)
+
+
+def test_language_and_video_goals_through_shared_inference_match_per_worker(tmp_path) -> None:
+    base = language_sweep()
+    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
+    shared = run_sweep(parse_config({**base, "name": "shared", "inference": "shared"}), tmp_path)
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
+    a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
+    assert a == b and {s for s, *_ in a.values()} <= {"success", "failure", "timeout"}
 
 
 def test_a_worker_gives_back_queued_episodes_when_asked(tmp_path) -> None:
