@@ -25,8 +25,13 @@ def outcomes(run: Path) -> dict:
                                                                    r["success"]) for r in store.rows()}
 
 
+def needs_torch(what: str) -> None:
+    """Skip unless torch is installed (``what`` needs it)."""
+    pytest.importorskip("torch", reason=f"{what} needs torch (pip install 'crossview-harness[torch]')")
+
+
 def _policies() -> list[dict]:
-    pytest.importorskip("torch", reason="the xview series needs torch (pip install 'crossview-harness[torch]')")
+    needs_torch("the xview series")
     return [{"name": "oracle", "kind": "oracle"},
             {"name": "xview", "kind": "torch", "checkpoints": str(SERIES)}]
 
@@ -91,7 +96,7 @@ def test_a_gpu_per_simulator_actor_is_refused_with_shared_inference_in_one_line(
 
 def language_sweep(**overrides) -> dict:
     """The language-conditioned torch checkpoint on language goals, the oracle on video goals."""
-    pytest.importorskip("torch", reason="the xview-lang checkpoint needs torch (pip install 'crossview-harness[torch]')")
+    needs_torch("the xview-lang checkpoint")
     policies = [{"name": "lang", "kind": "torch", "goals": ["language"],
                  "checkpoints": str(REPO / "checkpoints" / "xview-lang" / "xview-lang-step02000.safetensors")},
                 {"name": "oracle", "kind": "oracle", "goals": ["video"]}]

@@ -1,0 +1,77 @@
+"""Shared inference on Ray (a local Ray instance, 2 CPUs, no GPU): policy copies as Ray actors, same episodes as a
+policy copy per worker, and a policy actor that dies or hangs restarted with its episodes retried."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+
+import pytest
+
+from harness.config import parse_config
+from harness.plan import build_plan
+from harness.runner import run_sweep
+from harness.store import Store
+from tests.harness.sweeps import REPO, small_config
+from tests.harness.test_inference import language_sweep, needs_torch, outcomes
+from tests.harness.test_ray import local_ray  # noqa: F401  (the module's Ray instance)
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                reason="Ray is not installed (pip install 'crossview-harness[ray]')")
+
+# two simulator actors and a policy actor fit the test's 2 CPUs
+ON_RAY = {"executor": "ray", "inference": "shared", "ray": {"cpus_per_worker": 0.5},
+          "batching": {"cpus_per_copy": 1, "max_batch": 3, "max_wait_ms": 2}}
+XVIEW = str(REPO / "checkpoints" / "xview" / "xview-step06000.safetensors")
+
+
+def test_policy_actor_gives_the_same_episodes_as_per_worker_copies(local_ray, tmp_path) -> None:  # noqa: F811
+    needs_torch("the xview checkpoint")
+    base = small_config(policies=[{"name": "oracle", "kind": "oracle"},
+                                  {"name": "xview", "kind": "torch", "checkpoints": XVIEW}])
+    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
+    shared = run_sweep(parse_config({**base, **ON_RAY, "name": "shared"}), tmp_path)
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
+    a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
+    assert a == b and any(s == "success" for s, *_ in a.values())
+    assert released(local_ray), "the sweep left actors holding the cluster's CPUs"
+
+
+def released(ray, wait: float = 20.0) -> bool:
+    """Every CPU of the local Ray is free again (the sweep's simulator and policy actors are gone)."""
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        if ray.available_resources().get("CPU", 0) >= ray.cluster_resources().get("CPU", 0):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("fault", ["die", "hang"])
+def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ray, tmp_path,  # noqa: F811
+                                                                        fault) -> None:
+    oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
+               "options": {"marker": str(tmp_path / "marker"), "fault": fault, "at_call": 6}}]
+    cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3}), **ON_RAY, "name": "shared"}
+    outcome = run_sweep(parse_config(cfg), tmp_path)
+    assert (tmp_path / "marker").exists(), "the policy actor never failed"
+    assert int((tmp_path / "marker").read_text()) != os.getpid()  # it ran in the policy actor
+    with Store(tmp_path / "shared", create=False) as store:
+        rows = store.rows()
+        retried = [a for a in store.attempts() if "policy" in a["reason"]]
+    plan = {e.episode_id for e in build_plan(parse_config(cfg)).episodes}
+    assert outcome.exit_code == 0 and sorted(r["episode_id"] for r in rows) == sorted(plan)  # each stored once
+    assert {r["status"] for r in rows} <= {"success", "failure", "timeout"}
+    assert retried and max(r["attempts"] for r in rows) == 2  # the episodes in flight ran again from their start
+    clean = run_sweep(parse_config({**small_config(policies=[{"name": "oracle", "kind": "oracle"}]),
+                                    "name": "clean"}), tmp_path)
+    assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
+
+
+def test_language_and_video_goals_through_the_policy_actor_match_per_worker(local_ray, tmp_path) -> None:  # noqa: F811
+    base = language_sweep()
+    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
+    shared = run_sweep(parse_config({**base, **ON_RAY, "name": "shared"}), tmp_path)
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
+    assert outcomes(tmp_path / "per") == outcomes(tmp_path / "shared")
