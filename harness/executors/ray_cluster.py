@@ -1,6 +1,7 @@
 """The Ray executor: sweep workers as Ray actors, for sweeps that outgrow one machine (optional extra ``ray``).
 
-Each actor owns its simulators and a policy copy and runs the same ``Worker`` as the local executor, on one
+Each actor owns its simulators and a policy copy (with ``inference: shared``, a client of a policy actor instead:
+``harness.inference.ray_actor``) and runs the same ``Worker`` as the local executor, on one
 dedicated thread (GL contexts belong to a thread). The driver hands an actor a chunk of episodes at a time; the
 actor answers with the chunk's records when it is done, while a second, concurrent method reports its deadline
 and the episode it is on, so the driver sees a hung simulator without waiting for the chunk. A dead actor or lost
