@@ -346,7 +346,11 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
-    pool = make_pool(config, n_workers, address) if todo else None
+    try:
+        pool = make_pool(config, n_workers, address) if todo else None
+    except BaseException:
+        runlog.detach(held)
+        raise
     if pool is not None:
         settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
     executor = make_executor(config, settings, address)

@@ -4,9 +4,12 @@ The actor (``PolicyActor``) runs the same ``core.InferenceCore`` as the local po
 actor: ``request`` awaits an answer, resolved by a batcher task that runs the queued requests once the core says
 they are due (every connected worker waiting, ``max_batch`` slots, or ``max_wait``). Every call into the core
 (policy loads, resets, batched ``act``) runs on one dedicated thread, off the event loop, so the actor still
-answers ``deadline`` (polled by the driver) while a batch runs or hangs. Arrays travel as Ray task arguments
-(numpy arrays through Ray's object store, zero-copy on the reading side); the core copies a goal's arrays once per
-episode. A Ray cluster is one trust domain (Ray's serializer carries the arguments).
+answers ``deadline`` (polled by the driver) while a batch runs or hangs. Arrays travel as Ray task arguments:
+numpy arrays serialized out of band (read in place on the actor's side); an argument above Ray's inline limit
+(``max_direct_call_object_size``, 100 KiB: ray-project/ray:src/ray/common/ray_config_def.h, used as
+``put_threshold`` by ``prepare_args`` in python/ray/_raylet.pyx) goes through the object store, smaller ones ride
+in the task's RPC. The core copies a goal's arrays once per episode. A Ray cluster is one trust domain (Ray's
+serializer carries the arguments).
 
 Recovery, as with the local pool: the actor is created with ``max_restarts=-1`` and ``max_task_retries=0``, so Ray
 restarts one that died and fails the calls in flight (``RayActorError``), which the client turns into
@@ -41,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import CrossviewError
 from harness.inference.client import PolicyProcessLost, answer
 from harness.inference.core import BatchSettings, InferenceCore
 from harness.inference.pool import PolicyFault
@@ -186,8 +190,14 @@ class RayPolicyPool:
         from harness.executors.ray_cluster import connect_ray
 
         self.ray, self._started_ray = connect_ray(address)
+        self.handles: list[Any] = []
         self.step_timeout, self.connect_timeout = step_timeout, connect_timeout
-        self.gpus = gpus_per_copy(self.ray, gpus)
+        try:
+            self.gpus = gpus_per_copy(self.ray, gpus)
+            fits(self.ray, cpus, self.gpus)
+        except BaseException:
+            self.shutdown()
+            raise
         remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
                                                       max_task_retries=0)
         self.handles = [remote.remote(batch, step_timeout, threads) for _ in range(copies)]
@@ -245,6 +255,15 @@ class RayPolicyPool:
         if self._started_ray and self.ray.is_initialized():
             self.ray.shutdown()
             self._started_ray = False
+
+
+def fits(ray: Any, cpus: float, gpus: float) -> None:
+    """Refuse in one line a policy copy the whole cluster could never hold (its actor would wait forever)."""
+    total = ray.cluster_resources()
+    for name, want, key in (("gpus_per_copy", gpus, "GPU"), ("cpus_per_copy", cpus, "CPU")):
+        if want > total.get(key, 0):
+            raise CrossviewError(f"batching.{name}: {want:g} but the Ray cluster has {total.get(key, 0):g} {key}s in "
+                                 f"all: lower it, or add nodes that have them")
 
 
 def gpus_per_copy(ray: Any, gpus: float | None) -> float:

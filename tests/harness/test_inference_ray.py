@@ -10,6 +10,7 @@ import time
 import pytest
 
 from harness.config import parse_config
+from harness.errors import CrossviewError
 from harness.plan import build_plan
 from harness.runner import run_sweep
 from harness.store import Store
@@ -75,3 +76,11 @@ def test_language_and_video_goals_through_the_policy_actor_match_per_worker(loca
     shared = run_sweep(parse_config({**base, **ON_RAY, "name": "shared"}), tmp_path)
     assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
     assert outcomes(tmp_path / "per") == outcomes(tmp_path / "shared")
+
+
+def test_a_policy_copy_the_cluster_cannot_hold_is_refused_in_one_line(local_ray, tmp_path) -> None:  # noqa: F811
+    cfg = small_config(**{**ON_RAY, "batching": {"gpus_per_copy": 1}})
+    with pytest.raises(CrossviewError, match="batching.gpus_per_copy: 1 but the Ray cluster has 0 GPUs") as err:
+        run_sweep(parse_config(cfg), tmp_path)
+    assert len(str(err.value).splitlines()) == 1 and not any(tmp_path.iterdir())
+    assert local_ray.is_initialized() and released(local_ray)  # the test's Ray is left as it was
