@@ -131,11 +131,18 @@ class SharedPolicy:
             self._load()
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
-        """Clear the state of this worker's ``slots`` in the policy process (all ``n`` when None)."""
+        """Clear the state of this worker's ``slots`` in the policy process (all ``n`` when None). A reset starts
+        the slots' state afresh, so one that finds its copy restarted (the connection lost since the last call)
+        tries once more on the new copy instead of failing an episode that has not begun."""
         slots = list(range(n)) if slots is None else [int(s) for s in slots]
-        self._ensure()
-        self.client.request({"type": "reset", "key": self.key, "kind": self.kind, "options": self.options,
-                             "slots": slots, "seeds": None if seeds is None else [int(s) for s in seeds]})
+        msg = {"type": "reset", "key": self.key, "kind": self.kind, "options": self.options, "slots": slots,
+               "seeds": None if seeds is None else [int(s) for s in seeds]}
+        try:
+            self._ensure()
+            self.client.request(msg)
+        except PolicyProcessLost:
+            self._ensure()
+            self.client.request(msg)
         for s in slots:
             self._goals.pop(s, None)
             self._born[s] = self.client.generation

@@ -151,9 +151,23 @@ class RayInferenceClient:
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send a request and return its answer; raises PolicyProcessLost."""
         if self.conn is None:
-            reply = self._call({"type": "hello", "worker": self.wid}, self.s.connect_timeout)
-            self.conn, self.generation = str(reply["epoch"]), self.generation + 1
+            self._hello()
         return self._call(message, self.s.answer_timeout)
+
+    def _hello(self) -> None:
+        """Say hello, waiting out a restart: calls made while Ray restarts the actor fail at once
+        (``ActorUnavailableError``, with ``max_task_retries=0``) rather than wait, as a connect to a restarting
+        local policy process does (``InferenceClient._connect``)."""
+        end = time.monotonic() + self.s.connect_timeout
+        while True:
+            try:
+                reply = self._call({"type": "hello", "worker": self.wid}, max(1.0, end - time.monotonic()))
+                break
+            except PolicyProcessLost:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        self.conn, self.generation = str(reply["epoch"]), self.generation + 1
 
     def _call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         errors = self.ray.exceptions
