@@ -156,8 +156,9 @@ class RayInferenceClient:
 
     def _hello(self) -> None:
         """Say hello, waiting out a restart: calls made while Ray restarts the actor fail at once
-        (``ActorUnavailableError``, with ``max_task_retries=0``) rather than wait, as a connect to a restarting
-        local policy process does (``InferenceClient._connect``)."""
+        (``ActorUnavailableError``, exceptions.py:531-533, with ``max_task_retries=0``) rather than wait, so they
+        are repeated until ``connect_timeout``, as a connect to a restarting local policy process is
+        (``InferenceClient._connect``)."""
         end = time.monotonic() + self.s.connect_timeout
         while True:
             try:
