@@ -45,13 +45,10 @@ MiB = 2**20
 
 def checkpoint(tmp: Path, width: int, embed: int) -> tuple[str, int]:
     """A widened xview network with random weights, saved as a checkpoint; (path, parameter count)."""
-    from policies.torch.train_xview import save
-    from policies.torch.xview import XViewNet, torch
+    from policies.torch.train_xview import random_checkpoint
 
-    torch.manual_seed(0)
-    hyper = {"width": width, "embed": embed, "input": 64}
-    net = XViewNet(**hyper)
-    return str(save(net, tmp, 0, hyper, {})), sum(p.numel() for p in net.parameters())
+    path, params = random_checkpoint(tmp, width, embed)
+    return str(path), params
 
 
 def policy(args: argparse.Namespace, ckpt: str, report: Path) -> dict:

@@ -35,12 +35,9 @@ def _checkpoint(path: str | None, tmp: Path) -> str:
     """The given checkpoint, or a freshly initialised network saved like a trained one."""
     if path:
         return path
-    from policies.torch.train_xview import save
-    from policies.torch.xview import XViewNet, torch
+    from policies.torch.train_xview import random_checkpoint
 
-    torch.manual_seed(0)
-    hyper = {"width": 16, "embed": 128, "input": 64}
-    return str(save(XViewNet(**hyper), tmp, 0, hyper, {}))
+    return str(random_checkpoint(tmp)[0])
 
 
 def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Queue | None = None) -> float:

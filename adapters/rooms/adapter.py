@@ -19,7 +19,7 @@ from adapters.base import AdapterInfo
 from adapters.rooms.domains import APPEARANCES, DOMAINS, DomainStyle, get_domain, randomized
 from adapters.rooms.goals import instruction, video_goal
 from adapters.rooms.layout import AGENT_RADIUS, Layout, NavField, blocked, generate_layout, segment_clear
-from adapters.rooms.render import SceneRenderer, gl_inherited, import_mujoco
+from adapters.rooms.render import BoundRenderer, gl_inherited, import_mujoco, shared_renderer
 from adapters.rooms.scene import World
 from adapters.spawned import SpawnedAdapter
 from harness.errors import CrossviewError
@@ -82,7 +82,7 @@ class RoomsAdapter:
             name="rooms", obs_size=(h, w), has_depth=self.depth, seedable=True, privileged_success=True,
             control_hz=10.0, masked=frozenset({"jump", "sneak"} | set(masked)), interactions=INTERACTIONS,
             domains=tuple(DOMAINS), privileged_facts=True, goals=tuple(Modality))
-        self._worlds: dict[str, tuple[World, SceneRenderer]] = {}
+        self._worlds: dict[str, tuple[World, BoundRenderer]] = {}
         self._task: TaskSpec | None = None
 
     @classmethod
@@ -101,14 +101,15 @@ class RoomsAdapter:
                 for d in DOMAINS for i in INTERACTIONS for diff in DIFFICULTIES]
 
     # ------------------------------------------------------------------ episode
-    def _world(self, style: DomainStyle) -> tuple[World, SceneRenderer]:
-        """The compiled world of ``style``: one per domain, kept; a randomized look replaces the previous one."""
+    def _world(self, style: DomainStyle) -> tuple[World, BoundRenderer]:
+        """The compiled world of ``style``: one per domain, kept; a randomized look replaces the previous one. Its
+        renderer is shared with every other adapter of this look and size in the process."""
         cached = self._worlds.get(style.name)
         if cached is None or cached[0].style != style:
             if cached is not None:
                 cached[1].close()
             world = World(style, *self.size)
-            self._worlds[style.name] = (world, SceneRenderer(world.model, *self.size))
+            self._worlds[style.name] = (world, shared_renderer((style, *self.size), world.model, *self.size))
         return self._worlds[style.name]
 
     def reset(self, task: TaskSpec) -> tuple[Observation, CrossViewGoal | Goal, StepInfo]:
@@ -123,10 +124,10 @@ class RoomsAdapter:
                                  f"use one of {', '.join(i.name.lower() for i in INTERACTIONS)}")
         if task.difficulty not in DIFFICULTIES:
             raise CrossviewError(f"rooms difficulty {task.difficulty!r} is not one of {', '.join(DIFFICULTIES)}")
-        style = get_domain(task.domain)
+        style, stream = get_domain(task.domain), [int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split)]
         if self.appearance == "randomized":  # its own stream: the layout's draws stay those of the plain domain
-            style = randomized(style, np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 11]))
-        rng = np.random.default_rng([int(task.seed) & 0xFFFFFFFF, SPLITS.index(task.split), 7])
+            style = randomized(style, np.random.default_rng([*stream, 11]))
+        rng = np.random.default_rng([*stream, 7])
         layout = generate_layout(style, rng)
         self._style = style
         self._world_pair = self._world(style)

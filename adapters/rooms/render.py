@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes.util
 import os
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,7 @@ class SceneRenderer:
         d = -(np.float32(2) * far * near) / (far - near)
         self._c, self._d = np.float64(-0.5 * c - 0.5), np.float64(-0.5 * d)
 
-    def _draw(self, data: Any, camera_id: int) -> None:
+    def _draw(self, data: Any, camera_id: int, model: Any = None) -> None:
         global _current
         if self._pid != os.getpid():
             raise CrossviewError("a Rooms renderer cannot be used in a process forked from the one that made it: "
@@ -128,13 +129,15 @@ class SceneRenderer:
             _current = self
         mj = self._mj
         self._camera.fixedcamid = camera_id
-        mj.mjv_updateScene(self._model, data, self._option, self._perturb, self._camera,
+        mj.mjv_updateScene(self._model if model is None else model, data, self._option, self._perturb, self._camera,
                            mj.mjtCatBit.mjCAT_ALL.value, self._scene)
         mj.mjr_render(self._rect, self._scene, self._con)
 
-    def rgbd(self, data: Any, camera_id: int, depth: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-        """Colour (uint8 H×W×3) and metric depth (float32 H×W, or None) from one render of ``camera_id``."""
-        self._draw(data, camera_id)
+    def rgbd(self, data: Any, camera_id: int, depth: bool = True,
+             model: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Colour (uint8 H×W×3) and metric depth (float32 H×W, or None) from one render of ``camera_id``
+        (of ``model``, a copy with this renderer's assets, when given)."""
+        self._draw(data, camera_id, model)
         self._mj.mjr_readPixels(self._rgb, self._zbuf if depth else None, self._rect, self._con)
         rgb = np.flipud(self._rgb).copy()
         if not depth:
@@ -142,14 +145,14 @@ class SceneRenderer:
         metres = (self._d / (np.flipud(self._zbuf).astype(np.float64) + self._c)).astype(np.float32)
         return rgb, metres
 
-    def segment(self, data: Any, camera_id: int) -> np.ndarray:
+    def segment(self, data: Any, camera_id: int, model: Any = None) -> np.ndarray:
         """Geom id of the nearest surface at each pixel (int32 H×W, -1 where nothing is drawn)."""
         mj, scene = self._mj, self._scene
         flags = scene.flags.copy()
         scene.flags[mj.mjtRndFlag.mjRND_SEGMENT] = True
         scene.flags[mj.mjtRndFlag.mjRND_IDCOLOR] = True
         try:
-            self._draw(data, camera_id)
+            self._draw(data, camera_id, model)
             self._mj.mjr_readPixels(self._rgb, None, self._rect, self._con)
         finally:
             np.copyto(scene.flags, flags)
@@ -162,9 +165,9 @@ class SceneRenderer:
                 lookup[g.segid + 1] = g.objid
         return lookup[np.clip(seg, 0, scene.ngeom)]
 
-    def geom_mask(self, data: Any, camera_id: int, geom_id: int) -> np.ndarray:
+    def geom_mask(self, data: Any, camera_id: int, geom_id: int, model: Any = None) -> np.ndarray:
         """Exact bool H×W mask of the pixels where geom ``geom_id`` is the nearest surface."""
-        return self.segment(data, camera_id) == geom_id
+        return self.segment(data, camera_id, model) == geom_id
 
     def close(self) -> None:
         """Free the GL resources; safe to call twice."""
@@ -178,3 +181,46 @@ class SceneRenderer:
             self._con.free()
             self._con = None
             self._gl.free()
+
+
+class BoundRenderer:
+    """A process's shared ``SceneRenderer`` drawing one model copy: every Rooms slot of one look and image size in a
+    process renders through one GL context (opening one costs ~0.2 s of CPU; slots differ only in their model's
+    poses and colours, which each draw reads from the model it is given)."""
+
+    def __init__(self, renderer: SceneRenderer, model: Any, key: Hashable) -> None:
+        self.renderer, self.model, self._key = renderer, model, key
+
+    def rgbd(self, data: Any, camera_id: int, depth: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.renderer.rgbd(data, camera_id, depth, self.model)
+
+    def segment(self, data: Any, camera_id: int) -> np.ndarray:
+        return self.renderer.segment(data, camera_id, self.model)
+
+    def geom_mask(self, data: Any, camera_id: int, geom_id: int) -> np.ndarray:
+        return self.renderer.geom_mask(data, camera_id, geom_id, self.model)
+
+    def close(self) -> None:
+        """Let go of the shared renderer; the last user frees its GL context. Safe to call twice."""
+        if self.model is None:
+            return
+        self.model = None
+        held = _shared.get(self._key)
+        if held is not None and held[0] is self.renderer:
+            held[1] -= 1
+            if held[1] <= 0:
+                del _shared[self._key]
+                self.renderer.close()
+
+
+_shared: dict[Hashable, list] = {}  # key -> [renderer, users]
+
+
+def shared_renderer(key: Hashable, model: Any, height: int, width: int) -> BoundRenderer:
+    """The renderer of ``key`` (models with the same assets and image size) in this process, made for ``model`` if
+    there is none yet, bound to ``model``."""
+    held = _shared.get(key)
+    if held is None or held[0]._pid != os.getpid():
+        held = _shared[key] = [SceneRenderer(model, height, width), 0]
+    held[1] += 1
+    return BoundRenderer(held[0], model, key)

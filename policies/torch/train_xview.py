@@ -95,6 +95,14 @@ def save(net: Any, out: Path, prefix: str, architecture: str, step: int, hyper: 
     return path
 
 
+def random_checkpoint(out: Path, width: int = 16, embed: int = 128, seed: int = 0) -> tuple[Path, int]:
+    """A freshly initialised xview network saved like a trained one (for benchmarks); (path, parameter count)."""
+    torch.manual_seed(seed)
+    hyper = {"width": width, "embed": embed, "input": 64}
+    net = XViewNet(**hyper)
+    return save(net, out, "xview", ARCHITECTURE, 0, hyper, {}), sum(p.numel() for p in net.parameters())
+
+
 def _tensors(data: Dataset, size: int, chunk: int = 512) -> tuple:
     """The dataset resized once, exactly as the policy resizes at inference (``prepare``)."""
     views, goals, kinds = [], [], []

@@ -192,3 +192,64 @@ def test_gymnasium_async_vector_env_forks_after_the_parent_rendered() -> None:
     finally:
         vec.close()
         parent.close()
+
+
+def test_slots_share_one_gl_context_and_keep_their_own_scenes() -> None:
+    """Adapters of one look and size in a process draw through one renderer, yet each frame, stepped interleaved,
+    is the one a lone adapter renders for its own episode; the last adapter to close frees the context."""
+    from adapters.rooms import render
+
+    tasks = [TaskSpec("rooms", "apartment", seed, Interaction.APPROACH, max_steps=10, success_radius=0.6)
+             for seed in (3, 4)]
+    moves = [Action(forward=True, camera=(0.0, 15.0)), Action(camera=(5.0, -20.0)), Action(forward=True)]
+
+    def lone(t: TaskSpec) -> list[np.ndarray]:
+        adapter = make_adapter("rooms", image_size=(48, 48))
+        try:
+            frames = [adapter.reset(t)[0].rgb]
+            return frames + [adapter.step(m)[0].rgb for m in moves]
+        finally:
+            adapter.close()
+
+    expected = [lone(t) for t in tasks]
+    before = len(render._shared)
+    a, b = make_adapter("rooms", image_size=(48, 48)), make_adapter("rooms", image_size=(48, 48))
+    try:
+        frames = [[a.reset(tasks[0])[0].rgb], [b.reset(tasks[1])[0].rgb]]
+        assert len(render._shared) == before + 1  # one GL context for both
+        for m in moves:
+            frames[0].append(a.step(m)[0].rgb)
+            frames[1].append(b.step(m)[0].rgb)
+        for got, want in zip(frames, expected):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w)
+    finally:
+        a.close()
+        assert len(render._shared) == before + 1  # b still draws with it
+        b.close()
+    assert len(render._shared) == before
+
+
+def test_randomized_appearance_keeps_the_layout_and_draws_a_look_per_seed() -> None:
+    plain = make_adapter("rooms", image_size=(48, 48), depth=False)
+    randomized = make_adapter("rooms", image_size=(48, 48), depth=False, appearance="randomized")
+    again = make_adapter("rooms", image_size=(48, 48), depth=False, appearance="randomized")
+    try:
+        looks = []
+        for seed in (1, 2):
+            t = task(plain, seed=seed)
+            _, _, info = plain.reset(t)
+            obs, _, rinfo = randomized.reset(t)
+            assert rinfo.target == info.target  # same objects, names and places
+            assert rinfo.privileged.target_pos == info.privileged.target_pos
+            assert randomized._layout.walls == plain._layout.walls
+            np.testing.assert_array_equal(again.reset(t)[0].rgb, obs.rgb)  # a pure function of the seed
+            looks.append(randomized._style)
+        assert looks[0] != looks[1] and all(s != DOMAINS["apartment"] for s in looks)
+        assert [n for n, _ in looks[0].palette] == [n for n, _ in DOMAINS["apartment"].palette]
+    finally:
+        for adapter in (plain, randomized, again):
+            adapter.close()
+    with pytest.raises(CrossviewError, match="appearance") as err:
+        make_adapter("rooms", appearance="psychedelic")
+    assert "\n" not in str(err.value)
