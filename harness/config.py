@@ -147,9 +147,10 @@ class RayConfig(_Strict):
 
 
 class BatchingConfig(_Strict):
-    """Shared inference (``inference: shared``): how many policy processes, and how each batches across workers."""
+    """Shared inference (``inference: shared``): how many policy copies (processes, or Ray actors with ``executor:
+    ray``), how each batches across workers, and what a Ray policy actor asks the cluster for."""
 
-    copies: int = Field(default=1, ge=1, le=64)  # policy processes (one per device); workers spread over them
+    copies: int = Field(default=1, ge=1, le=64)  # policy copies (one per device); workers spread over them
     max_batch: int = Field(default=64, ge=1, le=4096)  # env slots in one batched call at most
     max_wait_ms: float = Field(default=5.0, ge=0, le=10_000)  # how long a queued request waits for company
     # executor: ray only: what each policy copy's actor asks for. GPUs default (None) to 1 per copy when the
