@@ -27,13 +27,16 @@ ON_RAY = {"executor": "ray", "inference": "shared", "ray": {"cpus_per_worker": 0
 XVIEW = str(REPO / "checkpoints" / "xview" / "xview-step06000.safetensors")
 
 
-def test_policy_actor_gives_the_same_episodes_as_per_worker_copies(local_ray, tmp_path) -> None:  # noqa: F811
+def test_policy_actor_gives_the_same_episodes_as_per_worker_copies_under_every_goal(local_ray,  # noqa: F811
+                                                                                     tmp_path) -> None:
+    """Cross-view goals (the torch xview checkpoint), language goals (xview-lang) and video goals (the oracle)."""
     needs_torch("the xview checkpoint")
-    base = small_config(policies=[{"name": "oracle", "kind": "oracle"},
-                                  {"name": "xview", "kind": "torch", "checkpoints": XVIEW}])
+    base = language_sweep()
+    base["policies"].append({"name": "xview", "kind": "torch", "checkpoints": XVIEW, "goals": ["cross_view"]})
+    base["goals"] = ["cross_view", "language", "video"]
     per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
     shared = run_sweep(parse_config({**base, **ON_RAY, "name": "shared"}), tmp_path)
-    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 18
     a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
     assert a == b and any(s == "success" for s, *_ in a.values())
     assert released(local_ray), "the sweep left actors holding the cluster's CPUs"
@@ -68,14 +71,6 @@ def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ra
     clean = run_sweep(parse_config({**small_config(policies=[{"name": "oracle", "kind": "oracle"}]),
                                     "name": "clean"}), tmp_path)
     assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
-
-
-def test_language_and_video_goals_through_the_policy_actor_match_per_worker(local_ray, tmp_path) -> None:  # noqa: F811
-    base = language_sweep()
-    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
-    shared = run_sweep(parse_config({**base, **ON_RAY, "name": "shared"}), tmp_path)
-    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
-    assert outcomes(tmp_path / "per") == outcomes(tmp_path / "shared")
 
 
 def test_a_policy_copy_the_cluster_cannot_hold_is_refused_in_one_line(local_ray, tmp_path) -> None:  # noqa: F811
