@@ -46,7 +46,7 @@ from typing import Any
 
 from harness.errors import CrossviewError
 from harness.inference.client import PolicyProcessLost, answer
-from harness.inference.core import BatchSettings, InferenceCore
+from harness.inference.core import BatchSettings, InferenceCore, error
 from harness.inference.pool import PolicyFault
 
 LOG = logging.getLogger("crossview.inference")
@@ -110,7 +110,11 @@ class PolicyActor:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), timeout=due)
                 continue
-            for wid, reply in await self._core(self.core.run_queue):
+            try:
+                replies = await self._core(self.core.run_queue)
+            except Exception as exc:  # the core answers a failing policy itself; this loop must outlive anything
+                replies = [(wid, error(exc)) for wid in list(self._waiters)]
+            for wid, reply in replies:
                 future = self._waiters.pop(wid, None)
                 if future is not None and not future.done():
                     future.set_result(reply)
