@@ -42,6 +42,20 @@ def test_policy_actor_gives_the_same_episodes_as_per_worker_copies_under_every_g
     assert released(local_ray), "the sweep left actors holding the cluster's CPUs"
 
 
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_one_policy_copy_batches_the_slots_of_several_workers(local_ray, tmp_path, executor) -> None:  # noqa: F811
+    """Two workers of two slots each, ``max_batch`` 3: the copy's batches mix workers' slots, split at max_batch.
+    (``max_wait_ms`` is long, so a batch waits until every worker asks: the rule that runs it at once.)"""
+    (tmp_path / "batches").mkdir()
+    oracle = [{"name": "oracle", "kind": "tests.harness.faulty:BatchRecordingOracle",
+               "options": {"record": str(tmp_path / "batches")}}]
+    cfg = {**small_config(policies=oracle), **ON_RAY, "executor": executor,
+           "batching": {**ON_RAY["batching"], "max_wait_ms": 200}}
+    assert run_sweep(parse_config(cfg), tmp_path).exit_code == 0
+    largest = [int(f.read_text()) for f in (tmp_path / "batches").iterdir()]
+    assert len(largest) == 1 and largest[0] == 3  # one policy copy; batches of 3 slots from 2 workers of 2
+
+
 def released(ray, wait: float = 20.0) -> bool:
     """Every CPU of the local Ray is free again (the sweep's simulator and policy actors are gone)."""
     end = time.monotonic() + wait
