@@ -1,9 +1,9 @@
-"""The worker's side of shared inference: a ``Policy`` that forwards to the policy process of its copy.
+"""The worker's side of shared inference: a ``Policy`` that forwards to the policy copy it is assigned to.
 
-Each worker holds one connection (``InferenceClient``) and one ``SharedPolicy`` per policy it runs. A goal image
-travels once per episode (the policy process keeps it per slot). When the policy process dies or stops answering,
-the call raises ``PolicyProcessLost``: the worker hands the episodes back to be retried (their recurrent state died
-with the process), and the next call reconnects to the restarted process.
+Each worker holds one connection (``InferenceClient`` here; ``ray_actor.RayInferenceClient`` on Ray) and one
+``SharedPolicy`` per policy it runs. A goal travels once per episode (the copy keeps it per slot). When the copy
+dies or stops answering, the call raises ``PolicyProcessLost``: the worker hands the episodes back to be retried
+(their recurrent state died with the copy), and the next call reconnects to the restarted copy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import CrossviewError
 from harness.inference.shm import ShmWriter, pack_plain, unpack_plain
@@ -94,7 +94,21 @@ class InferenceClient:
         self.writer.close()
 
 
-def make_client(wid: int, settings: Any) -> Any:
+class PolicyLink(Protocol):
+    """A worker's connection to its policy copy, whatever the transport (``InferenceClient``,
+    ``ray_actor.RayInferenceClient``): ``conn`` is None until connected, ``generation`` counts connections."""
+
+    conn: Any
+    generation: int
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    def drop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_client(wid: int, settings: Any) -> PolicyLink:
     """Worker ``wid``'s connection to its policy copy: a Unix socket (``InferenceSettings``) or a Ray actor
     (``ray_actor.RayInferenceSettings``)."""
     if isinstance(settings, InferenceSettings):
@@ -112,10 +126,9 @@ def answer(reply: dict[str, Any]) -> dict[str, Any]:
 
 
 class SharedPolicy:
-    """A policy living in the policy copy; its slots are this worker's slots. ``client`` is an ``InferenceClient``
-    or a ``ray_actor.RayInferenceClient`` (the same ``request``, ``conn`` and ``generation``)."""
+    """A policy living in the policy copy; its slots are this worker's slots."""
 
-    def __init__(self, client: Any, key: str, kind: str, options: dict[str, Any]) -> None:
+    def __init__(self, client: PolicyLink, key: str, kind: str, options: dict[str, Any]) -> None:
         self.client, self.key, self.kind, self.options = client, key, kind, options
         self.info = self._load()
         self._goals: dict[int, CrossViewGoal | Goal] = {}  # the goal object each slot last sent
