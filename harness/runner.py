@@ -346,14 +346,17 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
-    try:
+    pool = None
+    try:  # a refused pool or executor leaves nothing running (a Ray the pool started, its policy copies)
         pool = make_pool(config, n_workers, address) if todo else None
+        if pool is not None:
+            settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
+        executor = make_executor(config, settings, address)
     except BaseException:
+        if pool is not None:
+            pool.shutdown()
         runlog.detach(held)
         raise
-    if pool is not None:
-        settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
-    executor = make_executor(config, settings, address)
     sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
     sched.slots = config.envs_per_worker
     try:  # workers start up (imports, GL contexts) and begin episodes while the driver checks policies and opens
