@@ -75,7 +75,8 @@ def run(entry: dict, mode: str, workers: int, args: argparse.Namespace, out: Pat
     ray_gpus = 1 / workers if args.device.startswith("cuda") and mode == "per_worker" else 0
     cfg = parse_config({
         "name": name, "workers": workers, "envs_per_worker": envs, "inference": mode, "executor": args.executor,
-        "batching": {"max_batch": workers * envs, "max_wait_ms": 5, "cpus_per_copy": 1,
+        "batching": {"max_batch": workers * envs, "max_wait_ms": 5, "cpus_per_copy": os.cpu_count() or 1,  # its
+                     # torch threads, as the local policy process takes every core (runner.make_pool)
                      "gpus_per_copy": 1 if args.device.startswith("cuda") else 0},
         "ray": {"cpus_per_worker": 1, "gpus_per_worker": ray_gpus},  # per-worker copies share the GPU (as MineStudio)
         "policies": [{**entry, "options": {**entry["options"], "report": str(report)}}],
@@ -153,11 +154,11 @@ def main() -> None:
 
 
 def start_ray(workers: int) -> object:
-    """A local Ray for the benchmark: logical CPUs for every worker and the policy actor; workers import this folder
-    (the policies above live in ``rocket_sized``)."""
+    """A local Ray for the benchmark: logical CPUs for every worker and the policy actor (which asks for every core,
+    as its threads); workers import this folder (the policies live in ``rocket_sized``)."""
     import ray
 
-    ray.init(num_cpus=max(os.cpu_count() or 1, workers + 1), include_dashboard=False, log_to_driver=False,
+    ray.init(num_cpus=(os.cpu_count() or 1) + workers, include_dashboard=False, log_to_driver=False,
              configure_logging=False,
              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(HERE.parent), str(HERE)])}})
     return ray
