@@ -31,18 +31,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = _checkpoint(None, Path(tmp))
-        local_total, local_steady = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp), "local", "local")
+        local = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp), "local", "local")
         t0 = time.time()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, configure_logging=False)
         startup = time.time() - t0
-        ray_total, ray_steady = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp), "ray", "ray")
+        on_ray = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp), "ray", "ray")
         ray.shutdown()
     print(f"{args.workers} workers x {args.envs} envs, {args.episodes} episodes, Rooms + torch policy, "
           f"{os.cpu_count()} cores")
-    print(f"  local executor: {local_total:8.1f} env-steps/s whole run, {local_steady:8.1f} steady")
-    print(f"  ray executor:   {ray_total:8.1f} env-steps/s whole run, {ray_steady:8.1f} steady "
+    print(f"  local executor: {local.whole:8.1f} env-steps/s whole run, {local.steady:8.1f} steady")
+    print(f"  ray executor:   {on_ray.whole:8.1f} env-steps/s whole run, {on_ray.steady:8.1f} steady "
           f"(ray start-up {startup:.1f}s not included)")
-    print(f"  ray / local:    {ray_total / local_total:.2f} whole run, {ray_steady / local_steady:.2f} steady "
+    print(f"  ray / local:    {on_ray.whole / local.whole:.2f} whole run, {on_ray.steady / local.steady:.2f} steady "
           "(target >= 0.85)")
 
 

@@ -1,6 +1,6 @@
 """Sweep throughput against the loops it replaces, measured side by side in one run on Rooms with a torch policy.
 
-    python benchmarks/sweep_throughput.py [--workers 2] [--envs 4] [--seconds 20] [--checkpoint PATH]
+    python benchmarks/sweep_throughput.py [--workers 2] [--envs 4] [--seconds 20] [--sweep-seconds 150]
 
 - naive: one process, one env, a batch-1 policy call per step (what a hand-written eval loop does);
 - raw: the adapter and the same policy in a K-env lockstep loop with batched calls and no harness, run in as many
@@ -94,9 +94,36 @@ def raw_parallel(checkpoint: str, workers: int, envs: int, seconds: float, threa
     return sum(rates)
 
 
+class _Clock:
+    """A progress sink that notes when each record reached the driver."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def start(self, total: int, skipped: int) -> None:
+        pass
+
+    def advance(self, record: object) -> None:
+        self.times.append(time.perf_counter())
+
+    def stop(self) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepTiming:
+    """One sweep's throughput and where its wall time went."""
+
+    whole: float  # env-steps/s over the whole sweep wall time
+    steady: float  # env-steps/s between the first slot turnover and the last record
+    first_record: float  # seconds from the call to the first stored episode (start-up plus one episode)
+    after_last: float  # seconds from the last stored episode to the call's return (shutdown)
+    wall: float
+
+
 def sweep(checkpoint: str, workers: int, envs: int, episodes: int, out: Path, executor: str = "local",
-          name: str = "bench") -> tuple[float, float]:
-    """(env-steps/s over the whole sweep wall time, steady-state env-steps/s between first and last episode)."""
+          name: str = "bench") -> SweepTiming:
+    """Run ``crossview sweep`` in this process and time it (see ``SweepTiming``)."""
     from harness.runner import run_sweep
     from harness.store import Store
 
@@ -104,17 +131,17 @@ def sweep(checkpoint: str, workers: int, envs: int, episodes: int, out: Path, ex
         "name": name, "workers": workers, "envs_per_worker": envs, "executor": executor,
         "policies": [{"name": "xview", "kind": "torch", "checkpoints": checkpoint}],
         "environments": [{"adapter": "rooms", **TASKS, "episodes": episodes, "max_steps": MAX_STEPS}]})
-    t0 = time.time()
-    run_sweep(cfg, out)
-    wall = time.time() - t0
+    clock = _Clock()
+    t0 = time.perf_counter()
+    run_sweep(cfg, out, progress=clock)
+    t1 = time.perf_counter()
     with Store(out / name, create=False) as store:
         rows = store.rows()
     steps = sum(r["steps"] for r in rows)
-    finished = sorted(r["finished_at"] for r in rows)
+    by_end = [r["steps"] for r in sorted(rows, key=lambda r: r["finished_at"])]
     first_k = workers * envs  # episodes finished by the time every slot has turned over once
-    steady_steps = sum(r["steps"] for r in sorted(rows, key=lambda r: r["finished_at"])[first_k:])
-    steady = steady_steps / max(1e-9, finished[-1] - finished[first_k - 1])
-    return steps / wall, steady
+    steady = sum(by_end[first_k:]) / max(1e-9, clock.times[-1] - clock.times[first_k - 1])
+    return SweepTiming(steps / (t1 - t0), steady, clock.times[0] - t0, t1 - clock.times[-1], t1 - t0)
 
 
 def main() -> None:
@@ -122,7 +149,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--envs", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring time of each loop")
-    parser.add_argument("--episodes", type=int, default=96, help="episodes in the sweep")
+    parser.add_argument("--sweep-seconds", type=float, default=150.0,
+                        help="size the sweep to last about this long at the raw rate (a real sweep runs minutes: "
+                             "its start-up and tail are fixed costs, so a short one understates the harness)")
     parser.add_argument("--checkpoint", default=None, help="xview checkpoint (default: a fresh network)")
     args = parser.parse_args()
     threads = max(1, (os.cpu_count() or 1) // args.workers)
@@ -130,15 +159,20 @@ def main() -> None:
         ckpt = _checkpoint(args.checkpoint, Path(tmp))
         naive = loop(ckpt, 1, args.seconds, 0)
         raw = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
-        total, steady = sweep(ckpt, args.workers, args.envs, args.episodes, Path(tmp) / "runs")
+        episodes = max(4 * args.workers * args.envs, round(raw * args.sweep_seconds / MAX_STEPS))
+        t = sweep(ckpt, args.workers, args.envs, episodes, Path(tmp) / "runs")
     print(f"Rooms 224x224 RGB+depth, torch policy (xview), {os.cpu_count()} cores, max_steps {MAX_STEPS}, "
           f"load average {os.getloadavg()[0]:.1f} (figures are noisy on a loaded machine)")
     print(f"  naive loop (1 env, batch-1 calls, 1 process):     {naive:8.1f} env-steps/s")
     print(f"  raw loop x{args.workers} processes ({args.envs} envs, batched):     {raw:8.1f} env-steps/s  (limit)")
-    print(f"  crossview sweep ({args.workers} workers x {args.envs} envs), whole run: {total:8.1f} env-steps/s")
-    print(f"  crossview sweep, steady state:                    {steady:8.1f} env-steps/s")
-    print(f"  sweep / raw limit: {total / raw:.2f} whole run, {steady / raw:.2f} steady   (target >= 0.95 whole run)")
-    print(f"  sweep / naive:     {total / naive:.2f} whole run, {steady / naive:.2f} steady   (target >= 2.2)")
+    print(f"  crossview sweep ({args.workers} workers x {args.envs} envs), whole run: {t.whole:8.1f} env-steps/s  "
+          f"({episodes} episodes, {t.wall:.0f} s)")
+    print(f"  crossview sweep, steady state:                    {t.steady:8.1f} env-steps/s")
+    print(f"    first episode stored after {t.first_record:.1f} s (start-up + one episode); "
+          f"returned {t.after_last:.2f} s after the last")
+    print(f"  sweep / raw limit: {t.whole / raw:.2f} whole run, {t.steady / raw:.2f} steady   "
+          "(target >= 0.95 whole run)")
+    print(f"  sweep / naive:     {t.whole / naive:.2f} whole run, {t.steady / naive:.2f} steady   (target >= 2.2)")
 
 
 if __name__ == "__main__":

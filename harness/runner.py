@@ -241,6 +241,21 @@ class Scheduler:
                 self.pending.extendleft(reversed(chunk))
         if not self.pending and self.waiting and getattr(self.ex, "can_steal", False):
             self._steal()
+        if not self.pending and not self.stealing:
+            self._retire_idle()
+
+    def _retire_idle(self) -> None:
+        """The tail: a worker that asks for work when none is left, and holds none, leaves now. Nothing is queued
+        behind another worker's running episodes either (else ``_steal`` would have asked for it back); a retry
+        that comes later goes to a worker still running."""
+        if any(len(held) > self.slots for held in self.inflight.values()):
+            return
+        for wid in [w for w in self.waiting if not self.inflight.get(w)]:
+            if len(self.inflight) <= 1:
+                break  # the last one stays: it takes any retry, then the graceful end
+            self.ex.retire(wid)
+            del self.waiting[wid]
+            del self.inflight[wid]
 
     def _steal(self) -> None:
         """The tail: a worker waits for work while another holds episodes it has not started. Ask the fullest for

@@ -410,6 +410,7 @@ def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, cu
     runlog.attach(settings.run_dir)  # simulator clients' log lines go to the run's log, not the terminal
     try:
         Worker(wid, settings, conn, deadline, current, parent).run()
+        _leave()
     except (BrokenPipeError, ConnectionResetError, EOFError):  # the driver is gone; it resumes the sweep itself
         safety.emergency_stop("the driver is gone")
         os._exit(0)  # nothing to say: no traceback on the terminal
@@ -420,6 +421,19 @@ def worker_main(wid: int, settings: WorkerSettings, conn: Any, deadline: Any, cu
         if os.environ.get("CROSSVIEW_DEBUG"):
             traceback.print_exc()
         os._exit(1)
+
+
+def _leave() -> None:
+    """A clean end: simulators are closed and every message is sent, so skip the interpreter's teardown (a second
+    or more with torch and GL loaded, which the sweep's end would otherwise wait for); logs are flushed first."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
 
 
 def _where(exc: BaseException) -> str:

@@ -29,6 +29,7 @@ class _Proc:
     current: Any
     started: float
     ready: bool = False
+    retired: bool = False  # told to leave early (no work left for it): its exit is no fault
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,8 @@ class LocalExecutor:
         """Workers that died, missed their deadline, or never became ready."""
         now, found = time.monotonic(), []
         for wid, p in self._procs.items():
+            if p.retired:
+                continue
             armed = p.deadline.value
             doing = p.current.value.decode(errors="replace") if armed else ""
             if not p.process.is_alive():
@@ -100,6 +103,13 @@ class LocalExecutor:
             elif not p.ready and now - p.started > self.startup_timeout:
                 found.append(Fault(wid, f"worker did not start within {self.startup_timeout:.0f}s", ""))
         return found
+
+    def retire(self, wid: int) -> None:
+        """Let an idle worker leave now (the sweep has no more work for it), while the others finish: its exit
+        overlaps their tail rather than adding to the end of the sweep."""
+        p = self._procs.get(wid)
+        if p is not None and self.send(wid, ("stop",)):
+            p.retired = True
 
     def kill(self, wid: int) -> None:
         """Kill a worker and forget it: SIGTERM first (its robots stop at once, harness.safety), then SIGKILL."""

@@ -168,6 +168,10 @@ class RayExecutor:
                 found.append(Fault(wid, hang_reason(current), current))
         return found
 
+    def retire(self, wid: int) -> None:
+        """An idle actor with no work left: release it now (no robots run on Ray, harness.runner.make_executor)."""
+        self.kill(wid)
+
     def kill(self, wid: int) -> None:
         a = self._actors.pop(wid, None)
         if a is not None:

@@ -8,15 +8,31 @@ the clone learns to recover from its own mistakes. Each episode is reset as a la
 scene and cross-view goal plus the instruction (written only in the train phrasings), so one set of rollouts trains
 both the cross-view network and the language-conditioned one (policies.torch.xview_lang).
 
-Appearance augmentation, drawn per sample and applied alike to the view and the goal image (they show one world):
-brightness, contrast and per-channel tint, and a random zoom-out of each image, as a wider field of view shows; on
-request (``--swap-colours``) the cross-view network also sees a share of samples with permuted colour channels, so it
-must match the goal's target rather than remember colours (at 2,000 steps this cost it all its source-world
-success, so the shipped series is trained without). On request (``--drop-colours``) the language network reads a
-share of its colour words as unknown, to act on shape and room when a colour name is new to it (at 0.35 and 2,000
-steps it lost source-world success and gained nothing in warehouse, so the shipped series is trained without).
-Checkpoints are written at the ``--save`` steps as safetensors with a manifest beside each; fixed seeds make the
-series reproducible on one machine.
+Domain randomization (``--appearance randomized``, the default): every rollout is rendered in a look of its own —
+floor texture and colours, walls, sky, light colour and level, object shades (hue kept, so colour words stay true)
+and field of view (adapters.rooms.domains.randomized) — in the source domain's layouts. Networks trained on the
+domain's one look score 0% in the ``warehouse`` domain; with randomized rollouts they transfer partially.
+
+Appearance augmentation on top, drawn per sample and applied alike to the view and the goal image (they show one
+world): brightness, contrast and per-channel tint, and a random zoom-out of each image, as a wider field of view
+shows; on request (``--swap-colours``) the cross-view network also sees a share of samples with permuted colour
+channels (at 2,000 steps this cost it all its source-world success). On request (``--drop-colours``) the language
+network reads a share of its colour words as unknown (at 0.35 it lost source-world success and gained nothing).
+``--init`` goes on from a checkpoint (its weights, hyperparameters and step; a fresh optimizer), so a series can
+switch recipe part-way: the shipped cross-view series was trained on the domain's look to step 6,000, then on
+randomized rollouts. Checkpoints are written at the ``--save`` steps as safetensors with a manifest beside each;
+fixed seeds make a series reproducible on one machine.
+
+The shipped series (each manifest records its own command line under ``training``):
+
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz \
+        --modalities language --steps 6000 --save 0,500,1500,3000,6000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities language --init checkpoints/xview-lang/xview-lang-step06000.safetensors --steps 9000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities cross_view --init checkpoints/xview/xview-step06000.safetensors --steps 9000 --save 7000,8000
+    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
+        --modalities cross_view --init checkpoints/xview/xview-step09000.safetensors --steps 12000 --save 10000
 """
 
 from __future__ import annotations
@@ -191,11 +207,21 @@ def _drop_colours(tokens: Any, colours: Any, rng: np.random.Generator, share: fl
 
 
 def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[int], seed: int, batch: int,
-          lr: float, hyper: dict, meta: dict, swap: float = 0.0, drop_colours: float = 0.0) -> list[Path]:
-    """Clone the oracle into the network of ``modality``; checkpoints at ``saves``."""
+          lr: float, hyper: dict, meta: dict, swap: float = 0.0, drop_colours: float = 0.0,
+          init: Path | None = None) -> list[Path]:
+    """Clone the oracle into the network of ``modality``; checkpoints at ``saves``. With ``init`` (a checkpoint of
+    the same network), training goes on from its weights and step up to ``steps``."""
+    from policies.torch.loading import load_into, load_state_dict, read_manifest
+
     torch.manual_seed(seed)
     language = modality == Modality.LANGUAGE
+    first = 0
+    if init is not None:
+        manifest = read_manifest(init)
+        hyper, first = manifest["hyperparameters"], int(manifest["step"])
     net = XViewLangNet(**hyper) if language else XViewNet(**hyper)
+    if init is not None:
+        load_into(net, load_state_dict(init), init)
     prefix, arch = ("xview-lang", LANG_ARCHITECTURE) if language else ("xview", ARCHITECTURE)
     optim = torch.optim.Adam(net.parameters(), lr=lr)
     buttons, yaw, pitch = (torch.from_numpy(a) for a in (data.buttons, data.yaw, data.pitch))
@@ -212,7 +238,7 @@ def train(data: Arrays, out: Path, modality: Modality, steps: int, saves: list[i
     written = []
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    for step in range(steps + 1):
+    for step in range(first, steps + 1):
         if step in saves:
             written.append(save(net, out, prefix, arch, step, hyper, meta))
             print(f"{prefix} step {step:5d}: saved {written[-1].name} ({time.time() - start:.0f}s)", flush=True)
@@ -256,7 +282,9 @@ def main() -> None:
     parser.add_argument("--domain", default="apartment", help="the source domain to clone in")
     parser.add_argument("--episodes", type=int, default=20, help="oracle episodes per task template")
     parser.add_argument("--noise", type=float, default=0.3, help="fraction of executed actions that are random")
-    parser.add_argument("--steps", type=int, default=2000, help="gradient steps")
+    parser.add_argument("--steps", type=int, default=2000, help="gradient steps (the last step, with --init)")
+    parser.add_argument("--init", default="", help="go on training from this checkpoint (its step and "
+                        "hyperparameters); with --modalities naming the one series it belongs to")
     parser.add_argument("--save", default="0,200,700,2000", help="steps at which to write checkpoints")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -296,8 +324,10 @@ def main() -> None:
         meta = {"trained_on": {"adapter": "rooms", "domain": args.domain, "split": "train", "phrasings": "train",
                                "goal": modality.value, "appearance": args.appearance}, "training": training}
         out = Path(args.out_language if modality == Modality.LANGUAGE else args.out)
+        if args.init:
+            meta["trained_on"]["continued_from"] = Path(args.init).name
         train(data, out, modality, args.steps, saves, args.seed, args.batch, args.lr, hyper, meta, args.swap_colours,
-              args.drop_colours)
+              args.drop_colours, Path(args.init) if args.init else None)
 
 
 if __name__ == "__main__":

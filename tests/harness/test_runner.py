@@ -239,3 +239,28 @@ def test_report_on_a_sweep_in_progress(tmp_path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)
+
+
+def test_an_idle_worker_leaves_at_the_tail_without_a_fault(tmp_path, monkeypatch) -> None:
+    """When no work is left for a worker, it is told to leave while the others finish: it exits cleanly (code
+    0, counted as no fault), and every episode is stored exactly once with no failed attempt."""
+    from harness.executors.local import LocalExecutor
+
+    retired: list = []
+    real_retire = LocalExecutor.retire
+
+    def spy(self, wid: int) -> None:
+        retired.append(self._procs[wid].process)
+        real_retire(self, wid)
+
+    monkeypatch.setattr(LocalExecutor, "retire", spy)
+    config = small_config(workers=2, envs_per_worker=1)
+    config["environments"] = config["environments"][:1]
+    config["policies"] = config["policies"][1:]  # the oracle: 3 short episodes over 2 workers of 1 slot
+    outcome = run_sweep(parse_config(config), tmp_path)
+    assert outcome.exit_code == 0 and outcome.finished == 3 and outcome.errors == 0
+    assert len(retired) == 1 and retired[0].exitcode == 0
+    rows = stored(tmp_path / "t")
+    assert len({r["episode_id"] for r in rows}) == len(rows) == 3
+    with sqlite3.connect(tmp_path / "t" / "results.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 0

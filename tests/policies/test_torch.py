@@ -110,3 +110,24 @@ def test_greedy_batch_equals_one_by_one() -> None:
     batched = policy.act(obs, goals, [None] * 4)
     single = [policy.act([o], [g], [None], slots=[i])[0] for i, (o, g) in enumerate(zip(obs, goals))]
     assert batched == single
+
+
+def test_training_goes_on_from_a_checkpoint_with_randomized_rollouts(tmp_path: Path) -> None:
+    """``train_xview``: rollouts in randomized looks train a series, and ``init`` continues it from a checkpoint's
+    weights and step, leaving the checkpoints it started from untouched."""
+    from harness.spec import Modality
+    from policies.torch.loading import load_state_dict, read_manifest
+    from policies.torch.train_xview import Arrays, collect, train
+
+    data = Arrays.of(collect("apartment", episodes=1, noise=0.3, seed=0, image=32, appearance="randomized"), 64)
+    hyper = {"width": 4, "embed": 16, "input": 64}
+    first = train(data, tmp_path, Modality.CROSS_VIEW, 3, [0, 3], 0, 8, 1e-3, hyper, {})
+    before = (tmp_path / "xview-step00003.safetensors").read_bytes()
+    more = train(data, tmp_path, Modality.CROSS_VIEW, 5, [5], 1, 8, 1e-3, {}, {}, init=first[-1])
+    assert [p.name for p in more] == ["xview-step00005.safetensors"]
+    assert (tmp_path / "xview-step00003.safetensors").read_bytes() == before
+    assert read_manifest(more[0])["hyperparameters"] == hyper and read_manifest(more[0])["step"] == 5
+    a, b = load_state_dict(first[-1]), load_state_dict(more[0])
+    assert any(not np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)  # it trained on
+    policy = make_policy("torch", checkpoint=str(more[0]))
+    assert policy.info.checkpoint_step == 5
