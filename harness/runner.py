@@ -254,6 +254,8 @@ class Scheduler:
             if len(self.inflight) <= 1:
                 break  # the last one stays: it takes any retry, then the graceful end
             self.ex.retire(wid)
+            if self.pool is not None:  # a retired Ray actor never closes its link: its policy copy stops waiting
+                self.pool.forget(wid)  # for it (a local policy process sees the socket close)
             del self.waiting[wid]
             del self.inflight[wid]
 
