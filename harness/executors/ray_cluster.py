@@ -28,7 +28,8 @@ def import_ray() -> Any:
 
 def connect_ray(address: str | None) -> tuple[Any, bool]:
     """Ray, joined to ``address`` (a local instance when None) unless this process is connected already; and
-    whether this call started it (its owner shuts it down)."""
+    whether this call started it (its owner shuts it down). ray 2.60.0: ``ray.is_initialized``
+    _private/worker.py:2496, ``ray.init`` :1446-1460 (options), ``ray.shutdown`` :2083."""
     ray = import_ray()
     if ray.is_initialized():
         return ray, False

@@ -29,7 +29,8 @@ Ray APIs used, checked against the installed ray 2.60.0 (``site-packages/ray``; 
 - ``ray.wait(refs, timeout=0)``: _private/worker.py:3103;
 - ``ray.kill(actor, no_restart=False)`` interrupts running tasks and lets a restartable actor restart:
   _private/worker.py:3474-3502;
-- ``ray.cluster_resources()`` (total resources, "GPU" among them): _private/state.py:1219.
+- ``ray.cluster_resources()`` (total resources, "GPU" among them): _private/state.py:1219;
+- ``ray.init`` / ``ray.is_initialized`` / ``ray.shutdown`` through ``executors.ray_cluster.connect_ray``.
 """
 
 from __future__ import annotations
