@@ -58,7 +58,8 @@ def test_one_policy_copy_batches_the_slots_of_several_workers(local_ray, tmp_pat
 
 
 def released(ray, wait: float = 20.0) -> bool:
-    """Every CPU of the local Ray is free again (the sweep's simulator and policy actors are gone)."""
+    """Every CPU of the local Ray is free again (the sweep's simulator and policy actors are gone): ray 2.60.0
+    ``available_resources``/``cluster_resources``, _private/state.py:1234,1219."""
     end = time.monotonic() + wait
     while time.monotonic() < end:
         if ray.available_resources().get("CPU", 0) >= ray.cluster_resources().get("CPU", 0):
