@@ -282,8 +282,9 @@ def add_commands(sub: Any, handlers: dict[str, Handler]) -> None:
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="run workers as local processes or as Ray actors (default: the config's)")
     p.add_argument("--inference", choices=("per_worker", "shared"), default=None,
-                   help="a policy copy per worker, or one batching policy process per copy/device serving every "
-                        "worker (default: the config's)")
+                   help="a policy copy per worker, or one batching policy copy per device serving every worker: "
+                        "a process with --executor local, a Ray actor (batching.gpus_per_copy GPUs) with --executor "
+                        "ray (default: the config's)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join: 'auto' or ray://HOST:PORT (default: start a local Ray)")
     p.add_argument("--allow-config-change", action="store_true",

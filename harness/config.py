@@ -139,18 +139,24 @@ class VideoConfig(_Strict):
 
 
 class RayConfig(_Strict):
-    """Resources each Ray actor (one worker: its simulators and a policy copy) asks the cluster for."""
+    """Resources each Ray actor (one worker: its simulators, and its policy copy unless ``inference: shared``)
+    asks the cluster for."""
 
     cpus_per_worker: float = Field(default=1.0, ge=0)
     gpus_per_worker: float = Field(default=0.0, ge=0)
 
 
 class BatchingConfig(_Strict):
-    """Shared inference (``inference: shared``): how many policy processes, and how each batches across workers."""
+    """Shared inference (``inference: shared``): how many policy copies (processes, or Ray actors with ``executor:
+    ray``), how each batches across workers, and what a Ray policy actor asks the cluster for."""
 
-    copies: int = Field(default=1, ge=1, le=64)  # policy processes (one per device); workers spread over them
+    copies: int = Field(default=1, ge=1, le=64)  # policy copies (one per device); workers spread over them
     max_batch: int = Field(default=64, ge=1, le=4096)  # env slots in one batched call at most
     max_wait_ms: float = Field(default=5.0, ge=0, le=10_000)  # how long a queued request waits for company
+    # executor: ray only: what each policy copy's actor asks for. GPUs default (None) to 1 per copy when the
+    # cluster has any GPU, else 0; the simulator actors then ask for none (ray.gpus_per_worker must stay 0)
+    gpus_per_copy: float | None = Field(default=None, ge=0)
+    cpus_per_copy: float = Field(default=1.0, ge=0)
 
 
 class SweepConfig(_Strict):
@@ -190,6 +196,13 @@ class SweepConfig(_Strict):
         return {"mode": "off"} if value is False else value
 
     @model_validator(mode="after")
+    def _gpus_with_shared(self) -> SweepConfig:
+        if self.executor == "ray" and self.inference == "shared" and self.ray.gpus_per_worker > 0:
+            raise ValueError("ray.gpus_per_worker: with inference: shared the policy actors hold the GPUs "
+                             "(batching.gpus_per_copy) and simulator actors ask for none: set ray.gpus_per_worker: 0")
+        return self
+
+    @model_validator(mode="after")
     def _unique_names(self) -> SweepConfig:
         names = [p.name for p in self.policies]
         dupes = sorted({n for n in names if names.count(n) > 1})
@@ -210,7 +223,7 @@ class SweepConfig(_Strict):
 
 def _known_keys() -> list[str]:
     """Every key any part of sweep.yaml accepts (for 'did you mean' hints)."""
-    models = (PolicyConfig, EnvironmentConfig, TimeoutConfig, VideoConfig, RayConfig, SweepConfig)
+    models = (PolicyConfig, EnvironmentConfig, TimeoutConfig, VideoConfig, RayConfig, BatchingConfig, SweepConfig)
     return sorted({k for m in models for k in m.model_fields})
 
 

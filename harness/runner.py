@@ -189,6 +189,8 @@ class Scheduler:
         which they count as failed attempts (so a worker that always stalls cannot loop the sweep forever).
         """
         self.ex.kill(wid)
+        if self.pool is not None:  # shared inference: its policy copy frees the worker's slots
+            self.pool.forget(wid)
         held = self.inflight.pop(wid, {})
         self.waiting.pop(wid, None)
         self.stealing.discard(wid)
@@ -252,6 +254,8 @@ class Scheduler:
             if len(self.inflight) <= 1:
                 break  # the last one stays: it takes any retry, then the graceful end
             self.ex.retire(wid)
+            if self.pool is not None:  # a retired Ray actor never closes its link: its policy copy stops waiting
+                self.pool.forget(wid)  # for it (a local policy process sees the socket close)
             del self.waiting[wid]
             del self.inflight[wid]
 
@@ -282,19 +286,24 @@ def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
         return store.done_ids() - again - store.error_ids((HARNESS_CAUSE, *LEGACY_HARNESS_CAUSES))
 
 
-def make_pool(config: SweepConfig, n_workers: int) -> Any:
-    """Shared inference's policy processes (``inference: shared``), or None for a policy copy per worker."""
+def make_pool(config: SweepConfig, n_workers: int, address: str | None = None) -> Any:
+    """Shared inference's policy copies (``inference: shared``): processes on this machine, or Ray actors with
+    ``executor: ray``; None for a policy copy per worker."""
     if config.inference != "shared":
         return None
-    if config.executor == "ray":
-        raise CrossviewError("inference: shared runs with executor: local only (a Ray GPU policy actor is not "
-                             "implemented yet); use inference: per_worker on Ray")
-    from harness.inference.pool import PolicyPool
+    from harness.inference.core import BatchSettings
 
     b = config.batching
     per_copy = 2 * -(-n_workers // b.copies)  # room for replaced workers while the old ones' slots are freed
-    return PolicyPool(b.copies, per_copy * config.envs_per_worker, config.timeouts.step, b.max_batch,
-                      b.max_wait_ms / 1000, connect_timeout=config.timeouts.startup,
+    batch = BatchSettings(per_copy * config.envs_per_worker, b.max_batch, b.max_wait_ms / 1000)
+    if config.executor == "ray":
+        from harness.inference.ray_actor import RayPolicyPool
+
+        return RayPolicyPool(b.copies, batch, config.timeouts.step, config.timeouts.startup, b.cpus_per_copy,
+                             b.gpus_per_copy, threads=max(1, int(b.cpus_per_copy)), address=address)
+    from harness.inference.pool import PolicyPool
+
+    return PolicyPool(b.copies, batch, config.timeouts.step, connect_timeout=config.timeouts.startup,
                       threads=max(1, (os.cpu_count() or 1) // b.copies))
 
 
@@ -354,10 +363,17 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         if progress is not None:
             progress.advance(record)
 
-    pool = make_pool(config, n_workers) if todo else None
-    if pool is not None:
-        settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
-    executor = make_executor(config, settings, address)
+    pool = None
+    try:  # a refused pool or executor leaves nothing running (a Ray the pool started, its policy copies)
+        pool = make_pool(config, n_workers, address) if todo else None
+        if pool is not None:
+            settings = dataclasses.replace(settings, inference=pool.settings(), threads=1)
+        executor = make_executor(config, settings, address)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown()
+        runlog.detach(held)
+        raise
     sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
     sched.slots = config.envs_per_worker
     try:  # workers start up (imports, GL contexts) and begin episodes while the driver checks policies and opens

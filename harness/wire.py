@@ -6,13 +6,24 @@ numeric and boolean dtypes are accepted, and the byte count must match the shape
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import msgpack
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.spec import Action, CrossViewGoal, Interaction, Observation, PrivilegedFacts
+from harness.spec import (
+    Action,
+    CrossViewGoal,
+    Goal,
+    Interaction,
+    LanguageGoal,
+    Observation,
+    PrivilegedFacts,
+    TargetAttributes,
+    VideoGoal,
+)
 
 ALLOWED_DTYPES = {"uint8", "uint16", "int32", "int64", "float16", "float32", "float64", "bool"}
 MAX_DIMS = 4
@@ -103,6 +114,50 @@ def goal_from_wire(d: Any) -> CrossViewGoal:
     except (ValueError, TypeError):
         raise WireError(f"unknown interaction id {d.get('interaction')!r}") from None
     return CrossViewGoal(image, mask.astype(bool), kind)
+
+
+def full_goal_to_wire(g: CrossViewGoal | Goal) -> dict[str, Any]:
+    """Any goal (a plain ``CrossViewGoal`` or a ``Goal`` of any modalities) as a typed message of its parts."""
+    g = Goal.of(g)
+    lang, video = g.language, g.video
+    return {"type": "goal", "cross_view": None if g.cross_view is None else goal_to_wire(g.cross_view),
+            "language": None if lang is None else {
+                "instruction": lang.instruction, "interaction": int(lang.interaction), "phrasing": lang.phrasing,
+                "target": None if lang.target is None else {**asdict(lang.target),
+                                                            "interaction": int(lang.target.interaction)}},
+            "video": None if video is None else {"frames": video.frames, "masks": video.masks,
+                                                 "interaction": int(video.interaction), "fps": float(video.fps)}}
+
+
+def full_goal_from_wire(d: Any, copy: bool = False) -> Goal:
+    """The inverse of ``full_goal_to_wire``; ``copy`` takes the arrays out of the buffer they arrived in (shared
+    memory, Ray's object store). WireError for anything malformed."""
+    if not isinstance(d, dict) or d.get("type") != "goal":
+        raise WireError("a goal is a map with type 'goal'")
+    own = (lambda a: a.copy()) if copy else (lambda a: a)
+    try:
+        cv = None if d.get("cross_view") is None else goal_from_wire(d["cross_view"])
+        if cv is not None:
+            cv = CrossViewGoal(own(cv.image), own(cv.mask), cv.interaction)
+        lang = d.get("language")
+        if lang is not None:
+            target = lang.get("target")
+            lang = LanguageGoal(str(lang["instruction"]), Interaction(int(lang["interaction"])),
+                                None if target is None else TargetAttributes(
+                                    **{**target, "interaction": Interaction(int(target["interaction"]))}),
+                                str(lang.get("phrasing", "")))
+        video = d.get("video")
+        if video is not None:
+            frames, masks = video["frames"], video.get("masks")
+            if not isinstance(frames, np.ndarray) or not (masks is None or isinstance(masks, np.ndarray)):
+                raise WireError("a video goal's frames and masks must be arrays")
+            video = VideoGoal(own(frames), Interaction(int(video["interaction"])),
+                              None if masks is None else own(masks), float(video.get("fps", 10.0)))
+    except WireError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, CrossviewError) as exc:
+        raise WireError(f"malformed goal: {exc}") from None
+    return Goal(cv, lang, video)
 
 
 def privileged_to_wire(p: PrivilegedFacts | None) -> dict[str, Any] | None:

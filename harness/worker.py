@@ -19,7 +19,7 @@ from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import runlog, safety
-from harness.inference.client import InferenceClient, InferenceSettings, PolicyProcessLost, SharedPolicy
+from harness.inference.client import PolicyProcessLost, SharedPolicy, make_client
 from harness.plan import Episode, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Goal, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
@@ -44,7 +44,8 @@ class WorkerSettings:
     video_fps: int = 10
     thumbnails: bool = True
     threads: int = 0  # CPU threads per worker for torch and Mesa (0: leave the libraries' defaults)
-    inference: tuple[InferenceSettings, ...] = ()  # shared inference: the policy processes (worker w uses w % n)
+    inference: tuple[Any, ...] = ()  # shared inference: the policy copies' InferenceSettings or RayInferenceSettings
+    # (worker w uses copy w % n)
     heartbeat: float = 30.0  # seconds a worker may go between beats while idle or between calls
     media_timeout: float = 120.0  # seconds to write one episode's video and thumbnail
     startup_timeout: float = 120.0  # seconds to load a policy
@@ -106,7 +107,7 @@ class Worker:
         self.asked = False
         self.stopping = False
         shared = settings.inference
-        self.client = InferenceClient(wid, shared[wid % len(shared)]) if shared else None
+        self.client = make_client(wid, shared[wid % len(shared)]) if shared else None
 
     # --------------------------------------------------------------- heartbeat
     # The deadline in shared memory is armed for the worker's whole life: around each adapter, policy or media

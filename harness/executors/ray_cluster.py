@@ -1,6 +1,7 @@
 """The Ray executor: sweep workers as Ray actors, for sweeps that outgrow one machine (optional extra ``ray``).
 
-Each actor owns its simulators and a policy copy and runs the same ``Worker`` as the local executor, on one
+Each actor owns its simulators and a policy copy (with ``inference: shared``, a client of a policy actor instead:
+``harness.inference.ray_actor``) and runs the same ``Worker`` as the local executor, on one
 dedicated thread (GL contexts belong to a thread). The driver hands an actor a chunk of episodes at a time; the
 actor answers with the chunk's records when it is done, while a second, concurrent method reports its deadline
 and the episode it is on, so the driver sees a hung simulator without waiting for the chunk. A dead actor or lost
@@ -23,6 +24,18 @@ from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
 
 def import_ray() -> Any:
     return require("ray", "executor 'ray'", "pip install 'crossview-harness[ray]'")
+
+
+def connect_ray(address: str | None) -> tuple[Any, bool]:
+    """Ray, joined to ``address`` (a local instance when None) unless this process is connected already; and
+    whether this call started it (its owner shuts it down). ray 2.60.0: ``ray.is_initialized``
+    _private/worker.py:2496, ``ray.init`` :1446-1460 (options), ``ray.shutdown`` :2083."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             ignore_reinit_error=True)
+    return ray, True
 
 
 class _Value:
@@ -94,13 +107,8 @@ class RayExecutor:
 
     def __init__(self, settings: WorkerSettings, address: str | None = None, cpus_per_worker: float = 1.0,
                  gpus_per_worker: float = 0.0) -> None:
-        self.ray = import_ray()
         self.settings = settings
-        self._started_ray = False
-        if not self.ray.is_initialized():
-            self.ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                          configure_logging=False, ignore_reinit_error=True)
-            self._started_ray = True
+        self.ray, self._started_ray = connect_ray(address)
         self._remote = self.ray.remote(ActorWorker).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
                                                              max_concurrency=2, max_restarts=0)
         self._actors: dict[int, _Actor] = {}

@@ -1,9 +1,9 @@
-"""The worker's side of shared inference: a ``Policy`` that forwards to the policy process of its copy.
+"""The worker's side of shared inference: a ``Policy`` that forwards to the policy copy it is assigned to.
 
-Each worker holds one connection (``InferenceClient``) and one ``SharedPolicy`` per policy it runs. A goal image
-travels once per episode (the policy process keeps it per slot). When the policy process dies or stops answering,
-the call raises ``PolicyProcessLost``: the worker hands the episodes back to be retried (their recurrent state died
-with the process), and the next call reconnects to the restarted process.
+Each worker holds one connection (``InferenceClient`` here; ``ray_actor.RayInferenceClient`` on Ray) and one
+``SharedPolicy`` per policy it runs. A goal travels once per episode (the copy keeps it per slot). When the copy
+dies or stops answering, the call raises ``PolicyProcessLost``: the worker hands the episodes back to be retried
+(their recurrent state died with the copy), and the next call reconnects to the restarted copy.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Client, Connection
-from typing import Any
+from typing import Any, Protocol
 
 from harness.errors import CrossviewError
 from harness.inference.shm import ShmWriter, pack_plain, unpack_plain
 from harness.spec import Action, CrossViewGoal, Goal, Observation, PrivilegedFacts
-from harness.wire import WireError, goal_to_wire, observation_to_wire, policy_info_from_wire, privileged_to_wire
+from harness.wire import WireError, full_goal_to_wire, observation_to_wire, policy_info_from_wire, privileged_to_wire
 from policies.base import PolicyInfo
 
 MAX_REPLY = 16 << 20
@@ -79,9 +79,7 @@ class InferenceClient:
             self.drop()
             raise exc if isinstance(exc, PolicyProcessLost) else PolicyProcessLost(
                 f"the policy process went away: {type(exc).__name__}") from None
-        if reply["type"] == "error":
-            raise CrossviewError(str(reply.get("message", "policy process error")))
-        return reply
+        return answer(reply)
 
     def drop(self) -> None:
         """Forget the connection (the next request reconnects)."""
@@ -96,23 +94,44 @@ class InferenceClient:
         self.writer.close()
 
 
-def _cross_view(goal: Any) -> CrossViewGoal:
-    """The cross-view goal to send (a ``Goal`` holding only one); language and video goals are not carried yet."""
-    if isinstance(goal, CrossViewGoal):
-        return goal
-    if isinstance(goal, Goal) and goal.cross_view is not None and goal.language is None and goal.video is None:
-        return goal.cross_view
-    raise CrossviewError("inference: shared carries cross-view goals only (language and video goals are not "
-                         "implemented there yet): use inference: per_worker for this sweep")
+class PolicyLink(Protocol):
+    """A worker's connection to its policy copy, whatever the transport (``InferenceClient``,
+    ``ray_actor.RayInferenceClient``): ``conn`` is None until connected, ``generation`` counts connections."""
+
+    conn: Any
+    generation: int
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
+
+    def drop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def make_client(wid: int, settings: Any) -> PolicyLink:
+    """Worker ``wid``'s connection to its policy copy: a Unix socket (``InferenceSettings``) or a Ray actor
+    (``ray_actor.RayInferenceSettings``)."""
+    if isinstance(settings, InferenceSettings):
+        return InferenceClient(wid, settings)
+    from harness.inference.ray_actor import RayInferenceClient
+
+    return RayInferenceClient(wid, settings)
+
+
+def answer(reply: dict[str, Any]) -> dict[str, Any]:
+    """A policy copy's reply, or the one-line CrossviewError it answered (the worker stores a policy error)."""
+    if reply["type"] == "error":
+        raise CrossviewError(str(reply.get("message", "policy process error")))
+    return reply
 
 
 class SharedPolicy:
-    """A policy living in the policy process; its slots are this worker's slots."""
+    """A policy living in the policy copy; its slots are this worker's slots."""
 
-    def __init__(self, client: InferenceClient, key: str, kind: str, options: dict[str, Any]) -> None:
+    def __init__(self, client: PolicyLink, key: str, kind: str, options: dict[str, Any]) -> None:
         self.client, self.key, self.kind, self.options = client, key, kind, options
         self.info = self._load()
-        self._goals: dict[int, CrossViewGoal] = {}  # the goal object each slot last sent
+        self._goals: dict[int, CrossViewGoal | Goal] = {}  # the goal object each slot last sent
         self._born: dict[int, int] = {}  # connection generation each slot was reset in
 
     def _load(self) -> PolicyInfo:
@@ -125,22 +144,29 @@ class SharedPolicy:
             self._load()
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
-        """Clear the state of this worker's ``slots`` in the policy process (all ``n`` when None)."""
+        """Clear the state of this worker's ``slots`` in the policy process (all ``n`` when None). A reset starts
+        the slots' state afresh, so one that finds its copy restarted (the connection lost since the last call)
+        tries once more on the new copy instead of failing an episode that has not begun."""
         slots = list(range(n)) if slots is None else [int(s) for s in slots]
-        self._ensure()
-        self.client.request({"type": "reset", "key": self.key, "kind": self.kind, "options": self.options,
-                             "slots": slots, "seeds": None if seeds is None else [int(s) for s in seeds]})
+        msg = {"type": "reset", "key": self.key, "kind": self.kind, "options": self.options, "slots": slots,
+               "seeds": None if seeds is None else [int(s) for s in seeds]}
+        try:
+            self._ensure()
+            self.client.request(msg)
+        except PolicyProcessLost:
+            self._ensure()
+            self.client.request(msg)
         for s in slots:
             self._goals.pop(s, None)
             self._born[s] = self.client.generation
 
-    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal],
+    def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
         """Actions from the policy process, batched there with every other worker's slots."""
         slots = list(range(len(observations))) if slots is None else [int(s) for s in slots]
         if self.client.conn is None or any(self._born.get(s) != self.client.generation for s in slots):
             raise PolicyProcessLost("the policy process was restarted: these slots' state is gone")
-        sent = [None if self._goals.get(s) is g else goal_to_wire(_cross_view(g)) for s, g in zip(slots, goals)]
+        sent = [None if self._goals.get(s) is g else full_goal_to_wire(g) for s, g in zip(slots, goals)]
         reply = self.client.request({"type": "act", "key": self.key, "slots": slots,
                                      "obs": [observation_to_wire(o) for o in observations], "goals": sent,
                                      "privileged": [privileged_to_wire(p) for p in privileged]})

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.inference.client import InferenceSettings
+from harness.inference.core import BatchSettings
 from harness.inference.server import ServerSettings, server_main
 
 
@@ -30,17 +31,17 @@ class PolicyFault:
 
 
 class PolicyPool:
-    """``copies`` policy processes for ``capacity`` env slots each at most."""
+    """``copies`` policy processes, each seating ``batch.capacity`` env slots at most."""
 
-    def __init__(self, copies: int, capacity: int, step_timeout: float, max_batch: int, max_wait: float,
-                 connect_timeout: float = 120.0, threads: int = 0) -> None:
+    def __init__(self, copies: int, batch: BatchSettings, step_timeout: float, connect_timeout: float = 120.0,
+                 threads: int = 0) -> None:
         self._ctx = mp.get_context("spawn")
         self._dir = tempfile.mkdtemp(prefix="cxv-inf-")
         self._key = os.urandom(32)
         self.step_timeout, self.connect_timeout = step_timeout, connect_timeout
         self.restarts = 0
-        self._settings = [ServerSettings(os.path.join(self._dir, f"p{i}.sock"), self._key, capacity, max_batch,
-                                         max_wait, threads) for i in range(copies)]
+        self._settings = [ServerSettings(os.path.join(self._dir, f"p{i}.sock"), self._key, batch, threads)
+                          for i in range(copies)]
         self._procs: list[Any] = [None] * copies
         self._deadlines = [self._ctx.RawValue("d", 0.0) for _ in range(copies)]
         for i in range(copies):
@@ -80,6 +81,9 @@ class PolicyPool:
         self._kill(i)
         self.restarts += 1
         self._start(i)
+
+    def forget(self, wid: int) -> None:
+        """Worker ``wid`` was written off: nothing to do, its policy process saw its socket close."""
 
     def _kill(self, i: int) -> None:
         p = self._procs[i]

@@ -25,8 +25,13 @@ def outcomes(run: Path) -> dict:
                                                                    r["success"]) for r in store.rows()}
 
 
+def needs_torch(what: str) -> None:
+    """Skip unless torch is installed (``what`` needs it)."""
+    pytest.importorskip("torch", reason=f"{what} needs torch (pip install 'crossview-harness[torch]')")
+
+
 def _policies() -> list[dict]:
-    pytest.importorskip("torch", reason="the xview series needs torch (pip install 'crossview-harness[torch]')")
+    needs_torch("the xview series")
     return [{"name": "oracle", "kind": "oracle"},
             {"name": "xview", "kind": "torch", "checkpoints": str(SERIES)}]
 
@@ -83,10 +88,28 @@ def test_shared_memory_arrays_are_checked_and_read_in_place() -> None:
         writer.close()
 
 
-def test_shared_inference_is_refused_on_ray_in_one_line(tmp_path) -> None:
-    cfg = parse_config(small_config(inference="shared", executor="ray"))
-    with pytest.raises(CrossviewError, match="inference: shared runs with executor: local"):
-        run_sweep(cfg, tmp_path)
+def test_a_gpu_per_simulator_actor_is_refused_with_shared_inference_in_one_line() -> None:
+    with pytest.raises(CrossviewError, match="ray.gpus_per_worker: with inference: shared") as err:
+        parse_config(small_config(inference="shared", executor="ray", ray={"gpus_per_worker": 0.25}))
+    assert len(str(err.value).splitlines()) == 1
+
+
+def language_sweep(**overrides) -> dict:
+    """The language-conditioned torch checkpoint on language goals, the oracle on video goals."""
+    needs_torch("the xview-lang checkpoint")
+    policies = [{"name": "lang", "kind": "torch", "goals": ["language"],
+                 "checkpoints": str(REPO / "checkpoints" / "xview-lang" / "xview-lang-step02000.safetensors")},
+                {"name": "oracle", "kind": "oracle", "goals": ["video"]}]
+    return small_config(policies=policies, goals=["language", "video"], **overrides)
+
+
+def test_language_and_video_goals_through_shared_inference_match_per_worker(tmp_path) -> None:
+    base = language_sweep()
+    per = run_sweep(parse_config({**base, "name": "per"}), tmp_path)
+    shared = run_sweep(parse_config({**base, "name": "shared", "inference": "shared"}), tmp_path)
+    assert per.exit_code == shared.exit_code == 0 and per.finished == shared.finished == per.planned == 12
+    a, b = outcomes(tmp_path / "per"), outcomes(tmp_path / "shared")
+    assert a == b and {s for s, *_ in a.values()} <= {"success", "failure", "timeout"}
 
 
 def test_a_worker_gives_back_queued_episodes_when_asked(tmp_path) -> None:
@@ -123,3 +146,46 @@ def test_inference_from_the_command_line_and_bad_batching_in_one_line(tmp_path) 
                                        "bad.yaml")), "--out", str(tmp_path / "runs"))
     assert bad.returncode == 2 and "batching.max_batch" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_core_batches_when_every_worker_waits_and_answers_errors_in_one_line() -> None:
+    """The request logic both transports share: seats per (worker, slot), the batching rule, error answers."""
+    from harness.inference.core import BatchSettings, InferenceCore
+    from harness.spec import Goal, Interaction, LanguageGoal, Observation, TargetAttributes, VideoGoal
+    from harness.wire import full_goal_to_wire, observation_to_wire
+
+    armed: list[float] = []
+    core = InferenceCore(BatchSettings(capacity=4, max_batch=8, max_wait=60.0), armed.append)
+    assert core.handle("a", {"type": "load"})["message"].endswith("say hello first")
+    core.join("a", 0)
+    core.join("b", 1)
+    assert "unknown request type" in core.handle("a", {"type": "nope"})["message"]
+    load = {"key": "o", "kind": "random", "options": {}}
+    assert core.handle("a", {"type": "load", **load})["type"] == "info"
+    for peer in ("a", "b"):
+        assert core.handle(peer, {"type": "reset", **load, "slots": [0], "seeds": [3]}) == {"type": "ok"}
+    words = LanguageGoal("find the red box", Interaction.APPROACH, TargetAttributes("red box", Interaction.APPROACH))
+    clip = VideoGoal(np.zeros((2, 8, 8, 3), np.uint8), Interaction.APPROACH, np.zeros((2, 8, 8), bool))
+    writer, reader = ShmWriter(), ShmReader()
+    try:  # a goal of every modality through shared memory, copied out of the segment
+        sent = Goal(language=words, video=clip)
+        msg = reader.unpack(writer.pack({"type": "act", "key": "o", "slots": [0], "privileged": [None],
+                                         "obs": [observation_to_wire(Observation(np.zeros((8, 8, 3), np.uint8)))],
+                                         "goals": [full_goal_to_wire(sent)]}), 1 << 20)
+        assert core.handle("a", msg) is None  # queued: worker b has not asked yet
+        kept = core.policies["o"].goals[core.seats[(0, 0)]]
+        assert kept.language == words and np.array_equal(kept.video.frames, clip.frames)
+        assert kept.video.frames.flags.writeable  # a copy, not a view into the worker's segment
+        assert core.due() > 1.0
+        bad = {**msg, "goals": [None], "slots": [0]}
+        assert core.handle("b", bad)["message"].endswith("a slot's first act must carry its goal")
+        assert core.handle("b", {**msg, "goals": [full_goal_to_wire(sent)]}) is None
+        assert core.due() == 0.0  # every connected worker waits: the batch runs at once
+        replies = core.run_queue()
+    finally:
+        reader.close()
+        writer.close()
+    assert [p for p, _ in replies] == ["a", "b"] and all(r["type"] == "actions" for _, r in replies), replies
+    assert armed[-1] == 0.0 and armed[-2] > 0  # the deadline was armed for the call and cleared after it
+    core.leave("b")
+    assert (1, 0) not in core.seats and core.due() is None

@@ -1,0 +1,293 @@
+"""Shared inference on Ray: each policy copy is one Ray actor holding the accelerator; simulator actors use CPUs.
+
+The actor (``PolicyActor``) runs the same ``core.InferenceCore`` as the local policy process. It is an asyncio
+actor: ``request`` awaits an answer, resolved by a batcher task that runs the queued requests once the core says
+they are due (every connected worker waiting, ``max_batch`` slots, or ``max_wait``). Every call into the core
+(policy loads, resets, batched ``act``) runs on one dedicated thread, off the event loop, so the actor still
+answers ``deadline`` (polled by the driver) while a batch runs or hangs. Arrays travel as Ray task arguments:
+numpy arrays serialized out of band (read in place on the actor's side); an argument above Ray's inline limit
+(``max_direct_call_object_size``, 100 KiB: ray-project/ray:src/ray/common/ray_config_def.h, used as
+``put_threshold`` by ``prepare_args`` in python/ray/_raylet.pyx) goes through the object store, smaller ones ride
+in the task's RPC. The core copies a goal's arrays once per episode. A Ray cluster is one trust domain (Ray's
+serializer carries the arguments).
+
+Recovery, as with the local pool: the actor is created with ``max_restarts=-1`` and ``max_task_retries=0``, so Ray
+restarts one that died and fails the calls in flight (``RayActorError``), which the client turns into
+``PolicyProcessLost``: the worker's episodes are retried. Each incarnation draws a random ``epoch``; a request
+carries the epoch its worker said hello to, and a restarted actor answers ``lost`` to older ones (its state, the
+slots' recurrent state, is gone). A hung actor (past its armed deadline) is killed by the driver and restarted by
+Ray (``ray.kill(..., no_restart=False)``).
+
+Ray APIs used, checked against the installed ray 2.60.0 (``site-packages/ray``; github:ray-project/ray):
+- ``ray.remote(cls).options(num_cpus, num_gpus, max_restarts, max_task_retries)``: actor.py:1773-1790
+  (max_restarts -1 = restart indefinitely; max_task_retries 0 = a call in flight when the actor dies raises);
+- async actors (any ``async def`` method) run calls concurrently, up to 1000 by default: actor.py:1939-1946,
+  1796-1800;
+- ``ray.get(ref, timeout=...)`` raises ``GetTimeoutError``: _private/worker.py:2878,2951; exceptions.py:933;
+- a dead or unreachable actor raises ``RayActorError`` (``ActorDiedError``, ``ActorUnavailableError``), both
+  ``RayError``: exceptions.py:27,417,456,531;
+- ``ray.wait(refs, timeout=0)``: _private/worker.py:3103;
+- ``ray.kill(actor, no_restart=False)`` interrupts running tasks and lets a restartable actor restart:
+  _private/worker.py:3474-3502;
+- ``ray.cluster_resources()`` (total resources, "GPU" among them): _private/state.py:1219;
+- ``ray.init`` / ``ray.is_initialized`` / ``ray.shutdown`` through ``executors.ray_cluster.connect_ray``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import CrossviewError
+from harness.inference.client import PolicyProcessLost, answer
+from harness.inference.core import BatchSettings, InferenceCore, error
+from harness.inference.pool import PolicyFault
+
+LOG = logging.getLogger("crossview.inference")
+
+
+class PolicyActor:
+    """The body of one policy copy's Ray actor (wrapped with ``ray.remote`` at run time)."""
+
+    def __init__(self, batch: BatchSettings, step_timeout: float, threads: int) -> None:
+        from harness.worker import limit_threads
+
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the local policy process (server.server_main)
+        limit_threads(threads)
+        self.epoch = os.urandom(8).hex()
+        self._deadline = 0.0
+        self.core = InferenceCore(batch, self._arm, step_timeout)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="crossview-policy")  # the core's only caller
+        self._waiters: dict[int, asyncio.Future] = {}  # worker id -> its pending act's answer
+        self._kick = asyncio.Event()
+        self._batcher: asyncio.Task | None = None
+
+    def _arm(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds if seconds else 0.0
+
+    async def _core(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def request(self, wid: int, epoch: str | None, msg: dict[str, Any]) -> dict[str, Any]:
+        """One worker's request (see ``core``); ``hello`` returns this incarnation's ``epoch``, and a request
+        made to an earlier incarnation is answered ``lost``."""
+        if self._batcher is None:
+            self._batcher = asyncio.get_running_loop().create_task(self._batch_loop())
+        if not isinstance(msg, dict) or not isinstance(wid, int):
+            return {"type": "error", "message": "a request is a map, from an integer worker id"}
+        if msg.get("type") == "hello":
+            self._cancel(wid)  # a reconnecting worker: whatever it asked before is nobody's answer now
+            await self._core(self.core.cancel, wid)
+            return {**await self._core(self.core.join, wid, wid), "epoch": self.epoch}
+        if epoch != self.epoch:
+            return {"type": "lost", "message": "the policy actor was restarted"}
+        future = asyncio.get_running_loop().create_future()
+        self._cancel(wid)
+        self._waiters[wid] = future  # before the core sees the request: a batch may answer it at once
+        reply = await self._core(self.core.handle, wid, msg)
+        if reply is not None:
+            self._waiters.pop(wid, None)
+            return reply
+        self._kick.set()
+        return await future
+
+    def _cancel(self, wid: int) -> None:
+        old = self._waiters.pop(wid, None)
+        if old is not None and not old.done():
+            old.set_result({"type": "lost", "message": "superseded by a newer request"})
+
+    async def _batch_loop(self) -> None:
+        while True:
+            self._kick.clear()  # before reading ``due``: a request queued after it sets the event again
+            due = await self._core(self.core.due)
+            if due != 0.0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout=due)
+                continue
+            try:
+                replies = await self._core(self.core.run_queue)
+            except Exception as exc:  # the core answers a failing policy itself; this loop must outlive anything
+                replies = [(wid, error(exc)) for wid in list(self._waiters)]
+            for wid, reply in replies:
+                future = self._waiters.pop(wid, None)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+
+    async def leave(self, wid: int) -> None:
+        """The driver wrote worker ``wid`` off: forget its slots (a batch no longer waits for it)."""
+        self._cancel(wid)
+        await self._core(self.core.leave, wid)
+        self._kick.set()
+
+    async def deadline(self) -> tuple[float, str]:
+        """Seconds left before the running batch's deadline (inf when none runs), and this incarnation's epoch."""
+        armed = self._deadline
+        return (armed - time.monotonic() if armed else math.inf), self.epoch
+
+
+@dataclass(frozen=True)
+class RayInferenceSettings:
+    """What a worker needs to reach its policy actor (the handle travels to the simulator actors with Ray)."""
+
+    handle: Any
+    answer_timeout: float
+    connect_timeout: float  # reaching a restarted actor
+
+
+class RayInferenceClient:
+    """One worker's connection to its policy actor: ``InferenceClient``'s interface (``request``, ``conn``,
+    ``generation``, ``drop``, ``close``), so ``client.SharedPolicy`` works unchanged."""
+
+    def __init__(self, wid: int, settings: RayInferenceSettings) -> None:
+        from harness.executors.ray_cluster import import_ray
+
+        self.ray = import_ray()
+        self.wid, self.s = wid, settings
+        self.conn: str | None = None  # the epoch of the incarnation this worker said hello to
+        self.generation = 0
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a request and return its answer; raises PolicyProcessLost."""
+        if self.conn is None:
+            self._hello()
+        return self._call(message, self.s.answer_timeout)
+
+    def _hello(self) -> None:
+        """Say hello, waiting out a restart: calls made while Ray restarts the actor fail at once
+        (``ActorUnavailableError``, exceptions.py:531-533, with ``max_task_retries=0``) rather than wait, so they
+        are repeated until ``connect_timeout``, as a connect to a restarting local policy process is
+        (``InferenceClient._connect``)."""
+        end = time.monotonic() + self.s.connect_timeout
+        while True:
+            try:
+                reply = self._call({"type": "hello", "worker": self.wid}, max(1.0, end - time.monotonic()))
+                break
+            except PolicyProcessLost:
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.1)
+        self.conn, self.generation = str(reply["epoch"]), self.generation + 1
+
+    def _call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        errors = self.ray.exceptions
+        try:
+            reply = self.ray.get(self.s.handle.request.remote(self.wid, self.conn, message), timeout=timeout)
+        except errors.GetTimeoutError:
+            self.drop()
+            raise PolicyProcessLost(f"the policy actor gave no answer within {timeout:.0f}s") from None
+        except errors.RayError as exc:  # RayActorError: died (Ray restarts it) or unreachable
+            self.drop()
+            raise PolicyProcessLost(f"the policy actor went away: {type(exc).__name__}") from None
+        if not isinstance(reply, dict) or reply.get("type") == "lost":
+            self.drop()
+            raise PolicyProcessLost("the policy actor was restarted: these slots' state is gone")
+        return answer(reply)
+
+    def drop(self) -> None:
+        """Forget the incarnation (the next request says hello again)."""
+        self.conn = None
+
+    def close(self) -> None:
+        """Leave: the actor forgets this worker's slots."""
+        self.drop()
+        with contextlib.suppress(Exception):  # the actor or Ray is already gone
+            self.s.handle.leave.remote(self.wid)
+
+
+class RayPolicyPool:
+    """``copies`` policy actors, watched like ``pool.PolicyPool``'s processes (same ``settings``, ``faults``,
+    ``restart``, ``shutdown``), plus ``forget`` for a worker the driver wrote off."""
+
+    def __init__(self, copies: int, batch: BatchSettings, step_timeout: float, connect_timeout: float,
+                 cpus: float, gpus: float | None, threads: int, address: str | None = None) -> None:
+        from harness.executors.ray_cluster import connect_ray
+
+        self.ray, self._started_ray = connect_ray(address)
+        self.handles: list[Any] = []
+        self.step_timeout, self.connect_timeout = step_timeout, connect_timeout
+        try:
+            self.gpus = gpus_per_copy(self.ray, gpus)
+            fits(self.ray, cpus, self.gpus)
+        except BaseException:
+            self.shutdown()
+            raise
+        remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
+                                                      max_task_retries=0)
+        self.handles = [remote.remote(batch, step_timeout, threads) for _ in range(copies)]
+        self._beats: list[Any] = [None] * copies
+        self._epochs: list[str | None] = [None] * copies
+        self._killed: list[str | None] = [None] * copies  # the epoch last killed for a hang: its late beats don't count
+        self.restarts = 0
+
+    def settings(self) -> tuple[RayInferenceSettings, ...]:
+        """What workers need to reach each copy (worker ``w`` talks to copy ``w % copies``)."""
+        return tuple(RayInferenceSettings(h, answer_timeout=2 * self.step_timeout + 5,
+                                          connect_timeout=self.connect_timeout) for h in self.handles)
+
+    def faults(self) -> list[PolicyFault]:
+        """Policy actors hung past their deadline (one that died is restarted by Ray; logged here)."""
+        found = []
+        for i, handle in enumerate(self.handles):
+            if self._beats[i] is None:
+                self._beats[i] = handle.deadline.remote()
+                continue
+            ready, _ = self.ray.wait([self._beats[i]], timeout=0)
+            if not ready:
+                continue
+            beat, self._beats[i] = self._beats[i], None
+            try:
+                left, epoch = self.ray.get(beat)
+            except self.ray.exceptions.RayError as exc:  # died under the poll: Ray restarts it
+                LOG.warning("policy actor %d died (%s): Ray restarts it", i, type(exc).__name__)
+                continue
+            if self._epochs[i] is not None and epoch != self._epochs[i] and self._killed[i] != self._epochs[i]:
+                self.restarts += 1
+                LOG.warning("policy actor %d was restarted by Ray after it died", i)
+            self._epochs[i] = epoch
+            if left < 0 and epoch != self._killed[i]:
+                found.append(PolicyFault(i, "policy actor missed its deadline (hung)"))
+        return found
+
+    def restart(self, i: int) -> None:
+        """Kill copy ``i``; Ray starts it again behind the same handle (the workers' calls in flight fail)."""
+        self._killed[i] = self._epochs[i]
+        self.ray.kill(self.handles[i], no_restart=False)
+        self.restarts += 1
+        self._beats[i] = None
+
+    def forget(self, wid: int) -> None:
+        """Worker ``wid`` was written off: its copy stops counting it and frees its slots."""
+        for handle in self.handles:
+            handle.leave.remote(wid)
+
+    def shutdown(self) -> None:
+        """Kill every policy actor (and Ray itself, when this pool started it)."""
+        for handle in self.handles:
+            with contextlib.suppress(Exception):  # already gone
+                self.ray.kill(handle, no_restart=True)
+        if self._started_ray and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started_ray = False
+
+
+def fits(ray: Any, cpus: float, gpus: float) -> None:
+    """Refuse in one line a policy copy the whole cluster could never hold (its actor would wait forever)."""
+    total = ray.cluster_resources()
+    for name, want, key in (("gpus_per_copy", gpus, "GPU"), ("cpus_per_copy", cpus, "CPU")):
+        if want > total.get(key, 0):
+            raise CrossviewError(f"batching.{name}: {want:g} but the Ray cluster has {total.get(key, 0):g} {key}s in "
+                                 f"all: lower it, or add nodes that have them")
+
+
+def gpus_per_copy(ray: Any, gpus: float | None) -> float:
+    """``batching.gpus_per_copy``, or its default: one GPU per copy when the cluster has any, else none."""
+    if gpus is not None:
+        return gpus
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
