@@ -23,16 +23,20 @@ switch recipe part-way: the shipped cross-view series was trained on the domain'
 randomized rollouts. Checkpoints are written at the ``--save`` steps as safetensors with a manifest beside each;
 fixed seeds make a series reproducible on one machine.
 
-The shipped series (each manifest records its own command line under ``training``):
+The shipped series (each manifest records its own command line under ``training``; ``C`` stands for
+``--episodes 60 --image 224 --batch 128 --cache data.npz``, one set of randomized rollouts for every run):
 
-    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz \
-        --modalities language --steps 6000 --save 0,500,1500,3000,6000
-    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
-        --modalities language --init checkpoints/xview-lang/xview-lang-step06000.safetensors --steps 9000
-    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
-        --modalities cross_view --init checkpoints/xview/xview-step06000.safetensors --steps 9000 --save 7000,8000
-    python -m policies.torch.train_xview --episodes 60 --image 224 --batch 128 --cache data.npz --lr 5e-4 \
-        --modalities cross_view --init checkpoints/xview/xview-step09000.safetensors --steps 12000 --save 10000
+    # language, randomized from the start: steps 0-6000, then two continuations at lower rates
+    python -m policies.torch.train_xview $C --modalities language --steps 6000 --save 0,3000,6000
+    python -m policies.torch.train_xview $C --modalities language --lr 5e-4 --steps 9000 \
+        --init checkpoints/xview-lang/xview-lang-step06000.safetensors
+    python -m policies.torch.train_xview $C --modalities language --lr 3e-4 --steps 12000 \
+        --init checkpoints/xview-lang/xview-lang-step09000.safetensors
+    # cross-view: steps 0-6000 on the apartment's own look (an earlier run), then randomized rollouts
+    python -m policies.torch.train_xview $C --modalities cross_view --lr 5e-4 --steps 9000 \
+        --init checkpoints/xview/xview-step06000.safetensors
+    python -m policies.torch.train_xview $C --modalities cross_view --lr 5e-4 --steps 12000 --init <step 9000>
+    python -m policies.torch.train_xview $C --modalities cross_view --lr 3e-4 --steps 15000 --init <step 12000>
 """
 
 from __future__ import annotations
