@@ -4,8 +4,9 @@ Anything that moves hardware registers a stop callback here (``register``); ``em
 one of them, whatever fails. ``install`` makes SIGINT, SIGTERM and SIGHUP run the stops at once from a watchdog
 thread that the signal itself wakes (``signal.set_wakeup_fd``): a Python signal handler runs only when the main
 thread next executes bytecode, which can be long after the signal while it sits in a simulator, a policy or a
-robot command. The same thread watches the parent process (a worker's driver) every ``period`` seconds: when the
-parent is gone (SIGKILLed, say) it runs the stops and ends the process.
+robot command. The same thread watches the parent process (a worker's driver): on Linux the kernel wakes it the
+moment the parent dies (``PR_SET_PDEATHSIG``), elsewhere it looks every ``period`` seconds; when the parent is gone
+(SIGKILLed, say) it runs the stops and ends the process.
 
 A signal or a vanished parent also *trips* the process (``tripped``): a worker then aborts its episodes and winds
 down. A stop's reason stays *unconfirmed* until someone (the rig's operator) calls ``confirm``: a rig does not start
@@ -29,6 +30,8 @@ from harness.errors import CrossviewError
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_ORPHANED = 1  # a worker's exit status after its driver vanished
+PARENT_GONE = signal.SIGUSR2  # what the kernel sends a worker when its driver dies (Linux): wakes the watchdog only
+SLOW_PERIOD_S = 0.5  # the parent check's fallback period where the kernel wakes the watchdog itself
 
 _stops: list[Callable[[str], None]] = []
 _lock = threading.Lock()
@@ -124,17 +127,36 @@ def _name(signum: int) -> str:
 def _watch(fd: int, parent: int, period: float) -> None:
     while True:
         ready, _, _ = select.select([fd], [], [], period if parent else None)
+        if parent and os.getppid() != parent:
+            trip("the sweep's driver process is gone")
+            os._exit(EXIT_ORPHANED)
         if ready:
             try:
                 data = os.read(fd, 64)
             except BlockingIOError:
                 data = b""
             for signum in data:
+                if signum == PARENT_GONE:  # the kernel's word on the parent (checked above), not a stop
+                    continue
                 trip(f"{_name(signum)} received")
                 _signals["acted"] += 1  # written by this thread only
-        if parent and os.getppid() != parent:
-            trip("the sweep's driver process is gone")
-            os._exit(EXIT_ORPHANED)
+
+
+def _kernel_watches(parent: int) -> bool:
+    """Ask Linux to send ``PARENT_GONE`` when the parent dies (prctl PR_SET_PDEATHSIG, linux/prctl.h), so the
+    watchdog sleeps instead of polling 100 times a second beside the simulator. It fires when the thread that
+    started this process ends; the watchdog then finds the parent alive and ignores it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, int(PARENT_GONE), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return False
+    except (OSError, AttributeError):
+        return False
+    return os.getppid() == parent  # gone before prctl: the first check finds it at once
 
 
 def install(interrupt: bool, parent: int = 0, period: float = 0.01) -> None:
@@ -158,6 +180,10 @@ def install(interrupt: bool, parent: int = 0, period: float = 0.01) -> None:
 
     for sig in SIGNALS:
         signal.signal(sig, on_signal)
+    if parent:
+        signal.signal(PARENT_GONE, lambda signum, frame: None)  # a handler, so the wakeup fd carries it
+        if _kernel_watches(parent):
+            period = max(period, SLOW_PERIOD_S)
     threading.Thread(target=_watch, args=(r, parent, period), name="emergency-stop", daemon=True).start()
     atexit.register(_let_stops_finish)
 
