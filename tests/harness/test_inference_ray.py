@@ -68,12 +68,16 @@ def released(ray, wait: float = 20.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("fault", ["die", "hang"])
+@pytest.mark.parametrize("fault", ["die", "hang", "hold"])
 def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ray, tmp_path,  # noqa: F811
                                                                         fault) -> None:
+    """``hold``: the policy hangs holding the GIL, so the actor's event loop cannot answer ``deadline`` either; the
+    driver must count the unanswered poll itself (else the actor is never restarted and every later episode
+    fails)."""
     oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
                "options": {"marker": str(tmp_path / "marker"), "fault": fault, "at_call": 6}}]
-    cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3}), **ON_RAY, "name": "shared"}
+    cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3, "startup": 30}), **ON_RAY,
+           "name": "shared"}
     outcome = run_sweep(parse_config(cfg), tmp_path)
     assert (tmp_path / "marker").exists(), "the policy actor never failed"
     assert int((tmp_path / "marker").read_text()) != os.getpid()  # it ran in the policy actor
