@@ -161,10 +161,11 @@ class RayInferenceClient:
         return self._call(message, self.s.answer_timeout)
 
     def _hello(self) -> None:
-        """Say hello, waiting out a restart: calls made while Ray restarts the actor fail at once
-        (``ActorUnavailableError``, exceptions.py:531-533, with ``max_task_retries=0``) rather than wait, so they
-        are repeated until ``connect_timeout``, as a connect to a restarting local policy process is
-        (``InferenceClient._connect``)."""
+        """Say hello, waiting out a restart: with ``max_task_retries=0`` a call to an actor Ray finds unreachable
+        fails (``RayActorError``: ray-project/ray doc/source/ray-core/fault_tolerance/actors.rst), and calls in
+        flight through ``ray.kill(no_restart=False)`` raise ``ActorUnavailableError`` (exceptions.py:531, seen with
+        ray 2.60.0), while a call made after the kill may wait for the new incarnation; so hello is repeated until
+        ``connect_timeout``, as a connect to a restarting local policy process is (``InferenceClient._connect``)."""
         end = time.monotonic() + self.s.connect_timeout
         while True:
             try:
@@ -213,15 +214,16 @@ class RayPolicyPool:
         self.ray, self._started_ray = connect_ray(address)
         self.handles: list[Any] = []
         self.step_timeout, self.connect_timeout = step_timeout, connect_timeout
-        try:
+        try:  # a refusal, a failing call or Ctrl-C here leaves no actor nor a Ray this pool started
             self.gpus = gpus_per_copy(self.ray, gpus)
             fits(self.ray, cpus, self.gpus)
+            remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
+                                                          max_task_retries=0)
+            for _ in range(copies):
+                self.handles.append(remote.remote(batch, step_timeout, threads))
         except BaseException:
             self.shutdown()
             raise
-        remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
-                                                      max_task_retries=0)
-        self.handles = [remote.remote(batch, step_timeout, threads) for _ in range(copies)]
         self._beats: list[Any] = [None] * copies
         self._sent = [0.0] * copies  # when each outstanding poll was sent
         self._up = [False] * copies  # answered a poll since it was last started (else it may still be starting)

@@ -1,6 +1,7 @@
 """Rooms with injected faults, for testing the runner's recovery (named in configs by import path).
 
-``fault``: "hang" sleeps for an hour inside ``step``; "die" SIGKILLs its own process inside ``step``; "raise"
+``fault``: "hang" sleeps for an hour inside ``step`` ("hold": holding the GIL, as a C extension that never releases
+it); "die" SIGKILLs its own process inside ``step``; "raise"
 raises from ``step``. Episodes whose seed is divisible by ``every`` are faulty, at step ``at_step``. With
 ``once_dir`` set, each faulty episode fails only on its first attempt (a marker file remembers it).
 """
@@ -57,6 +58,8 @@ class FaultyRooms(RoomsAdapter):
         if self._faulty and self._n == self.at_step:
             if self.fault == "hang":
                 time.sleep(3600)
+            elif self.fault == "hold":  # hangs holding the GIL: libc sleep(3) through ctypes.PyDLL
+                ctypes.PyDLL(None).sleep(3600)
             elif self.fault == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
             else:
