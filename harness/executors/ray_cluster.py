@@ -21,6 +21,8 @@ from harness.executors.local import Fault
 from harness.plan import Episode
 from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
 
+BEAT_GRACE_S = 5.0  # a running actor answers its heartbeat at once (its own thread); this much late is a hang
+
 
 def import_ray() -> Any:
     return require("ray", "executor 'ray'", "pip install 'crossview-harness[ray]'")
@@ -100,6 +102,8 @@ class _Actor:
     run_ref: Any = None
     beat_ref: Any = None
     want_sent: bool = False
+    beat_sent: float = 0.0  # when the outstanding heartbeat was asked for
+    current: str = ""  # what the last answered heartbeat said it was working on
 
 
 class RayExecutor:
@@ -113,6 +117,10 @@ class RayExecutor:
                                                              max_concurrency=2, max_restarts=0)
         self._actors: dict[int, _Actor] = {}
         self._faults: list[Fault] = []
+        s = settings  # a heartbeat unanswered past the longest deadline a worker arms: the actor is hung
+        self._beat_bound = max(s.reset_timeout, s.step_timeout, s.heartbeat, s.media_timeout, s.startup_timeout,
+                               s.startup_timeout + 2 * s.step_timeout + 10) + BEAT_GRACE_S  # (+ a shared policy's
+        # reconnect and answer: Worker arms connect_timeout + answer_timeout + 5 for it)
 
     def start(self, wid: int) -> None:
         self._actors[wid] = _Actor(self._remote.remote(wid, self.settings))
@@ -153,10 +161,12 @@ class RayExecutor:
             if a.run_ref is None:
                 continue
             if a.beat_ref is None:
-                a.beat_ref = a.handle.heartbeat.remote()
+                a.beat_ref, a.beat_sent = a.handle.heartbeat.remote(), time.monotonic()
                 continue
             ready, _ = self.ray.wait([a.beat_ref], timeout=0)
-            if not ready:
+            if not ready:  # a call holding the GIL (a C extension that never releases it) stalls the heartbeat too
+                if time.monotonic() - a.beat_sent > self._beat_bound:
+                    found.append(Fault(wid, hang_reason(a.current), a.current))
                 continue
             try:
                 left, current = self.ray.get(a.beat_ref)
@@ -165,6 +175,7 @@ class RayExecutor:
                 continue
             finally:
                 a.beat_ref = None
+            a.current = current
             if left < 0:
                 found.append(Fault(wid, hang_reason(current), current))
         return found

@@ -51,6 +51,7 @@ from harness.inference.core import BatchSettings, InferenceCore, error
 from harness.inference.pool import PolicyFault
 
 LOG = logging.getLogger("crossview.inference")
+BEAT_GRACE_S = 5.0  # a running actor answers its deadline poll at once; past a batch's deadline and this, it is hung
 
 
 class PolicyActor:
@@ -160,10 +161,11 @@ class RayInferenceClient:
         return self._call(message, self.s.answer_timeout)
 
     def _hello(self) -> None:
-        """Say hello, waiting out a restart: calls made while Ray restarts the actor fail at once
-        (``ActorUnavailableError``, exceptions.py:531-533, with ``max_task_retries=0``) rather than wait, so they
-        are repeated until ``connect_timeout``, as a connect to a restarting local policy process is
-        (``InferenceClient._connect``)."""
+        """Say hello, waiting out a restart: with ``max_task_retries=0`` a call to an actor Ray finds unreachable
+        fails (``RayActorError``: ray-project/ray doc/source/ray-core/fault_tolerance/actors.rst), and calls in
+        flight through ``ray.kill(no_restart=False)`` raise ``ActorUnavailableError`` (exceptions.py:531, seen with
+        ray 2.60.0), while a call made after the kill may wait for the new incarnation; so hello is repeated until
+        ``connect_timeout``, as a connect to a restarting local policy process is (``InferenceClient._connect``)."""
         end = time.monotonic() + self.s.connect_timeout
         while True:
             try:
@@ -212,16 +214,19 @@ class RayPolicyPool:
         self.ray, self._started_ray = connect_ray(address)
         self.handles: list[Any] = []
         self.step_timeout, self.connect_timeout = step_timeout, connect_timeout
-        try:
+        try:  # a refusal, a failing call or Ctrl-C here leaves no actor nor a Ray this pool started
             self.gpus = gpus_per_copy(self.ray, gpus)
             fits(self.ray, cpus, self.gpus)
+            remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
+                                                          max_task_retries=0)
+            for _ in range(copies):
+                self.handles.append(remote.remote(batch, step_timeout, threads))
         except BaseException:
             self.shutdown()
             raise
-        remote = self.ray.remote(PolicyActor).options(num_cpus=cpus, num_gpus=self.gpus, max_restarts=-1,
-                                                      max_task_retries=0)
-        self.handles = [remote.remote(batch, step_timeout, threads) for _ in range(copies)]
         self._beats: list[Any] = [None] * copies
+        self._sent = [0.0] * copies  # when each outstanding poll was sent
+        self._up = [False] * copies  # answered a poll since it was last started (else it may still be starting)
         self._epochs: list[str | None] = [None] * copies
         self._killed: list[str | None] = [None] * copies  # the epoch last killed for a hang: its late beats don't count
         self.restarts = 0
@@ -232,21 +237,29 @@ class RayPolicyPool:
                                           connect_timeout=self.connect_timeout) for h in self.handles)
 
     def faults(self) -> list[PolicyFault]:
-        """Policy actors hung past their deadline (one that died is restarted by Ray; logged here)."""
+        """Policy actors hung past their deadline, or that leave the deadline poll itself unanswered for longer than
+        a batch may run (a policy holding the GIL stalls the actor's event loop too); one that died is restarted by
+        Ray (logged here)."""
         found = []
         for i, handle in enumerate(self.handles):
             if self._beats[i] is None:
-                self._beats[i] = handle.deadline.remote()
+                self._beats[i], self._sent[i] = handle.deadline.remote(), time.monotonic()
                 continue
             ready, _ = self.ray.wait([self._beats[i]], timeout=0)
             if not ready:
+                bound = self.step_timeout + BEAT_GRACE_S if self._up[i] else self.connect_timeout
+                if time.monotonic() - self._sent[i] > bound:
+                    found.append(PolicyFault(i, f"policy actor left its deadline poll unanswered for {bound:.0f}s "
+                                                "(hung)"))
                 continue
             beat, self._beats[i] = self._beats[i], None
             try:
                 left, epoch = self.ray.get(beat)
             except self.ray.exceptions.RayError as exc:  # died under the poll: Ray restarts it
                 LOG.warning("policy actor %d died (%s): Ray restarts it", i, type(exc).__name__)
+                self._up[i] = False
                 continue
+            self._up[i] = True
             if self._epochs[i] is not None and epoch != self._epochs[i] and self._killed[i] != self._epochs[i]:
                 self.restarts += 1
                 LOG.warning("policy actor %d was restarted by Ray after it died", i)
@@ -260,7 +273,7 @@ class RayPolicyPool:
         self._killed[i] = self._epochs[i]
         self.ray.kill(self.handles[i], no_restart=False)
         self.restarts += 1
-        self._beats[i] = None
+        self._beats[i], self._up[i] = None, False
 
     def forget(self, wid: int) -> None:
         """Worker ``wid`` was written off: its copy stops counting it and frees its slots."""

@@ -1,12 +1,14 @@
 """Rooms with injected faults, for testing the runner's recovery (named in configs by import path).
 
-``fault``: "hang" sleeps for an hour inside ``step``; "die" SIGKILLs its own process inside ``step``; "raise"
+``fault``: "hang" sleeps for an hour inside ``step`` ("hold": holding the GIL, as a C extension that never releases
+it); "die" SIGKILLs its own process inside ``step``; "raise"
 raises from ``step``. Episodes whose seed is divisible by ``every`` are faulty, at step ``at_step``. With
 ``once_dir`` set, each faulty episode fails only on its first attempt (a marker file remembers it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import time
@@ -56,6 +58,8 @@ class FaultyRooms(RoomsAdapter):
         if self._faulty and self._n == self.at_step:
             if self.fault == "hang":
                 time.sleep(3600)
+            elif self.fault == "hold":  # hangs holding the GIL: libc sleep(3) through ctypes.PyDLL
+                ctypes.PyDLL(None).sleep(3600)
             elif self.fault == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
             else:
@@ -83,8 +87,9 @@ class RaisingPolicy:
 
 
 class FailingOnceOracle:
-    """The oracle, except that its process dies (``fault="die"``: SIGKILL) or hangs (``"hang"``) on its
-    ``at_call``-th act, once per ``marker`` file: the recovery of a lost policy process, tested for real."""
+    """The oracle, except that its process dies (``fault="die"``: SIGKILL) or hangs (``"hang"``; ``"hold"``: hangs
+    holding the interpreter's lock, as a C extension that never releases it, so no other thread of the process runs)
+    on its ``at_call``-th act, once per ``marker`` file: the recovery of a lost policy process, tested for real."""
 
     def __init__(self, marker: str, fault: str = "die", at_call: int = 5) -> None:
         from policies.baselines import OraclePolicy
@@ -102,6 +107,8 @@ class FailingOnceOracle:
             self.marker.write_text(str(os.getpid()))
             if self.fault == "die":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if self.fault == "hold":  # libc sleep(3) through ctypes.PyDLL, which keeps the GIL during the call
+                ctypes.PyDLL(None).sleep(3600)
             time.sleep(3600)
         return self.inner.act(observations, goals, privileged, slots)
 

@@ -3,6 +3,7 @@ policy copy per worker, and a policy actor that dies or hangs restarted with its
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import time
@@ -68,12 +69,16 @@ def released(ray, wait: float = 20.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("fault", ["die", "hang"])
+@pytest.mark.parametrize("fault", ["die", "hang", "hold"])
 def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ray, tmp_path,  # noqa: F811
                                                                         fault) -> None:
+    """``hold``: the policy hangs holding the GIL, so the actor's event loop cannot answer ``deadline`` either; the
+    driver must count the unanswered poll itself (else the actor is never restarted and every later episode
+    fails)."""
     oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
                "options": {"marker": str(tmp_path / "marker"), "fault": fault, "at_call": 6}}]
-    cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3}), **ON_RAY, "name": "shared"}
+    cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3, "startup": 30}), **ON_RAY,
+           "name": "shared"}
     outcome = run_sweep(parse_config(cfg), tmp_path)
     assert (tmp_path / "marker").exists(), "the policy actor never failed"
     assert int((tmp_path / "marker").read_text()) != os.getpid()  # it ran in the policy actor
@@ -95,3 +100,54 @@ def test_a_policy_copy_the_cluster_cannot_hold_is_refused_in_one_line(local_ray,
         run_sweep(parse_config(cfg), tmp_path)
     assert len(str(err.value).splitlines()) == 1 and not any(tmp_path.iterdir())
     assert local_ray.is_initialized() and released(local_ray)  # the test's Ray is left as it was
+
+
+def _session(sid: int) -> list[str]:
+    """The processes still in session ``sid`` (Ray's own processes stay in the session of the driver that started
+    them: ray 2.60.0 _private/services.py:1130-1132 changes only their process group)."""
+    import subprocess
+
+    ps = subprocess.run(["ps", "-eo", "pid=,sid=,args="], capture_output=True, text=True, check=True).stdout
+    return [line for line in ps.splitlines() if line.split()[1] == str(sid)]
+
+
+@pytest.mark.parametrize("how", ["interrupt", "refusal"])
+def test_ctrl_c_or_a_refusal_leaves_no_ray_process_behind(tmp_path, how) -> None:
+    """The CLI starts its own Ray (shared inference on ``executor: ray``): Ctrl-C while a batch runs in the policy
+    actor, or a policy copy the cluster cannot hold, ends with the exit code that says so and nothing of that Ray
+    left running (its GCS, raylet, simulator and policy actors)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.harness.sweeps import write
+
+    oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
+               "options": {"marker": str(tmp_path / "marker"), "fault": "hang", "at_call": 3}}]
+    cfg = {**small_config(policies=oracle, timeouts={"reset": 60, "step": 120, "startup": 60}), **ON_RAY}
+    if how == "refusal":
+        cfg["batching"] = {**ON_RAY["batching"], "gpus_per_copy": 1}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(write(tmp_path, cfg)), "--out",
+                             str(tmp_path / "runs"), "--quiet"], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        if how == "interrupt":
+            end = time.monotonic() + 180
+            while not (tmp_path / "marker").exists() and proc.poll() is None and time.monotonic() < end:
+                time.sleep(0.2)
+            assert (tmp_path / "marker").exists(), "the policy actor never ran a batch"
+            os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == (130 if how == "interrupt" else 2), err
+        if how == "refusal":
+            assert "batching.gpus_per_copy" in err and "Traceback" not in err
+        end = time.monotonic() + 30
+        while _session(proc.pid) and time.monotonic() < end:
+            time.sleep(0.5)
+        assert not _session(proc.pid), _session(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for line in _session(proc.pid):  # whatever the sweep left, so that the test leaves nothing
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line.split()[0]), signal.SIGKILL)

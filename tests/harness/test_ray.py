@@ -62,12 +62,14 @@ def test_a_dying_actor_is_replaced_and_every_episode_stored_once(local_ray, tmp_
     assert deaths, "an actor killed itself mid-episode: the retry must be on record"
 
 
-def test_hung_simulator_in_an_actor_is_caught(local_ray, tmp_path) -> None:
+@pytest.mark.parametrize("fault", ["hang", "hold"])
+def test_hung_simulator_in_an_actor_is_caught(local_ray, tmp_path, fault) -> None:
+    """``hold`` hangs holding the GIL, so the actor's heartbeat goes unanswered too: the driver bounds that wait."""
     env = {"adapter": "tests.harness.faulty:FaultyRooms", "role": "source", "domains": ["apartment"],
            "interactions": ["approach"], "difficulties": ["easy"], "episodes": 4, "max_steps": 8,
-           "options": {"image_size": [48, 48], "fault": "hang", "every": 2}}
+           "options": {"image_size": [48, 48], "fault": fault, "every": 2}}
     cfg = small_config(policies=[{"name": "random", "kind": "random"}], environments=[env], executor="ray",
-                       retries=0, timeouts={"reset": 20, "step": 3})
+                       retries=0, timeouts={"reset": 20, "step": 3, "startup": 20, "media": 20})
     outcome = run_sweep(parse_config(cfg), tmp_path)
     rows = _rows(tmp_path / "t")
     assert len(rows) == 4 and outcome.exit_code == 1
