@@ -98,7 +98,7 @@ def language_sweep(**overrides) -> dict:
     """The language-conditioned torch checkpoint on language goals, the oracle on video goals."""
     needs_torch("the xview-lang checkpoint")
     policies = [{"name": "lang", "kind": "torch", "goals": ["language"],
-                 "checkpoints": str(REPO / "checkpoints" / "xview-lang" / "xview-lang-step02000.safetensors")},
+                 "checkpoints": str(REPO / "checkpoints" / "xview-lang" / "xview-lang-step12000.safetensors")},
                 {"name": "oracle", "kind": "oracle", "goals": ["video"]}]
     return small_config(policies=policies, goals=["language", "video"], **overrides)
 
