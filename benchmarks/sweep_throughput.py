@@ -4,7 +4,8 @@
 
 - naive: one process, one env, a batch-1 policy call per step (what a hand-written eval loop does);
 - raw: the adapter and the same policy in a K-env lockstep loop with batched calls and no harness, run in as many
-  independent processes as the sweep has workers, throughputs summed — the limit the sweep is measured against;
+  independent processes as the sweep has workers over one common window, throughputs summed — the limit the sweep is
+  measured against, taken before and after the sweep and averaged (a shared VM's speed drifts);
 - sweep: ``crossview sweep`` with the same workers and K envs each (planning, scheduling, store, thumbnails).
 
 Targets (issue 18): sweep >= 0.95 of raw over the whole run; sweep / naive >= 2.2 (issue 3 asked 0.90 and 1.6).
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -40,8 +42,13 @@ def _checkpoint(path: str | None, tmp: Path) -> str:
     return str(random_checkpoint(tmp)[0])
 
 
-def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Queue | None = None) -> float:
-    """Env-steps/s of K Rooms envs in lockstep with one batched policy call per step (K=1: the naive loop)."""
+def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Queue | None = None,
+         together: tuple[Any, Any] | None = None) -> float:
+    """Env-steps/s of K Rooms envs in lockstep with one batched policy call per step (K=1: the naive loop).
+
+    ``together`` (a barrier and a stop event) makes parallel loops measure over one common window and keep
+    stepping until all have measured: a loop that ran alone for a while (its sibling still starting, or done) would
+    find a whole core, or both hyperthreads of one, to itself and overstate the limit."""
     limit_threads(threads)
     from adapters.rooms.adapter import RoomsAdapter
     from policies.base import make_policy
@@ -60,11 +67,17 @@ def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Qu
         return (task, *adapters[i].reset(task), 0)
 
     state = [start(i) for i in range(envs)]
-    steps, t0 = 0, None
+    steps, t0, rate = 0, None, None
     while True:
         if t0 is None and steps >= 2 * envs:  # warm-up done (contexts, first batches)
+            if together is not None:
+                together[0].wait()
             t0, steps = time.perf_counter(), 0
-        if t0 is not None and time.perf_counter() - t0 >= seconds:
+        if rate is None and t0 is not None and time.perf_counter() - t0 >= seconds:
+            rate = steps / (time.perf_counter() - t0)
+            if result is not None:
+                result.put(rate)
+        if rate is not None and (together is None or together[1].is_set()):
             break
         actions = policy.act([s[1] for s in state], [s[2] for s in state], [None for _ in state])
         for i, a in enumerate(actions):
@@ -74,21 +87,21 @@ def loop(checkpoint: str, envs: int, seconds: float, threads: int, result: mp.Qu
             steps += 1
             if done or n + 1 >= task.max_steps:
                 state[i] = start(i)
-    rate = steps / (time.perf_counter() - t0)
     for a in adapters:
         a.close()
-    if result is not None:
-        result.put(rate)
     return rate
 
 
 def raw_parallel(checkpoint: str, workers: int, envs: int, seconds: float, threads: int) -> float:
+    """The summed rate of ``workers`` raw loops measured over one common window (see ``loop``)."""
     ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=loop, args=(checkpoint, envs, seconds, threads, q)) for _ in range(workers)]
+    q, barrier, stop = ctx.Queue(), ctx.Barrier(workers), ctx.Event()
+    procs = [ctx.Process(target=loop, args=(checkpoint, envs, seconds, threads, q, (barrier, stop)))
+             for _ in range(workers)]
     for p in procs:
         p.start()
     rates = [q.get(timeout=seconds + 300) for _ in procs]
+    stop.set()
     for p in procs:
         p.join()
     return sum(rates)
@@ -158,13 +171,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = _checkpoint(args.checkpoint, Path(tmp))
         naive = loop(ckpt, 1, args.seconds, 0)
-        raw = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
-        episodes = max(4 * args.workers * args.envs, round(raw * args.sweep_seconds / MAX_STEPS))
+        before = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
+        episodes = max(4 * args.workers * args.envs, round(before * args.sweep_seconds / MAX_STEPS))
         t = sweep(ckpt, args.workers, args.envs, episodes, Path(tmp) / "runs")
+        after = raw_parallel(ckpt, args.workers, args.envs, args.seconds, threads)
+        raw = (before + after) / 2  # measured on both sides of the sweep: a machine that drifts shows here
     print(f"Rooms 224x224 RGB+depth, torch policy (xview), {os.cpu_count()} cores, max_steps {MAX_STEPS}, "
           f"load average {os.getloadavg()[0]:.1f} (figures are noisy on a loaded machine)")
     print(f"  naive loop (1 env, batch-1 calls, 1 process):     {naive:8.1f} env-steps/s")
-    print(f"  raw loop x{args.workers} processes ({args.envs} envs, batched):     {raw:8.1f} env-steps/s  (limit)")
+    print(f"  raw loop x{args.workers} processes ({args.envs} envs, batched):     {raw:8.1f} env-steps/s  (limit; "
+          f"{before:.1f} before the sweep, {after:.1f} after)")
     print(f"  crossview sweep ({args.workers} workers x {args.envs} envs), whole run: {t.whole:8.1f} env-steps/s  "
           f"({episodes} episodes, {t.wall:.0f} s)")
     print(f"  crossview sweep, steady state:                    {t.steady:8.1f} env-steps/s")
