@@ -189,11 +189,7 @@ class Scheduler:
         which they count as failed attempts (so a worker that always stalls cannot loop the sweep forever).
         """
         self.ex.kill(wid)
-        if self.pool is not None:  # shared inference: its policy copy frees the worker's slots
-            self.pool.forget(wid)
-        held = self.inflight.pop(wid, {})
-        self.waiting.pop(wid, None)
-        self.stealing.discard(wid)
+        held = self._forget(wid)
         culprit, where = blame(current)
         for eid, ep in held.items():
             if culprit is None:
@@ -254,10 +250,17 @@ class Scheduler:
             if len(self.inflight) <= 1:
                 break  # the last one stays: it takes any retry, then the graceful end
             self.ex.retire(wid)
-            if self.pool is not None:  # a retired Ray actor never closes its link: its policy copy stops waiting
-                self.pool.forget(wid)  # for it (a local policy process sees the socket close)
-            del self.waiting[wid]
-            del self.inflight[wid]
+            self._forget(wid)
+
+    def _forget(self, wid: int) -> dict[str, Episode]:
+        """Stop counting worker ``wid`` (killed or retired); the episodes it held. With shared inference its
+        policy copy frees its slots too: a Ray actor never closes its link, so the copy would wait for it (a
+        local policy process also sees the socket close)."""
+        if self.pool is not None:
+            self.pool.forget(wid)
+        self.waiting.pop(wid, None)
+        self.stealing.discard(wid)
+        return self.inflight.pop(wid, {})
 
     def _steal(self) -> None:
         """The tail: a worker waits for work while another holds episodes it has not started. Ask the fullest for

@@ -30,6 +30,13 @@ def _peer(**kw) -> RobotPeer:
     return RobotPeer(**kw)
 
 
+def _refuses_motion(base: LineBase, peer: RobotPeer) -> None:
+    """A latched base refuses the next motion command, and the robot saw no motion after its STOP."""
+    with pytest.raises(safety.EmergencyStop):
+        base.apply(TURN_LEFT)
+    assert _motion_after_stop(peer) == []
+
+
 def _motion_after_stop(peer: RobotPeer) -> list[str]:
     lines = peer.commands()
     first = lines.index("STOP") if "STOP" in lines else len(lines)
@@ -195,9 +202,7 @@ def test_an_unanswered_stop_needs_the_operator_before_motion_again(fault: str) -
             base.stop()  # a routine stop (the end of an episode) that the robot never confirms
         assert safety.unconfirmed() is not None
         base.rearm()
-        with pytest.raises(safety.EmergencyStop):
-            base.apply(TURN_LEFT)
-        assert _motion_after_stop(peer) == []
+        _refuses_motion(base, peer)
     finally:
         base.close()
         peer.close()
@@ -225,9 +230,7 @@ def test_a_stop_landing_during_rearm_stays_latched(monkeypatch: pytest.MonkeyPat
         base.rearm()
         monkeypatch.setattr(safety, "unconfirmed", real)
         assert peer.wait_for("STOP")
-        with pytest.raises(safety.EmergencyStop):
-            base.apply(TURN_LEFT)
-        assert _motion_after_stop(peer) == []
+        _refuses_motion(base, peer)
     finally:
         base.close()
         peer.close()
