@@ -152,7 +152,7 @@ def _kernel_watches(parent: int) -> bool:
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, int(PARENT_GONE), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+        if libc.prctl(1, int(PARENT_GONE), 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG (/usr/include/linux/prctl.h:9)
             return False
     except (OSError, AttributeError):
         return False
