@@ -62,7 +62,10 @@ class XViewNet(nn.Module):
         return F.relu(self.goal_fc(self.pool(self.goal(goal)).flatten(1))) + self.interaction(interaction)
 
     def forward(self, view: Any, goal: Any, interaction: Any) -> tuple[Any, Any, Any]:
-        g = self.embed_goal(goal, interaction)
+        return self.heads(view, self.embed_goal(goal, interaction))
+
+    def heads(self, view: Any, g: Any) -> tuple[Any, Any, Any]:
+        """The action heads' logits from the view and an already computed goal embedding (``embed_goal``)."""
         gamma, beta = self.film(g).chunk(2, dim=1)
         v = self.view(view) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         v = F.relu(self.view_fc(self.pool(F.relu(v)).flatten(1)))
@@ -74,17 +77,27 @@ def interaction_index(kind: Interaction) -> int:
     return INTERACTION_ORDER.index(kind)
 
 
-def prepare(observations: Sequence[Observation], goals: Sequence[CrossViewGoal], size: int,
-            device: str = "cpu") -> tuple[Any, Any, Any]:
-    """Batch tensors at ``size``×``size``: images area-resized to [0, 1], masks resized nearest-neighbour."""
+def prepare_views(observations: Sequence[Observation], size: int, device: str = "cpu") -> Any:
+    """The views as a batch tensor at ``size``×``size``, area-resized to [0, 1]."""
     view = torch.from_numpy(np.stack([o.rgb for o in observations])).to(device).permute(0, 3, 1, 2).float() / 255
+    return F.interpolate(view, size=(size, size), mode="area")
+
+
+def prepare_goals(goals: Sequence[CrossViewGoal], size: int, device: str = "cpu") -> tuple[Any, Any]:
+    """The goals as batch tensors: image area-resized to [0, 1] with the mask (nearest) as a 4th channel; the
+    interactions' indices."""
     gimg = torch.from_numpy(np.stack([g.image for g in goals])).to(device).permute(0, 3, 1, 2).float() / 255
     mask = torch.from_numpy(np.stack([g.mask for g in goals]).astype(np.float32))[:, None].to(device)
-    view = F.interpolate(view, size=(size, size), mode="area")
     gimg = F.interpolate(gimg, size=(size, size), mode="area")
     mask = F.interpolate(mask, size=(size, size), mode="nearest")
     kinds = torch.tensor([interaction_index(g.interaction) for g in goals], device=device)
-    return view, torch.cat([gimg, mask], dim=1), kinds
+    return torch.cat([gimg, mask], dim=1), kinds
+
+
+def prepare(observations: Sequence[Observation], goals: Sequence[CrossViewGoal], size: int,
+            device: str = "cpu") -> tuple[Any, Any, Any]:
+    """The network's three inputs for a batch (``prepare_views`` and ``prepare_goals``)."""
+    return prepare_views(observations, size, device), *prepare_goals(goals, size, device)
 
 
 def encode_actions(actions: Sequence[Action]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -115,12 +128,13 @@ def decode_actions(buttons: Any, yaw: Any, pitch: Any, rngs: Sequence[np.random.
 
 ARCHITECTURES: dict[str, Any] = {ARCHITECTURE: XViewNet}
 GOAL_MODALITIES: dict[str, tuple[Modality, ...]] = {ARCHITECTURE: (Modality.CROSS_VIEW,)}
-PREPARE: dict[str, Any] = {ARCHITECTURE: lambda net, obs, goals, device: prepare(obs, goals, net.input, device)}
+GOAL_INPUTS: dict[str, Any] = {ARCHITECTURE: lambda net, goals, device: prepare_goals(goals, net.input, device)}
 
 
-def register(name: str, net: Any, modalities: tuple[Modality, ...], prep: Any) -> None:
-    """Add an architecture: its network class, the goal modalities it reads, and how to batch its inputs."""
-    ARCHITECTURES[name], GOAL_MODALITIES[name], PREPARE[name] = net, modalities, prep
+def register(name: str, net: Any, modalities: tuple[Modality, ...], goal_inputs: Any) -> None:
+    """Add an architecture: its network class (an XViewNet: ``embed_goal`` and ``heads``), the goal modalities it
+    reads, and how to batch its goals into ``embed_goal``'s two inputs: ``goal_inputs(net, goals, device)``."""
+    ARCHITECTURES[name], GOAL_MODALITIES[name], GOAL_INPUTS[name] = net, modalities, goal_inputs
 
 
 MAX_HYPER = 4096  # widths and sizes: larger would only exhaust memory
@@ -164,13 +178,23 @@ class TorchPolicy:
                                checkpoint_sha256=file_sha256(checkpoint), checkpoint_step=manifest.get("step"),
                                goals=GOAL_MODALITIES[arch])
         self._rand = SlotRandom(77)
+        # per slot: the goal object last given and its embedding. A goal is constant for its episode, so it is
+        # resized and encoded once, not every step (a fifth of a step's CPU); a new object is a new goal
+        self._goals: dict[int, tuple[object, Any]] = {}
 
     def reset(self, n: int, slots: Sequence[int] | None = None, seeds: Sequence[int] | None = None) -> None:
-        self._rand.reset(n, slots, seeds)
+        for slot in self._rand.reset(n, slots, seeds):
+            self._goals.pop(slot, None)
 
     @torch.no_grad()
     def act(self, observations: Sequence[Observation], goals: Sequence[CrossViewGoal | Goal],
             privileged: Sequence[PrivilegedFacts | None], slots: Sequence[int] | None = None) -> list[Action]:
-        slots = range(len(observations)) if slots is None else slots
-        heads = self.net(*PREPARE[self.arch](self.net, observations, goals, self.device))
+        slots = list(range(len(observations))) if slots is None else list(slots)
+        new = [k for k, (s, g) in enumerate(zip(slots, goals)) if self._goals.get(s, (None,))[0] is not g]
+        if new:
+            inputs = GOAL_INPUTS[self.arch](self.net, [goals[k] for k in new], self.device)
+            for k, row in zip(new, self.net.embed_goal(*inputs)):
+                self._goals[slots[k]] = (goals[k], row)
+        embedded = torch.stack([self._goals[s][1] for s in slots])
+        heads = self.net.heads(prepare_views(observations, self.net.input, self.device), embedded)
         return decode_actions(*heads, [self._rand.rngs[s] for s in slots] if self.sample else None)

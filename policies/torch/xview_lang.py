@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import CrossviewError
-from harness.spec import Goal, LanguageGoal, Modality, Observation
+from harness.spec import Goal, LanguageGoal, Modality
 from policies.torch.xview import F, XViewNet, nn, register, torch
 
 ARCHITECTURE = "xview-lang"
@@ -68,13 +68,10 @@ def language_of(goal: Any) -> LanguageGoal:
     return part
 
 
-def prepare_language(net: XViewLangNet, observations: Sequence[Observation], goals: Sequence[Any],
-                     device: str = "cpu") -> tuple[Any, Any, Any]:
-    """Batch tensors: views area-resized to the net's input, instructions as word ids."""
-    view = torch.from_numpy(np.stack([o.rgb for o in observations])).to(device).permute(0, 3, 1, 2).float() / 255
-    view = F.interpolate(view, size=(net.input, net.input), mode="area")
+def language_inputs(net: XViewLangNet, goals: Sequence[Any], device: str = "cpu") -> tuple[Any, Any]:
+    """``embed_goal``'s inputs: the instructions as word ids (the interaction input is unused)."""
     texts = [language_of(g).instruction for g in goals]
-    return view, net.tokens(texts, device), torch.zeros(len(goals), dtype=torch.long, device=device)
+    return net.tokens(texts, device), torch.zeros(len(goals), dtype=torch.long, device=device)
 
 
-register(ARCHITECTURE, XViewLangNet, (Modality.LANGUAGE,), prepare_language)
+register(ARCHITECTURE, XViewLangNet, (Modality.LANGUAGE,), language_inputs)

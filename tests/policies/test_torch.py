@@ -112,6 +112,34 @@ def test_greedy_batch_equals_one_by_one() -> None:
     assert batched == single
 
 
+def test_a_goal_is_encoded_once_per_episode_and_acts_as_the_whole_network() -> None:
+    """The goal embedding kept per slot gives the logits of the full forward pass every step; a new goal object
+    at a slot, or a reset, encodes it afresh."""
+    import torch
+
+    from harness.spec import CrossViewGoal, Interaction, Observation
+    from policies.torch.xview import decode_actions, prepare
+
+    policy = make_policy("torch", checkpoint=expand_series(str(SHIPPED))[-1].path, sample=False)
+    rng = np.random.default_rng(1)
+
+    def goal(kind: Interaction) -> CrossViewGoal:
+        return CrossViewGoal(rng.integers(0, 255, (224, 224, 3), dtype=np.uint8), rng.random((224, 224)) < 0.2, kind)
+
+    goals = [goal(Interaction.APPROACH), goal(Interaction.MINE)]
+    policy.reset(2)
+    for step in range(4):
+        if step == 2:
+            goals[1] = goal(Interaction.INTERACT)  # slot 1's next episode
+        obs = [Observation(rng.integers(0, 255, (224, 224, 3), dtype=np.uint8)) for _ in goals]
+        with torch.no_grad():
+            whole = decode_actions(*policy.net(*prepare(obs, goals, policy.net.input)), None)
+        assert policy.act(obs, goals, [None, None]) == whole
+    assert policy._goals[1][0] is goals[1]
+    policy.reset(2, slots=[0])
+    assert 0 not in policy._goals and 1 in policy._goals
+
+
 def test_training_goes_on_from_a_checkpoint_with_randomized_rollouts(tmp_path: Path) -> None:
     """``train_xview``: rollouts in randomized looks train a series, and ``init`` continues it from a checkpoint's
     weights and step, leaving the checkpoints it started from untouched."""
