@@ -5,6 +5,7 @@ agent's view alone (the report prints the instruction beside it)."""
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,12 @@ OUTLINE = np.array([255, 255, 255], np.uint8)
 def goal_overlay(goal: CrossViewGoal, dim: float = 0.4) -> np.ndarray:
     """The goal image with the target's true colours kept, everything else dimmed, and the mask's edge outlined
     (a tint would change the target's colour, which is what the policy must recognise)."""
-    mask = np.asarray(goal.mask, bool)
-    img = goal.image.astype(np.float32)
+    return _overlay(goal.image, goal.mask, dim)
+
+
+def _overlay(image: np.ndarray, mask: np.ndarray, dim: float = 0.4) -> np.ndarray:
+    mask = np.asarray(mask, bool)
+    img = image.astype(np.float32)
     img[~mask] *= dim
     inner = mask.copy()  # pixels whose four neighbours are all in the mask
     inner[1:, :] &= mask[:-1, :]
@@ -29,6 +34,12 @@ def goal_overlay(goal: CrossViewGoal, dim: float = 0.4) -> np.ndarray:
     out = img.astype(np.uint8)
     out[mask & ~inner] = OUTLINE
     return out
+
+
+def _overlay_at(image: np.ndarray, mask: np.ndarray, height: int) -> np.ndarray:
+    """``goal_overlay`` drawn at ``height``: resized first, so the outline is one pixel at the size shown (and a
+    thumbnail costs a quarter of the work)."""
+    return _overlay(_fit(image, height), _fit(np.asarray(mask, bool), height))
 
 
 def _fit(img: np.ndarray, height: int) -> np.ndarray:
@@ -51,20 +62,37 @@ def video_strip(goal: Goal, height: int) -> np.ndarray:
     assert video is not None
     picks = np.unique(np.linspace(0, len(video.frames) - 1, STRIP_FRAMES).round().astype(int))
     masks = video.masks if video.masks is not None else np.zeros(video.frames.shape[:3], bool)
-    return np.concatenate([_fit(goal_overlay(CrossViewGoal(video.frames[k], masks[k], video.interaction)), height)
-                           for k in picks], axis=1)
+    return np.concatenate([_overlay_at(video.frames[k], masks[k], height) for k in picks], axis=1)
 
 
 def goal_panel(goal: CrossViewGoal | Goal, height: int) -> np.ndarray | None:
     """What the agent was shown, as an image at ``height``: the goal image with its mask, a strip of the video
     goal, or None for a language goal (words are printed by the report, not drawn into frames)."""
     if isinstance(goal, CrossViewGoal):
-        return _fit(goal_overlay(goal), height)
+        return _overlay_at(goal.image, goal.mask, height)
     if goal.video is not None:
         return video_strip(goal, height)
     if goal.cross_view is not None and goal.language is None:
-        return _fit(goal_overlay(goal.cross_view), height)
+        return _overlay_at(goal.cross_view.image, goal.cross_view.mask, height)
     return None
+
+
+_PANELS: OrderedDict[tuple[int, int], tuple[object, np.ndarray | None]] = OrderedDict()
+_PANELS_KEPT = 64  # goals are constant per episode: a video draws its panel once, not once per frame
+
+
+def _panel(goal: CrossViewGoal | Goal, height: int) -> np.ndarray | None:
+    """``goal_panel``, kept for the last few goal objects (the goal itself is held, so its id cannot be reused)."""
+    key = (id(goal), height)
+    kept = _PANELS.get(key)
+    if kept is not None and kept[0] is goal:
+        _PANELS.move_to_end(key)
+        return kept[1]
+    panel = goal_panel(goal, height)
+    _PANELS[key] = (goal, panel)
+    while len(_PANELS) > _PANELS_KEPT:
+        _PANELS.popitem(last=False)
+    return panel
 
 
 def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal | Goal, height: int | None = None) -> np.ndarray:
@@ -72,7 +100,7 @@ def side_by_side(agent_rgb: np.ndarray, goal: CrossViewGoal | Goal, height: int 
     even sized."""
     height = height or agent_rgb.shape[0]
     height += height % 2
-    panel = goal_panel(goal, height)
+    panel = _panel(goal, height)
     frame = _fit(agent_rgb, height) if panel is None else np.concatenate([_fit(agent_rgb, height), panel], axis=1)
     if frame.shape[1] % 2:  # H.264 wants even sizes
         frame = np.concatenate([frame, frame[:, -1:]], axis=1)
@@ -121,10 +149,10 @@ def write_mp4(path: str | Path, frames: list[np.ndarray], fps: int, crf: int = 2
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Write a PNG atomically."""
-    import imageio.v3 as iio
+    """Write a PNG atomically (Pillow directly: imageio's plugin lookup cost a third of a thumbnail's time)."""
+    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, image, extension=".png")
+        Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(tmp, format="PNG")
