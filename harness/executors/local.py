@@ -30,6 +30,7 @@ class _Proc:
     started: float
     ready: bool = False
     retired: bool = False  # told to leave early (no work left for it): its exit is no fault
+    left: bool = False  # ... and its pipe has closed: nothing more to read (``shutdown`` still joins it)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class LocalExecutor:
 
     def receive(self, timeout: float) -> list[Any]:
         """Messages from any worker, waiting up to ``timeout`` seconds for the first."""
-        conns = {p.conn: wid for wid, p in self._procs.items()}
+        conns = {p.conn: wid for wid, p in self._procs.items() if not p.left}
         out = []
         for conn in wait(list(conns), timeout):
             wid = conns[conn]
@@ -84,8 +85,9 @@ class LocalExecutor:
                     if msg[0] == "ready":
                         self._procs[wid].ready = True
                     out.append(msg)
-            except (EOFError, OSError, ValueError, TypeError):  # dead or torn pipe: faults() reports it
-                pass
+            except (EOFError, OSError, ValueError, TypeError):  # dead or torn pipe: faults() reports it,
+                if self._procs[wid].retired:  # unless the worker was retired: it left, as told. Its pipe
+                    self._procs[wid].left = True  # would read as ready forever and spin this loop to the end
         return out
 
     def faults(self) -> list[Fault]:

@@ -247,19 +247,30 @@ def test_an_idle_worker_leaves_at_the_tail_without_a_fault(tmp_path, monkeypatch
     from harness.executors.local import LocalExecutor
 
     retired: list = []
-    real_retire = LocalExecutor.retire
+    woke_for_nothing: list[float] = []  # receive calls after the retirement that returned early and empty
+    real_retire, real_receive = LocalExecutor.retire, LocalExecutor.receive
 
     def spy(self, wid: int) -> None:
         retired.append(self._procs[wid].process)
         real_retire(self, wid)
 
+    def receive(self, timeout: float) -> list:
+        start = time.monotonic()
+        out = real_receive(self, timeout)
+        if retired and not out and time.monotonic() - start < timeout / 2:
+            woke_for_nothing.append(start)
+        return out
+
     monkeypatch.setattr(LocalExecutor, "retire", spy)
+    monkeypatch.setattr(LocalExecutor, "receive", receive)
     config = small_config(workers=2, envs_per_worker=1)
-    config["environments"] = config["environments"][:1]
-    config["policies"] = config["policies"][1:]  # the oracle: 3 short episodes over 2 workers of 1 slot
+    config["environments"] = [{**config["environments"][0], "max_steps": 150}]
+    config["policies"] = config["policies"][:1]  # random: 3 episodes of 150 steps over 2 workers of 1 slot, so
+    # the tail (one worker left, for a whole episode) is long enough to see the driver spin if it did
     outcome = run_sweep(parse_config(config), tmp_path)
     assert outcome.exit_code == 0 and outcome.finished == 3 and outcome.errors == 0
     assert len(retired) == 1 and retired[0].exitcode == 0
+    assert len(woke_for_nothing) <= 2, "the retired worker's closed pipe kept waking the driver (a busy loop)"
     rows = stored(tmp_path / "t")
     assert len({r["episode_id"] for r in rows}) == len(rows) == 3
     with sqlite3.connect(tmp_path / "t" / "results.sqlite") as db:
