@@ -22,9 +22,10 @@ def load_infos(plan: Plan) -> dict[str, PolicyInfo]:
     return infos
 
 
-def check_policies(plan: Plan) -> None:
-    """One-line error if a policy cannot run on an adapter it is planned against."""
-    infos = load_infos(plan)
+def check_policies(plan: Plan, infos: dict[str, PolicyInfo] | None = None) -> None:
+    """One-line error if a policy cannot run on an adapter it is planned against; ``infos`` per policy key (as
+    the sweep's workers report them), else every policy is loaded here."""
+    infos = load_infos(plan) if infos is None else infos
     seen: set[tuple[str, str, str]] = set()
     for ep in plan.episodes:
         key = (ep.policy.key, ep.env.key, ep.task.interaction.name, ep.task.goal)

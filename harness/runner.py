@@ -1,4 +1,10 @@
-"""The sweep driver: plan → check → schedule episodes on workers → store every finished episode.
+"""The sweep driver: plan → start workers → check policies → schedule episodes on workers → store every finished
+episode.
+
+Workers start at once and begin their first episodes while the first of them loads every policy of the plan and
+reports its ``PolicyInfo`` for the compatibility check (``harness.compat``): the driver never imports a policy's
+framework nor holds its weights. Nothing is stored until the check passes (``harness.scheduler``); a refused sweep
+kills its workers and leaves nothing behind.
 
 The driver is the only writer of the store. It re-queues the episodes of a worker that hung or died, charging an
 attempt only to the episode that worker was working on, and gives up on an episode after ``retries`` failed
@@ -9,12 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import shutil
 import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,30 +28,13 @@ from harness.compat import check_policies
 from harness.config import SweepConfig
 from harness.errors import CrossviewError
 from harness.executors.local import LocalExecutor
-from harness.plan import Episode, Plan, build_plan
+from harness.plan import Plan, build_plan
 from harness.provenance import provenance
+from harness.scheduler import ERROR_STATUSES, HARNESS_CAUSE, LEGACY_HARNESS_CAUSES, Scheduler, await_infos
 from harness.spec import EpisodeRecord, Status
 from harness.store import Store
-from harness.worker import IDLE_MARK, MEDIA_MARK, POLICY_MARK, WorkerSettings
+from harness.worker import WorkerSettings
 
-ERROR_STATUSES = (Status.ENV_ERROR.value, Status.POLICY_ERROR.value)
-HARNESS_CAUSE = "harness: "  # prefix of a stored error the harness caused (retried by a plain resume)
-LEGACY_HARNESS_CAUSES = ("worker crashed: ",)  # what older versions stored for the same (e.g. a failed video)
-MAX_REQUEUES = 3  # uncharged re-queues of an episode whose worker stalled between calls
-
-
-def blame(current: str) -> tuple[str | None, str]:
-    """Which episode a written-off worker's marker blames, and where: None when the worker was between calls
-    (nobody), "" when unknown (a Ray actor that died unseen: everything it held)."""
-    if not current:
-        return "", ""
-    if current == IDLE_MARK:
-        return None, "while idle or between episodes"
-    if current.startswith(MEDIA_MARK):
-        return current.removeprefix(MEDIA_MARK), "while writing the episode's video or thumbnail"
-    if current.startswith(POLICY_MARK):
-        return current.removeprefix(POLICY_MARK), "in the policy"
-    return current, "in the adapter"
 INTERRUPT_GRACE_S = 5.0  # how long interrupted workers may take to report the episodes they abort
 
 
@@ -68,17 +55,6 @@ class SweepOutcome:
         if self.interrupted:
             return 130
         return 1 if self.errors or self.counts[Status.ABORTED.value] else 0
-
-
-def error_record(ep: Episode, status: Status, reason: str, attempts: int) -> EpisodeRecord:
-    """The stored row of an episode that could not be run to its end."""
-    return EpisodeRecord(
-        episode_id=ep.episode_id, policy=ep.policy.name, checkpoint_sha256=ep.policy.sha256,
-        checkpoint_step=ep.policy.step, adapter=ep.env.name, domain=ep.task.domain,
-        interaction=ep.task.interaction.name.lower(), target=ep.task.target, difficulty=ep.task.difficulty,
-        split=ep.task.split, role=ep.env.role, seed=ep.task.seed, index=ep.index, status=status, success=None,
-        steps=0, episode_return=0.0, final_distance=None, wall_s=0.0, error=reason[:1000], attempts=attempts,
-        goal=ep.task.goal)
 
 
 def plan_plugins(plan: Plan) -> dict[str, Any]:
@@ -115,167 +91,6 @@ def prepare_run(config: SweepConfig, run_dir: Path, plan: Plan, allow_config_cha
     atomic.write_text(run_dir / "run.json", json.dumps({"config": config.model_dump(), **facts}, indent=2,
                                                       default=str))
     return store
-
-
-class Scheduler:
-    """Hands pending episodes to workers that ask, and keeps the books on what each worker holds."""
-
-    def __init__(self, executor: Any, store: Store | None, pending: list[Episode], retries: int,
-                 on_record: Callable[[EpisodeRecord], None], pool: Any = None) -> None:
-        self.ex, self.store, self.retries, self.pool = executor, store, retries, pool
-        self.pending: deque[Episode] = deque(pending)
-        self.inflight: dict[int, dict[str, Episode]] = {}
-        self.waiting: dict[int, int] = {}
-        self.attempts: Counter[str] = Counter()
-        self.requeues: Counter[str] = Counter()
-        self.on_record = on_record
-        self.slots = 1  # env slots per worker (set by run_sweep): a worker holding more has episodes queued
-        self.stealing: set[int] = set()  # workers asked to give back queued episodes, answer pending
-        self._next_wid = 0
-
-    def start_worker(self) -> None:
-        wid, self._next_wid = self._next_wid, self._next_wid + 1
-        self.ex.start(wid)
-        self.inflight[wid] = {}
-
-    def _store(self, record: EpisodeRecord) -> None:
-        self.store.add(record)
-        self.on_record(record)
-
-    def _fail(self, ep: Episode, kind: str, reason: str, charge: bool = True) -> None:
-        """An attempt failed: retry it, or store it as an error once its retries are spent."""
-        if kind in (Status.POLICY_ERROR.value, Status.ABORTED.value):  # not retried
-            self._store(error_record(ep, Status(kind), reason, self.attempts[ep.episode_id] + 1))
-            return
-        if charge:
-            self.attempts[ep.episode_id] += 1
-            self.store.add_attempt(ep.episode_id, self.attempts[ep.episode_id], kind, reason)
-        if self.attempts[ep.episode_id] > self.retries:
-            self._store(error_record(ep, Status.ENV_ERROR, reason, self.attempts[ep.episode_id]))
-        else:
-            self.pending.appendleft(ep)
-
-    def handle(self, msg: tuple) -> None:
-        kind, wid = msg[0], msg[1]
-        held = self.inflight.get(wid)
-        if held is None:  # a message from a worker already written off
-            return
-        if kind == "want":
-            self.waiting[wid] = int(msg[2])
-        elif kind == "done":
-            record = EpisodeRecord.from_row(msg[2])
-            ep = held.pop(record.episode_id, None)
-            if ep is not None:
-                self._store(record if not self.attempts[ep.episode_id] else
-                            EpisodeRecord.from_row({**msg[2], "attempts": self.attempts[ep.episode_id] + 1}))
-        elif kind == "failed":
-            ep = held.pop(msg[2], None)
-            if ep is not None:
-                self._fail(ep, msg[3], msg[4])
-        elif kind == "returned":  # queued episodes given back for an idle worker (``_steal``): never started
-            self.stealing.discard(wid)
-            for eid in msg[2]:
-                ep = held.pop(eid, None)
-                if ep is not None:
-                    self.pending.append(ep)
-        elif kind == "fatal":
-            self._write_off(wid, f"worker crashed: {msg[2]}", IDLE_MARK)
-
-    def _write_off(self, wid: int, reason: str, current: str) -> None:
-        """Kill a worker; charge the episode it was on, re-queue the rest; replace it.
-
-        A worker that stalled or died between calls (idle, talking to the driver) was on no episode: the harness
-        is to blame, so its episodes go back to the queue uncharged — at most ``MAX_REQUEUES`` times each, after
-        which they count as failed attempts (so a worker that always stalls cannot loop the sweep forever).
-        """
-        self.ex.kill(wid)
-        held = self._forget(wid)
-        culprit, where = blame(current)
-        for eid, ep in held.items():
-            if culprit is None:
-                self.requeues[eid] += 1
-                if self.requeues[eid] <= MAX_REQUEUES:
-                    self.pending.appendleft(ep)
-                else:
-                    self._fail(ep, Status.ENV_ERROR.value, f"{HARNESS_CAUSE}{reason} {where}")
-            elif eid == culprit or not culprit:
-                cause = HARNESS_CAUSE if current.startswith(MEDIA_MARK) else ""
-                self._fail(ep, Status.ENV_ERROR.value, f"{cause}{reason} {where}".strip())
-            else:
-                self.pending.appendleft(ep)
-        if self.pending or any(self.inflight.values()):
-            self.start_worker()
-
-    def check_faults(self) -> None:
-        for fault in self.ex.faults():
-            if fault.wid in self.inflight:
-                self._write_off(fault.wid, fault.reason, fault.current)
-        if self.pool is not None:  # shared inference: a dead or hung policy process is restarted; the workers
-            for pfault in self.pool.faults():  # hand back the episodes it held (PolicyProcessLost), retried
-                logging.getLogger("crossview.inference").warning("%s: restarting policy process %d", pfault.reason,
-                                                                 pfault.copy)
-                self.pool.restart(pfault.copy)
-
-    def prime(self, want: int) -> None:
-        """Hand every started worker its first episodes at once: they build simulators and load policies while
-        the driver is still checking policies and opening the store (their records wait in the pipes)."""
-        for wid in self.inflight:
-            self.waiting.setdefault(wid, want)
-        self.dispatch()
-
-    def dispatch(self) -> None:
-        for wid, want in list(self.waiting.items()):
-            if not self.pending:
-                break
-            # leave work for the other workers when little is left: never more than an even share of what remains
-            share = max(1, min(want, -(-len(self.pending) // max(1, len(self.inflight)))))
-            chunk = [self.pending.popleft() for _ in range(min(share, len(self.pending)))]
-            if self.ex.send(wid, ("run", [e.to_wire() for e in chunk])):
-                self.inflight[wid].update({e.episode_id: e for e in chunk})
-                del self.waiting[wid]
-            else:
-                self.pending.extendleft(reversed(chunk))
-        if not self.pending and self.waiting and getattr(self.ex, "can_steal", False):
-            self._steal()
-        if not self.pending and not self.stealing:
-            self._retire_idle()
-
-    def _retire_idle(self) -> None:
-        """The tail: a worker that asks for work when none is left, and holds none, leaves now. Nothing is queued
-        behind another worker's running episodes either (else ``_steal`` would have asked for it back); a retry
-        that comes later goes to a worker still running."""
-        if any(len(held) > self.slots for held in self.inflight.values()):
-            return
-        for wid in [w for w in self.waiting if not self.inflight.get(w)]:
-            if len(self.inflight) <= 1:
-                break  # the last one stays: it takes any retry, then the graceful end
-            self.ex.retire(wid)
-            self._forget(wid)
-
-    def _forget(self, wid: int) -> dict[str, Episode]:
-        """Stop counting worker ``wid`` (killed or retired); the episodes it held. With shared inference its
-        policy copy frees its slots too: a Ray actor never closes its link, so the copy would wait for it (a
-        local policy process also sees the socket close)."""
-        if self.pool is not None:
-            self.pool.forget(wid)
-        self.waiting.pop(wid, None)
-        self.stealing.discard(wid)
-        return self.inflight.pop(wid, {})
-
-    def _steal(self) -> None:
-        """The tail: a worker waits for work while another holds episodes it has not started. Ask the fullest for
-        half of its queue back; it returns those still queued (``returned``) and they go to whoever asks."""
-        slots = self.slots
-        victim = max(self.inflight, key=lambda w: len(self.inflight[w]))
-        extra = len(self.inflight[victim]) - slots
-        if victim in self.waiting or victim in self.stealing or extra < 1:
-            return
-        if self.ex.send(victim, ("steal", -(-extra // 2))):
-            self.stealing.add(victim)
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.pending) or any(self.inflight.values())
 
 
 def _stored_ids(run_dir: Path, retry_errors: bool) -> set[str]:
@@ -379,12 +194,14 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
         raise
     sched = Scheduler(executor, None, todo, config.retries, on_record, pool)
     sched.slots = config.envs_per_worker
-    try:  # workers start up (imports, GL contexts) and begin episodes while the driver checks policies and opens
-        if todo:  # the store; if a check fails, they are killed before anything is stored
+    try:  # workers start up (imports, GL contexts) and begin episodes while the first of them loads every policy
+        if todo:  # for the check; if the check fails, they are killed before anything is stored
             for _ in range(n_workers):
                 sched.start_worker()
+            refs = list({e.policy.key: e.policy for e in plan.episodes}.values())
+            sched.describe(refs)
             sched.prime(2 * config.envs_per_worker)
-        check_policies(plan)
+            check_policies(plan, await_infos(sched, executor, refs, config.timeouts.startup))
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
@@ -395,10 +212,10 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             shutil.rmtree(created, ignore_errors=True)
         raise
     log = runlog.release(held, run_dir)
-    sched.store = store
     atomic.clear_stale(run_dir)  # temporary files a killed sweep left (videos, thumbnails)
     if progress is not None:
         progress.start(len(plan), outcome.skipped)
+    sched.open_store(store)
     try:
         while sched.busy:
             for msg in executor.receive(timeout=0.2):

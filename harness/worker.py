@@ -19,14 +19,17 @@ from typing import Any
 
 from adapters.base import Adapter, make_adapter, masked_step, step_info
 from harness import runlog, safety
+from harness.errors import CrossviewError
 from harness.inference.client import PolicyProcessLost, SharedPolicy, make_client
-from harness.plan import Episode, bounded_options
+from harness.plan import Episode, PolicyRef, bounded_options
 from harness.spec import CrossViewGoal, EpisodeRecord, Goal, Observation, Status, StepInfo
 from harness.video import side_by_side, write_mp4, write_png
+from harness.wire import policy_info_to_wire
 from policies.base import Policy, make_policy
 
 POLICY_MARK = "policy:"  # prefix of the "current" marker while a policy call runs
 MEDIA_MARK = "media:"  # ... while an episode's video or thumbnail is written
+CHECK_MARK = "check:"  # ... while a policy loads for the sweep's policy check (``Worker.describe``): no episode
 IDLE_MARK = "idle"  # ... between calls: waiting for work, bookkeeping, talking to the driver
 MAX_POLICIES = 2  # policy copies a worker keeps loaded
 
@@ -89,6 +92,9 @@ def hang_reason(current: str) -> str:
 
 
 def _short(exc: BaseException) -> str:
+    """One line for a stored error: our own errors as written, others with their type."""
+    if isinstance(exc, CrossviewError):
+        return str(exc).replace("\n", " ")[:500]
     tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return tail.replace("\n", " ")[:500]
 
@@ -152,6 +158,8 @@ class Worker:
                 self._send("returned", [e.episode_id for e in given])
             elif msg[0] == "stop":
                 self.stopping = True
+            elif msg[0] == "describe":
+                self.describe([PolicyRef(**wire) for wire in msg[1]])
             block = False
 
     # --------------------------------------------------------------- emergency stops (harness.safety)
@@ -174,7 +182,12 @@ class Worker:
 
     # --------------------------------------------------------------- resources
     def _policy(self, ep: Episode) -> Policy:
-        key = ep.policy.key
+        return self._load(ep.policy, POLICY_MARK + ep.episode_id)
+
+    def _load(self, ref: PolicyRef, mark: str) -> Policy:
+        """The policy ``ref`` names, loaded once and kept (at most ``MAX_POLICIES``); ``mark`` says whom a hang
+        while loading blames."""
+        key = ref.key
         if key in self.policies:
             self.policies.move_to_end(key)
             return self.policies[key]
@@ -183,15 +196,27 @@ class Worker:
             if len(self.policies) < MAX_POLICIES:  # running episode still needs (its state would be lost)
                 break
             del self.policies[old]
-        self._arm(self.s.startup_timeout, POLICY_MARK + ep.episode_id)
+        self._arm(self.s.startup_timeout, mark)
         if self.client is not None:  # shared inference: the policy lives in the policy process, whose slots are
-            policy: Policy = SharedPolicy(self.client, key, ep.policy.kind, ep.policy.build_options())  # reset
+            policy: Policy = SharedPolicy(self.client, key, ref.kind, ref.build_options())  # reset
         else:  # per episode only (a reset of all would clear the slots other policies run there)
-            policy = make_policy(ep.policy.kind, **ep.policy.build_options())
+            policy = make_policy(ref.kind, **ref.build_options())
             policy.reset(len(self.slots))
         self._disarm()
         self.policies[key] = policy
         return policy
+
+    def describe(self, refs: list[PolicyRef]) -> None:
+        """The sweep's policy check, done where policies load anyway (the driver never imports their frameworks
+        nor holds their weights): load each policy and tell the driver its ``PolicyInfo``, or the one line that
+        says why it failed. The last ones loaded stay for the episodes that follow."""
+        for ref in refs:
+            try:
+                info = policy_info_to_wire(self._load(ref, CHECK_MARK + ref.name).info)
+                self._send("described", ref.key, info, None)
+            except Exception as exc:
+                self._disarm()
+                self._send("described", ref.key, None, _short(exc))
 
     def _adapter(self, i: int, ep: Episode) -> Adapter:
         held = self.adapters[i]

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.errors import require
 from harness.executors.local import Fault
-from harness.plan import Episode
+from harness.plan import Episode, PolicyRef
 from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
 
 BEAT_GRACE_S = 5.0  # a running actor answers its heartbeat at once (its own thread); this much late is a hang
@@ -70,24 +70,35 @@ class ActorWorker:
         self.thread.start()
 
     def _loop(self) -> None:
-        while True:
-            chunk, done = self.jobs.get()
-            self.worker.queue.extend(Episode.from_wire(e) for e in chunk)
+        while True:  # jobs run one at a time on this thread, each collecting its own messages
+            job, box, done = self.jobs.get()
+            self.outbox.messages = box
             try:
-                while self.worker.busy:
-                    self.worker.advance()
-            except Exception as exc:  # a bug in the worker itself: report it rather than hang the chunk
+                job()
+            except Exception as exc:  # a bug in the worker itself: report it rather than hang the call
                 self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))
-            self.worker.park()  # between chunks Ray watches the actor; no heartbeat runs
+            self.worker.park()  # between jobs Ray watches the actor; no heartbeat runs
             done.set()
+
+    def _job(self, job: Any) -> list[tuple]:
+        box: list[tuple] = []
+        done = threading.Event()
+        self.jobs.put((job, box, done))
+        done.wait()
+        return box
+
+    def _run(self, chunk: list[dict]) -> None:
+        self.worker.queue.extend(Episode.from_wire(e) for e in chunk)
+        while self.worker.busy:
+            self.worker.advance()
 
     def run(self, chunk: list[dict]) -> list[tuple]:
         """Run a chunk of episodes to their ends; the messages (records, failures) it produced."""
-        done = threading.Event()
-        self.outbox.messages = []
-        self.jobs.put((chunk, done))
-        done.wait()
-        return list(self.outbox.messages)
+        return self._job(lambda: self._run(chunk))
+
+    def describe(self, refs: list[dict]) -> list[tuple]:
+        """The policy check's answers for ``refs`` (``Worker.describe``), on the episodes' thread."""
+        return self._job(lambda: self.worker.describe([PolicyRef(**r) for r in refs]))
 
     def heartbeat(self) -> tuple[float, str]:
         """Seconds left before the current call's deadline (inf when idle), and what it is working on."""
@@ -100,6 +111,8 @@ class ActorWorker:
 class _Actor:
     handle: Any
     run_ref: Any = None
+    describe_ref: Any = None  # the policy check's call (``ActorWorker.describe``), answered apart from chunks
+    held: list[dict] | None = None  # a chunk sent while the check runs: submitted once it is answered
     beat_ref: Any = None
     want_sent: bool = False
     beat_sent: float = 0.0  # when the outstanding heartbeat was asked for
@@ -114,7 +127,8 @@ class RayExecutor:
         self.settings = settings
         self.ray, self._started_ray = connect_ray(address)
         self._remote = self.ray.remote(ActorWorker).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
-                                                             max_concurrency=2, max_restarts=0)
+                                                             max_concurrency=3, max_restarts=0)
+        # (three calls at once: a chunk, the heartbeat and the policy check)
         self._actors: dict[int, _Actor] = {}
         self._faults: list[Fault] = []
         s = settings  # a heartbeat unanswered past the longest deadline a worker arms: the actor is hung
@@ -129,18 +143,23 @@ class RayExecutor:
         a = self._actors.get(wid)
         if a is None:
             return False
-        if msg[0] == "run":
+        if msg[0] == "run" and a.describe_ref is not None:  # the policy check first, as a local worker does:
+            a.held = msg[1]  # calls to one actor may run in any order, and a chunk would delay the check
+            a.want_sent = False
+        elif msg[0] == "run":
             a.run_ref = a.handle.run.remote(msg[1])
             a.want_sent = False
+        elif msg[0] == "describe":
+            a.describe_ref = a.handle.describe.remote(msg[1])
         return True
 
     def receive(self, timeout: float) -> list[Any]:
         out: list[Any] = []
         for wid, a in self._actors.items():  # an idle actor asks for work, as a local worker does
-            if a.run_ref is None and not a.want_sent:
+            if a.run_ref is None and a.held is None and not a.want_sent:
                 out.append(("want", wid, 2 * self.settings.slots))
                 a.want_sent = True
-        refs = {a.run_ref: wid for wid, a in self._actors.items() if a.run_ref is not None}
+        refs = {ref: wid for wid, a in self._actors.items() for ref in (a.run_ref, a.describe_ref) if ref is not None}
         if out or not refs:
             if not refs:
                 time.sleep(min(timeout, 0.05))
@@ -148,7 +167,13 @@ class RayExecutor:
         ready, _ = self.ray.wait(list(refs), num_returns=1, timeout=timeout)
         for ref in ready:
             wid = refs[ref]
-            self._actors[wid].run_ref = None
+            a = self._actors[wid]
+            if ref == a.describe_ref:
+                a.describe_ref = None
+                if a.held is not None:  # the chunk that waited for the check
+                    a.run_ref, a.held = a.handle.run.remote(a.held), None
+            else:
+                a.run_ref = None
             try:
                 out.extend(self.ray.get(ref))
             except Exception as exc:  # RayActorError, a lost node, a crashed worker process
@@ -158,7 +183,7 @@ class RayExecutor:
     def faults(self) -> list[Fault]:
         found, self._faults = self._faults, []
         for wid, a in self._actors.items():
-            if a.run_ref is None:
+            if a.run_ref is None and a.describe_ref is None:
                 continue
             if a.beat_ref is None:
                 a.beat_ref, a.beat_sent = a.handle.heartbeat.remote(), time.monotonic()

@@ -54,7 +54,16 @@ import numpy as np
 from adapters.rooms.adapter import RoomsAdapter
 from harness.spec import Action, CrossViewGoal, Modality, Observation
 from policies.baselines import OraclePolicy, RandomPolicy
-from policies.torch.xview import ARCHITECTURE, BUTTONS_OUT, YAW_BINS, XViewNet, encode_actions, prepare, torch
+from policies.torch.xview import (
+    ARCHITECTURE,
+    BUTTONS_OUT,
+    YAW_BINS,
+    XViewNet,
+    encode_actions,
+    prepare_goals,
+    prepare_views,
+    torch,
+)
 from policies.torch.xview_lang import ARCHITECTURE as LANG_ARCHITECTURE
 from policies.torch.xview_lang import UNK, XViewLangNet, build_vocab
 
@@ -127,9 +136,9 @@ def _tensors(data: Dataset, size: int, chunk: int = 512) -> tuple:
     """The dataset resized once, exactly as the policy resizes at inference (``prepare``)."""
     views, goals, kinds = [], [], []
     for s in range(0, len(data.views), chunk):
-        views.append(prepare([Observation(v) for v in data.views[s:s + chunk]], data.goals[:1], size)[0])
+        views.append(prepare_views([Observation(v) for v in data.views[s:s + chunk]], size))
     for s in range(0, len(data.goals), chunk):
-        _, g, k = prepare([Observation(g.image) for g in data.goals[s:s + chunk]], data.goals[s:s + chunk], size)
+        g, k = prepare_goals(data.goals[s:s + chunk], size)
         goals.append(g)
         kinds.append(k)
     return torch.cat(views), torch.cat(goals), torch.cat(kinds)

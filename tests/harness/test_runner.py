@@ -275,3 +275,40 @@ def test_an_idle_worker_leaves_at_the_tail_without_a_fault(tmp_path, monkeypatch
     assert len({r["episode_id"] for r in rows}) == len(rows) == 3
     with sqlite3.connect(tmp_path / "t" / "results.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM attempts").fetchone()[0] == 0
+
+
+def _xview_copy(tmp_path: Path) -> Path:
+    """The shipped series' last checkpoint, copied (with its manifest) to be broken or kept."""
+    from policies.series import expand_series
+
+    src = Path(expand_series(str(REPO / "checkpoints" / "xview"))[-1].path)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for f in (src, Path(f"{src}.json")):
+        (folder / f.name).write_bytes(f.read_bytes())
+    return folder / src.name
+
+
+def test_the_policy_check_is_answered_by_a_worker_so_the_driver_never_loads_torch(tmp_path) -> None:
+    """Workers load policies anyway; the driver gets each one's PolicyInfo from the first of them, so it never
+    imports the policies' frameworks nor holds their weights (a sweep of large checkpoints, or on a GPU)."""
+    ckpt = _xview_copy(tmp_path)
+    cfg = small_config(policies=[{"name": "xview", "kind": "torch", "checkpoints": str(ckpt)}])
+    code = ("import sys; from harness.config import parse_config; from harness.runner import run_sweep; "
+            f"o = run_sweep(parse_config({cfg!r}), {str(tmp_path / 'runs')!r}); "
+            "print(o.finished, o.errors, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6", "0", "False"]
+
+
+def test_a_broken_checkpoint_is_refused_in_one_line_before_anything_is_stored(tmp_path) -> None:
+    ckpt = _xview_copy(tmp_path)
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # truncated, as by a failed copy
+    cfg = small_config(policies=[{"name": "xview", "kind": "torch", "checkpoints": str(ckpt)}])
+    result = crossview("sweep", str(write(tmp_path, cfg)), "--out", str(tmp_path / "runs"))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error: policy 'xview@" in lines[0] and "truncated" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists(), "a refused sweep leaves nothing behind"
