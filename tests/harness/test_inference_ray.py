@@ -4,16 +4,20 @@ policy copy per worker, and a policy actor that dies or hangs restarted with its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
+import re
 import time
 
+import numpy as np
 import pytest
 
 from harness.config import parse_config
 from harness.errors import CrossviewError
 from harness.plan import build_plan
 from harness.runner import run_sweep
+from harness.spec import Goal
 from harness.store import Store
 from tests.harness.sweeps import REPO, small_config
 from tests.harness.test_inference import language_sweep, needs_torch, outcomes
@@ -94,12 +98,104 @@ def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ra
     assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
 
 
-def test_a_policy_copy_the_cluster_cannot_hold_is_refused_in_one_line(local_ray, tmp_path) -> None:  # noqa: F811
-    cfg = small_config(**{**ON_RAY, "batching": {"gpus_per_copy": 1}})
-    with pytest.raises(CrossviewError, match="batching.gpus_per_copy: 1 but the Ray cluster has 0 GPUs") as err:
+@pytest.mark.parametrize(("batching", "refusal"), [
+    ({"gpus_per_copy": 1}, "batching.gpus_per_copy: 1 but the Ray cluster has 0 GPUs in all"),
+    ({"copies": 3, "cpus_per_copy": 1},  # each copy fits the test's 2 CPUs alone, three together do not
+     "batching.copies: 3 copies x batching.cpus_per_copy 1 need 3 CPUs but the Ray cluster has 2: set "
+     "batching.copies: 2 (or batching.cpus_per_copy: 0.66)")])
+def test_policy_copies_the_cluster_cannot_hold_are_refused_in_one_line(local_ray, tmp_path, batching,  # noqa: F811
+                                                                      refusal) -> None:
+    cfg = small_config(**{**ON_RAY, "batching": batching})
+    with pytest.raises(CrossviewError, match=re.escape(refusal)) as err:
         run_sweep(parse_config(cfg), tmp_path)
     assert len(str(err.value).splitlines()) == 1 and not any(tmp_path.iterdir())
     assert local_ray.is_initialized() and released(local_ray)  # the test's Ray is left as it was
+
+
+def _act(obs_t: float) -> dict:
+    """An act request for slot 0 of policy ``echo`` (its goal as sent before), as ``SharedPolicy.act`` writes it."""
+    from harness.spec import Observation
+    from harness.wire import observation_to_wire
+
+    obs = Observation(np.zeros((4, 4, 3), np.uint8), t=obs_t)
+    return {"type": "act", "key": "echo", "slots": [0], "obs": [observation_to_wire(obs)], "goals": [None],
+            "privileged": [None]}
+
+
+def test_an_answer_late_past_the_timeout_is_never_taken_for_a_later_request(local_ray) -> None:  # noqa: F811
+    """A batch runs past the client's answer timeout (the echo policy sleeps on the observation at t=2): the call
+    fails as a lost copy, and the worker's next requests get their own answers (each names its observation), never
+    the late one. Then, by hand, what Ray's out-of-order execution of an async actor allows: a newer request while
+    the older one's batch runs (the older is answered ``lost``, its late answer discarded), and an older request
+    arriving after a newer one (answered ``lost``, never queued)."""
+    from harness.inference.client import PolicyProcessLost, SharedPolicy
+    from harness.inference.core import BatchSettings
+    from harness.inference.ray_actor import RayInferenceClient, RayPolicyPool
+    from harness.spec import Interaction, LanguageGoal, Observation, TargetAttributes
+
+    pool = RayPolicyPool(1, BatchSettings(capacity=4, max_batch=4, max_wait=0.001), step_timeout=30,
+                         connect_timeout=20, cpus=1, gpus=0, threads=1)
+    try:
+        client = RayInferenceClient(0, dataclasses.replace(pool.settings()[0], answer_timeout=1.0))
+        policy = SharedPolicy(client, "echo", "tests.harness.faulty:EchoingPolicy", {"slow_at": 2.0, "seconds": 3.0})
+        goal = Goal(language=LanguageGoal("find the box", Interaction.APPROACH,
+                                          TargetAttributes("box", Interaction.APPROACH)))
+
+        def act(t: float) -> float:
+            return policy.act([Observation(np.zeros((4, 4, 3), np.uint8), t=t)], [goal], [None])[0].yaw
+
+        policy.reset(1)
+        assert act(1.0) == 1.0
+        begun = time.monotonic()
+        with pytest.raises(PolicyProcessLost, match="no answer within 1s"):
+            act(2.0)
+        assert time.monotonic() - begun < 2.5  # given up on, while the batch still runs
+        policy.reset(1)  # the worker reconnects (its episodes are retried) and asks again
+        assert [act(3.0), act(4.0)] == [3.0, 4.0]
+
+        handle, epoch, rid = pool.handles[0], client.conn, client.rid
+        older = handle.request.remote(0, rid + 1, epoch, _act(2.0))  # its batch sleeps for 3 s
+        time.sleep(1.0)
+        newer = handle.request.remote(0, rid + 2, epoch, _act(5.0))
+        got = local_ray.get(newer, timeout=15)
+        assert got["rid"] == rid + 2 and got["actions"][0]["camera"] == [0.0, 5.0], got
+        assert local_ray.get(older, timeout=15)["type"] == "lost"
+        assert local_ray.get(handle.request.remote(0, rid + 1, epoch, _act(6.0)), timeout=15)["type"] == "lost"
+        client.rid = rid + 2  # past the ids used by hand: the client's next request is the newest again
+        assert act(7.0) == 7.0
+    finally:
+        pool.shutdown()
+    assert released(local_ray)
+
+
+def _run_rows(run) -> dict:
+    with Store(run, create=False) as store:
+        return {r["episode_id"]: (r["status"], r["steps"], r["final_distance"], r["error"]) for r in store.rows()}
+
+
+def test_a_policy_that_raises_fails_its_episodes_as_with_a_local_policy_copy(local_ray, tmp_path) -> None:  # noqa: F811
+    """The oracle raising on the third step of even-seeded episodes: the Ray policy actor answers those episodes
+    ``policy_error`` with the policy's own message, as the local policy process does (and a policy per worker);
+    the actor's batcher goes on, and every other episode ends as it would. One slot per worker and ``max_batch``
+    1 keep a batch to one episode, so the failing episodes are the same however requests are batched."""
+    policy = [{"name": "oracle", "kind": "tests.harness.faulty:RaisingOracle", "options": {"every": 2, "at_step": 3}}]
+    base = small_config(policies=policy, envs_per_worker=1, retries=1)
+    batching = {"max_batch": 1, "max_wait_ms": 2}
+    outcomes_of = {}
+    for name, extra in (("per", {}), ("local", {"inference": "shared", "batching": batching}),
+                        ("ray", {**ON_RAY, "batching": {**ON_RAY["batching"], **batching}})):
+        outcome = run_sweep(parse_config({**base, **extra, "name": name}), tmp_path)
+        outcomes_of[name] = (outcome.exit_code, outcome.finished, _run_rows(tmp_path / name))
+    assert outcomes_of["ray"] == outcomes_of["local"]  # the same rows, error messages included
+    (code, finished, ray_rows), (*per, per_rows) = outcomes_of["ray"], outcomes_of["per"]
+    assert per == [code, finished]
+    assert {k: v[:3] for k, v in per_rows.items()} == {k: v[:3] for k, v in ray_rows.items()}
+    statuses = [status for status, *_ in ray_rows.values()]
+    assert code == 1 and finished == 6 and "policy_error" in statuses and "success" in statuses, ray_rows
+    message = "ValueError: injected policy failure"  # a shared copy's answer is re-raised as a CrossviewError
+    assert {v[3] for v in per_rows.values() if v[3]} == {message}
+    assert {v[3] for v in ray_rows.values() if v[3]} == {"harness.errors.CrossviewError: " + message}
+    assert released(local_ray)
 
 
 def _session(sid: int) -> list[str]:
