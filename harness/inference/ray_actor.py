@@ -253,7 +253,8 @@ class RayInferenceClient:
 
     def _call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         """One request, numbered; a lost actor (died, unreachable, restarted, silent) raises PolicyProcessLost, an
-        exception of the actor method's own (``RayTaskError``: the policy's code, exceptions.py:149) is the
+        exception of the actor method's own (``RayTaskError``: the policy's code, exceptions.py:149; ``ray.get``
+        raises it as an instance of its cause's class too, _private/worker.py:3020-3021, exceptions.py:291) is the
         policy's error, as a local copy answers it."""
         errors = self.ray.exceptions
         self.rid += 1
@@ -273,7 +274,8 @@ class RayInferenceClient:
             raise PolicyProcessLost(f"the call to the policy actor failed: {type(exc).__name__}") from None
         if not isinstance(reply, dict) or reply.get("rid") != rid or reply.get("type") == "lost":
             self.drop()
-            raise PolicyProcessLost("the policy actor was restarted: these slots' state is gone")
+            why = reply.get("message") if isinstance(reply, dict) else None
+            raise PolicyProcessLost(f"{why or 'the policy actor was restarted'}: these slots' state is gone")
         return answer(reply)
 
     def drop(self) -> None:

@@ -87,8 +87,9 @@ class RaisingPolicy:
 
 
 class FailingOnceOracle:
-    """The oracle, except that its process dies (``fault="die"``: SIGKILL) or hangs (``"hang"``; ``"hold"``: hangs
-    holding the interpreter's lock, as a C extension that never releases it, so no other thread of the process runs)
+    """The oracle, except that its process dies (``fault="die"``: SIGKILL; ``"exit"``: ``SystemExit`` raised from
+    ``act``) or hangs (``"hang"``; ``"hold"``: hangs holding the interpreter's lock, as a C extension that never
+    releases it, so no other thread of the process runs)
     on its ``at_call``-th act, once per ``marker`` file: the recovery of a lost policy process, tested for real."""
 
     def __init__(self, marker: str, fault: str = "die", at_call: int = 5) -> None:
@@ -109,6 +110,8 @@ class FailingOnceOracle:
                 os.kill(os.getpid(), signal.SIGKILL)
             if self.fault == "hold":  # libc sleep(3) through ctypes.PyDLL, which keeps the GIL during the call
                 ctypes.PyDLL(None).sleep(3600)
+            if self.fault == "exit":  # not an Exception: a local policy process ends on it
+                raise SystemExit(3)
             time.sleep(3600)
         return self.inner.act(observations, goals, privileged, slots)
 

@@ -73,12 +73,13 @@ def released(ray, wait: float = 20.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("fault", ["die", "hang", "hold"])
+@pytest.mark.parametrize("fault", ["die", "hang", "hold", "exit"])
 def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ray, tmp_path,  # noqa: F811
                                                                         fault) -> None:
     """``hold``: the policy hangs holding the GIL, so the actor's event loop cannot answer ``deadline`` either; the
     driver must count the unanswered poll itself (else the actor is never restarted and every later episode
-    fails)."""
+    fails). ``exit``: the policy raises ``SystemExit``, which ends a local policy process; the actor answers that
+    batch's requests ``lost`` (their episodes retried) and its batcher goes on."""
     oracle = [{"name": "oracle", "kind": "tests.harness.faulty:FailingOnceOracle",
                "options": {"marker": str(tmp_path / "marker"), "fault": fault, "at_call": 6}}]
     cfg = {**small_config(policies=oracle, timeouts={"reset": 20, "step": 3, "startup": 30}), **ON_RAY,
@@ -93,6 +94,8 @@ def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ra
     assert outcome.exit_code == 0 and sorted(r["episode_id"] for r in rows) == sorted(plan)  # each stored once
     assert {r["status"] for r in rows} <= {"success", "failure", "timeout"}
     assert retried and max(r["attempts"] for r in rows) == 2  # the episodes in flight ran again from their start
+    if fault == "exit":  # answered by the actor, which lived on (not a call failed by its death)
+        assert any("the policy copy failed: SystemExit" in a["reason"] for a in retried), retried
     clean = run_sweep(parse_config({**small_config(policies=[{"name": "oracle", "kind": "oracle"}]),
                                     "name": "clean"}), tmp_path)
     assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
@@ -207,11 +210,11 @@ def _session(sid: int) -> list[str]:
     return [line for line in ps.splitlines() if line.split()[1] == str(sid)]
 
 
-@pytest.mark.parametrize("how", ["interrupt", "refusal"])
+@pytest.mark.parametrize("how", ["interrupt", "refusal", "copies"])
 def test_ctrl_c_or_a_refusal_leaves_no_ray_process_behind(tmp_path, how) -> None:
     """The CLI starts its own Ray (shared inference on ``executor: ray``): Ctrl-C while a batch runs in the policy
-    actor, or a policy copy the cluster cannot hold, ends with the exit code that says so and nothing of that Ray
-    left running (its GCS, raylet, simulator and policy actors)."""
+    actor, or policy copies the cluster cannot hold (one copy, or ``copies`` together), end with the exit code that
+    says so and nothing of that Ray left running (its GCS, raylet, simulator and policy actors)."""
     import signal
     import subprocess
     import sys
@@ -223,6 +226,10 @@ def test_ctrl_c_or_a_refusal_leaves_no_ray_process_behind(tmp_path, how) -> None
     cfg = {**small_config(policies=oracle, timeouts={"reset": 60, "step": 120, "startup": 60}), **ON_RAY}
     if how == "refusal":
         cfg["batching"] = {**ON_RAY["batching"], "gpus_per_copy": 1}
+    if how == "copies":  # two copies of all the CPUs the CLI's Ray will have (ray 2.60.0 sizes a local instance
+        from ray._private.utils import get_num_cpus  # with it: _private/resource_and_label_spec.py:262)
+
+        cfg["batching"] = {**ON_RAY["batching"], "copies": 2, "cpus_per_copy": get_num_cpus()}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", str(write(tmp_path, cfg)), "--out",
                              str(tmp_path / "runs"), "--quiet"], cwd=REPO, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -235,8 +242,9 @@ def test_ctrl_c_or_a_refusal_leaves_no_ray_process_behind(tmp_path, how) -> None
             os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == (130 if how == "interrupt" else 2), err
-        if how == "refusal":
-            assert "batching.gpus_per_copy" in err and "Traceback" not in err
+        if how != "interrupt":
+            assert "batching.gpus_per_copy: 1 but" in err if how == "refusal" else "batching.copies: 2 copies x" in err
+            assert "Traceback" not in err, err
         end = time.monotonic() + 30
         while _session(proc.pid) and time.monotonic() < end:
             time.sleep(0.5)
