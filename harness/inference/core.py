@@ -225,14 +225,15 @@ class InferenceCore:
         try:
             policy = self._policy(key).policy
             self.arm(self.step_timeout)
-            actions = policy.act([o for r in batch for o in r.obs], [g for r in batch for g in r.goals],
-                                 [p for r in batch for p in r.privileged], slots=slots)
-            self.arm(0.0)
+            try:  # disarmed whatever the policy raises (SystemExit too: a transport that lives on must not be hung)
+                actions = policy.act([o for r in batch for o in r.obs], [g for r in batch for g in r.goals],
+                                     [p for r in batch for p in r.privileged], slots=slots)
+            finally:
+                self.arm(0.0)
             if len(actions) != len(slots):
                 raise ValueError(f"act returned {len(actions)} actions for {len(slots)} slots")
             wire = [a.to_dict() for a in actions]
         except Exception as exc:
-            self.arm(0.0)
             return [(r.peer, error(exc)) for r in batch]
         out, at = [], 0
         for r in batch:

@@ -89,13 +89,15 @@ def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ra
     assert int((tmp_path / "marker").read_text()) != os.getpid()  # it ran in the policy actor
     with Store(tmp_path / "shared", create=False) as store:
         rows = store.rows()
-        retried = [a for a in store.attempts() if "policy" in a["reason"]]
+        attempts = store.attempts()
+        retried = [a for a in attempts if "policy" in a["reason"]]
     plan = {e.episode_id for e in build_plan(parse_config(cfg)).episodes}
     assert outcome.exit_code == 0 and sorted(r["episode_id"] for r in rows) == sorted(plan)  # each stored once
     assert {r["status"] for r in rows} <= {"success", "failure", "timeout"}
     assert retried and max(r["attempts"] for r in rows) == 2  # the episodes in flight ran again from their start
     if fault == "exit":  # answered by the actor, which lived on (not a call failed by its death)
         assert any("the policy copy failed: SystemExit" in a["reason"] for a in retried), retried
+        assert not [a for a in attempts if "SystemExit" not in a["reason"]], attempts  # nor hung, nor restarted
     clean = run_sweep(parse_config({**small_config(policies=[{"name": "oracle", "kind": "oracle"}]),
                                     "name": "clean"}), tmp_path)
     assert clean.exit_code == 0 and outcomes(tmp_path / "shared") == outcomes(tmp_path / "clean")
