@@ -173,6 +173,44 @@ def test_an_answer_late_past_the_timeout_is_never_taken_for_a_later_request(loca
     assert released(local_ray)
 
 
+def test_a_batcher_that_ended_is_started_again_and_its_batch_answered() -> None:
+    """The actor's body driven on an event loop of the test's own (Ray plays no part in the batcher): the batcher
+    cancelled while a batch runs answers that batch ``lost`` rather than leaving it waiting forever, and the next
+    request starts a batcher again, which answers it."""
+    import asyncio
+
+    from harness.inference.core import BatchSettings
+    from harness.inference.ray_actor import PolicyActor
+    from harness.spec import Interaction, LanguageGoal, TargetAttributes
+    from harness.wire import full_goal_to_wire
+
+    goal = Goal(language=LanguageGoal("find the box", Interaction.APPROACH,
+                                      TargetAttributes("box", Interaction.APPROACH)))
+    load = {"key": "echo", "kind": "tests.harness.faulty:EchoingPolicy", "options": {"slow_at": 2.0, "seconds": 1.0}}
+
+    async def scenario(actor: PolicyActor) -> list:
+        epoch = (await actor.request(0, 1, None, {"type": "hello", "worker": 0}))["epoch"]
+        assert (await actor.request(0, 2, epoch, {"type": "load", **load}))["type"] == "info"
+        reset = {"type": "reset", **load, "slots": [0], "seeds": None}
+        assert (await actor.request(0, 3, epoch, reset))["type"] == "ok"
+        first = await actor.request(0, 4, epoch, {**_act(1.0), "goals": [full_goal_to_wire(goal)]})
+        slow = asyncio.ensure_future(actor.request(0, 5, epoch, _act(2.0)))  # its batch sleeps for 1 s
+        await asyncio.sleep(0.3)
+        assert actor._batcher is not None
+        actor._batcher.cancel()
+        lost = await asyncio.wait_for(slow, timeout=5)
+        assert actor._batcher.done()  # the next request finds it ended
+        return [first, lost, await asyncio.wait_for(actor.request(0, 6, epoch, _act(3.0)), timeout=5)]
+
+    actor = PolicyActor(BatchSettings(capacity=2, max_batch=2, max_wait=0.001), step_timeout=30, threads=1)
+    try:
+        first, lost, again = asyncio.run(scenario(actor))
+    finally:
+        actor._thread.shutdown(wait=True)
+    assert first["actions"][0]["camera"] == [0.0, 1.0] and lost["type"] == "lost" and lost["rid"] == 5
+    assert again["rid"] == 6 and again["actions"][0]["camera"] == [0.0, 3.0], again
+
+
 def _run_rows(run) -> dict:
     with Store(run, create=False) as store:
         return {r["episode_id"]: (r["status"], r["steps"], r["final_distance"], r["error"]) for r in store.rows()}
