@@ -107,7 +107,7 @@ def test_a_lost_policy_actor_is_restarted_and_every_episode_stored_once(local_ra
     ({"gpus_per_copy": 1}, "batching.gpus_per_copy: 1 but the Ray cluster has 0 GPUs in all"),
     ({"copies": 3, "cpus_per_copy": 1},  # each copy fits the test's 2 CPUs alone, three together do not
      "batching.copies: 3 copies x batching.cpus_per_copy 1 need 3 CPUs but the Ray cluster has 2: set "
-     "batching.copies: 2 (or batching.cpus_per_copy: 0.66)")])
+     "batching.copies: 2 (or batching.cpus_per_copy: 0.66)")], ids=["one copy", "copies together"])
 def test_policy_copies_the_cluster_cannot_hold_are_refused_in_one_line(local_ray, tmp_path, batching,  # noqa: F811
                                                                       refusal) -> None:
     cfg = small_config(**{**ON_RAY, "batching": batching})
