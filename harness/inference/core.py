@@ -65,6 +65,7 @@ class _Request:
     goals: list[Any]  # CrossViewGoal for a cross-view-only policy, else Goal
     privileged: list[PrivilegedFacts | None]
     at: float
+    tag: Any = None  # the transport's name for this request (the Ray actor's request id), None for sockets
 
 
 class InferenceCore:
@@ -114,8 +115,9 @@ class InferenceCore:
         return seat
 
     # ------------------------------------------------------------------ requests
-    def handle(self, peer: Hashable, msg: dict[str, Any]) -> dict[str, Any] | None:
-        """Answer a request of a worker that said hello (``join``); None when it was queued (an ``act``)."""
+    def handle(self, peer: Hashable, msg: dict[str, Any], tag: Any = None) -> dict[str, Any] | None:
+        """Answer a request of a worker that said hello (``join``); None when it was queued (an ``act``, carrying
+        ``tag`` into its batch, so that a transport can tell its answer from an older request's)."""
         try:
             kind = msg.get("type")
             if peer not in self.peers:
@@ -125,7 +127,7 @@ class InferenceCore:
             if kind == "reset":
                 return self._reset(peer, msg)
             if kind == "act":
-                self._queue_act(peer, msg)
+                self._queue_act(peer, msg, tag)
                 return None
             raise WireError(f"unknown request type {kind!r}")
         except Exception as exc:  # answered, never fatal
@@ -171,7 +173,7 @@ class InferenceCore:
             loaded.live.add(seat)
         return {"type": "ok"}
 
-    def _queue_act(self, peer: Hashable, msg: dict[str, Any]) -> None:
+    def _queue_act(self, peer: Hashable, msg: dict[str, Any], tag: Any) -> None:
         key = msg.get("key")
         loaded, seats = self._policy(key), self._slots(peer, msg)
         obs, goals, priv = msg.get("obs"), msg.get("goals"), msg.get("privileged")
@@ -188,7 +190,7 @@ class InferenceCore:
                 raise WireError(f"policy {loaded.policy.info.name!r} takes cross-view goals: the goal has none")
         self.queue.append(_Request(peer, key, seats, [observation_from_wire(o) for o in obs],
                                    [loaded.goals[s].cross_view if plain else loaded.goals[s] for s in seats],
-                                   [privileged_from_wire(p) for p in priv], time.monotonic()))
+                                   [privileged_from_wire(p) for p in priv], time.monotonic(), tag))
 
     # ------------------------------------------------------------------ batching
     def due(self) -> float | None:
@@ -217,24 +219,26 @@ class InferenceCore:
         return out
 
     def act(self, key: str, batch: list[_Request]) -> list[Reply]:
-        """Run one batch (the deadline armed meanwhile); each request's answer."""
+        """Run one batch (the deadline armed meanwhile); each request's answer, in the batch's order. Whatever the
+        policy raises or returns (actions that are not ``Action``s) is answered as that batch's ``error``."""
         slots = [s for r in batch for s in r.slots]
         try:
             policy = self._policy(key).policy
             self.arm(self.step_timeout)
-            actions = policy.act([o for r in batch for o in r.obs], [g for r in batch for g in r.goals],
-                                 [p for r in batch for p in r.privileged], slots=slots)
-            self.arm(0.0)
+            try:  # disarmed whatever the policy raises (SystemExit too: a transport that lives on must not be hung)
+                actions = policy.act([o for r in batch for o in r.obs], [g for r in batch for g in r.goals],
+                                     [p for r in batch for p in r.privileged], slots=slots)
+            finally:
+                self.arm(0.0)
             if len(actions) != len(slots):
                 raise ValueError(f"act returned {len(actions)} actions for {len(slots)} slots")
+            wire = [a.to_dict() for a in actions]
         except Exception as exc:
-            self.arm(0.0)
             return [(r.peer, error(exc)) for r in batch]
         out, at = [], 0
         for r in batch:
-            part = actions[at:at + len(r.slots)]
+            out.append((r.peer, {"type": "actions", "actions": wire[at:at + len(r.slots)]}))
             at += len(r.slots)
-            out.append((r.peer, {"type": "actions", "actions": [a.to_dict() for a in part]}))
         return out
 
     def run_queue(self) -> list[Reply]:

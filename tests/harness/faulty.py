@@ -87,8 +87,9 @@ class RaisingPolicy:
 
 
 class FailingOnceOracle:
-    """The oracle, except that its process dies (``fault="die"``: SIGKILL) or hangs (``"hang"``; ``"hold"``: hangs
-    holding the interpreter's lock, as a C extension that never releases it, so no other thread of the process runs)
+    """The oracle, except that its process dies (``fault="die"``: SIGKILL; ``"exit"``: ``SystemExit`` raised from
+    ``act``) or hangs (``"hang"``; ``"hold"``: hangs holding the interpreter's lock, as a C extension that never
+    releases it, so no other thread of the process runs)
     on its ``at_call``-th act, once per ``marker`` file: the recovery of a lost policy process, tested for real."""
 
     def __init__(self, marker: str, fault: str = "die", at_call: int = 5) -> None:
@@ -109,6 +110,8 @@ class FailingOnceOracle:
                 os.kill(os.getpid(), signal.SIGKILL)
             if self.fault == "hold":  # libc sleep(3) through ctypes.PyDLL, which keeps the GIL during the call
                 ctypes.PyDLL(None).sleep(3600)
+            if self.fault == "exit":  # not an Exception: a local policy process ends on it
+                raise SystemExit(3)
             time.sleep(3600)
         return self.inner.act(observations, goals, privileged, slots)
 
@@ -156,4 +159,51 @@ class BatchRecordingOracle:
         if len(observations) > self.largest:
             self.largest = len(observations)
             self.path.write_text(str(self.largest))
+        return self.inner.act(observations, goals, privileged, slots)
+
+
+class EchoingPolicy:
+    """Answers each observation with its own time as the camera yaw (so an answer names the request it belongs to),
+    after sleeping ``seconds`` on an observation at time ``slow_at``: an answer late past a client's timeout."""
+
+    def __init__(self, slow_at: float = -1.0, seconds: float = 0.0) -> None:
+        from harness.spec import Modality
+        from policies.base import PolicyInfo
+
+        self.info = PolicyInfo(name="echo", goals=(Modality.LANGUAGE,))
+        self.slow_at, self.seconds = slow_at, seconds
+
+    def reset(self, n, slots=None, seeds=None) -> None:
+        pass
+
+    def act(self, observations, goals, privileged, slots=None):
+        if any(o.t == self.slow_at for o in observations):
+            time.sleep(self.seconds)
+        return [Action(camera=(0.0, float(o.t))) for o in observations]
+
+
+class RaisingOracle:
+    """The oracle, except that it raises on the ``at_step``-th act of each episode whose seed is divisible by
+    ``every`` (per slot: the same episodes fail whichever process runs the policy and however calls are batched)."""
+
+    def __init__(self, every: int = 2, at_step: int = 3) -> None:
+        from policies.baselines import OraclePolicy
+
+        self.inner = OraclePolicy()
+        self.info = self.inner.info
+        self.every, self.at_step = every, at_step
+        self.steps: dict[int, tuple[int, int]] = {}  # slot -> (its episode's seed, acts so far)
+
+    def reset(self, n, slots=None, seeds=None) -> None:
+        self.inner.reset(n, slots, seeds)
+        for slot, seed in zip(slots or range(n), seeds or [1] * n):
+            self.steps[slot] = (seed, 0)
+
+    def act(self, observations, goals, privileged, slots=None):
+        slots = list(range(len(observations))) if slots is None else slots
+        for slot in slots:
+            seed, n = self.steps.get(slot, (1, 0))
+            self.steps[slot] = (seed, n + 1)
+            if seed % self.every == 0 and n + 1 == self.at_step:
+                raise ValueError("injected policy failure")
         return self.inner.act(observations, goals, privileged, slots)
