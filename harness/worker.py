@@ -93,8 +93,8 @@ def hang_reason(current: str) -> str:
 
 def _short(exc: BaseException) -> str:
     """One line for a stored error: our own errors as written, others with their type."""
-    if isinstance(exc, CrossviewError):
-        return str(exc).replace("\n", " ")[:500]
+    if isinstance(exc, CrossviewError):  # written as one line that names the fix: kept whole
+        return str(exc).replace("\n", " ")[:1000]
     tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
     return tail.replace("\n", " ")[:500]
 
