@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import inspect
 import json
@@ -48,8 +49,9 @@ class PolicyRef:
     step: int | None = None
     series: str = ""  # the config entry this checkpoint belongs to
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """The policy's identity (read on every lockstep step: computed once)."""
         return _canon([self.kind, self.options, self.checkpoint, self.sha256])
 
     def build_options(self) -> dict[str, Any]:

@@ -201,7 +201,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
             refs = list({e.policy.key: e.policy for e in plan.episodes}.values())
             sched.describe(refs)
             sched.prime(2 * config.envs_per_worker)
-            check_policies(plan, await_infos(sched, executor, refs, config.timeouts.startup))
+            check_policies(plan, await_infos(sched, refs, config.timeouts.startup))
         store = prepare_run(config, run_dir, plan, allow_config_change)
     except BaseException:
         executor.shutdown(graceful=False)
@@ -218,10 +218,7 @@ def run_sweep(config: SweepConfig, out: str | Path = "runs", *, workers: int | N
     sched.open_store(store)
     try:
         while sched.busy:
-            for msg in executor.receive(timeout=0.2):
-                sched.handle(msg)
-            sched.check_faults()
-            sched.dispatch()
+            sched.tick()
         executor.shutdown(graceful=True)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (harness.safety): workers stop robots, report, then go
         outcome.interrupted = True

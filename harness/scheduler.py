@@ -265,9 +265,16 @@ class Scheduler:
     def busy(self) -> bool:
         return bool(self.pending) or any(self.inflight.values())
 
+    def tick(self, wait: float = 0.2) -> None:
+        """One turn of the driver's loop: take what workers sent (waiting up to ``wait`` s), write off the
+        faulty, hand out work."""
+        for msg in self.ex.receive(timeout=wait):
+            self.handle(msg)
+        self.check_faults()
+        self.dispatch()
 
-def await_infos(sched: Scheduler, executor: Any, refs: list[PolicyRef],
-                startup_timeout: float) -> dict[str, PolicyInfo]:
+
+def await_infos(sched: Scheduler, refs: list[PolicyRef], startup_timeout: float) -> dict[str, PolicyInfo]:
     """Every policy's ``PolicyInfo`` as the asked worker reports it (``Scheduler.describe``), running the sweep
     meanwhile (its results wait for the store); a policy that fails to load, a worker lost while loading one, or
     no answer within a startup timeout per policy (and two to start workers), is a one-line error."""
@@ -290,7 +297,4 @@ def await_infos(sched: Scheduler, executor: Any, refs: list[PolicyRef],
             if not sched.inflight:  # start one (the episodes may all have ended meanwhile, with no worker left)
                 sched.start_worker()
             sched.describe(missing)
-        for msg in executor.receive(timeout=0.2):
-            sched.handle(msg)
-        sched.check_faults()
-        sched.dispatch()
+        sched.tick()
