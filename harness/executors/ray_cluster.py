@@ -19,7 +19,7 @@ from typing import Any
 from harness.errors import require
 from harness.executors.local import Fault
 from harness.plan import Episode, PolicyRef
-from harness.worker import Worker, WorkerSettings, hang_reason, limit_threads
+from harness.worker import CHECK_MARK, Worker, WorkerSettings, hang_reason, limit_threads
 
 BEAT_GRACE_S = 5.0  # a running actor answers its heartbeat at once (its own thread); this much late is a hang
 
@@ -75,10 +75,11 @@ class ActorWorker:
             self.outbox.messages = box
             try:
                 job()
-            except Exception as exc:  # a bug in the worker itself: report it rather than hang the call
-                self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))
-            self.worker.park()  # between jobs Ray watches the actor; no heartbeat runs
-            done.set()
+            except BaseException as exc:  # a bug in the worker, or a SystemExit from a policy: report it rather
+                self.outbox.send(("fatal", self.worker.wid, f"{type(exc).__name__}: {exc}"))  # than hang the call
+            finally:
+                self.worker.park()  # between jobs Ray watches the actor; no heartbeat runs
+                done.set()
 
     def _job(self, job: Any) -> list[tuple]:
         box: list[tuple] = []
@@ -168,16 +169,19 @@ class RayExecutor:
         for ref in ready:
             wid = refs[ref]
             a = self._actors[wid]
-            if ref == a.describe_ref:
+            checking = ref == a.describe_ref
+            if checking:
                 a.describe_ref = None
-                if a.held is not None:  # the chunk that waited for the check
-                    a.run_ref, a.held = a.handle.run.remote(a.held), None
             else:
                 a.run_ref = None
             try:
                 out.extend(self.ray.get(ref))
-            except Exception as exc:  # RayActorError, a lost node, a crashed worker process
-                self._faults.append(Fault(wid, f"ray actor died ({type(exc).__name__})", ""))
+            except Exception as exc:  # RayActorError, a lost node, a crashed worker process; during the policy
+                self._faults.append(Fault(wid, f"ray actor died ({type(exc).__name__})",  # check the policy
+                                          CHECK_MARK + "?" if checking else ""))  # being loaded is to blame
+                continue
+            if checking and a.held is not None:  # the chunk that waited for the check, to a live actor
+                a.run_ref, a.held = a.handle.run.remote(a.held), None
         return out
 
     def faults(self) -> list[Fault]:

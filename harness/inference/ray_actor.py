@@ -82,7 +82,7 @@ class PolicyActor:
         self.core = InferenceCore(batch, self._arm, step_timeout)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="crossview-policy")  # the core's only caller
         self._waiters: dict[int, tuple[int, asyncio.Future]] = {}  # worker id -> (request id, its act's answer)
-        self._latest: dict[int, int] = {}  # worker id -> the newest request id it sent
+        self._latest: dict[int, float] = {}  # worker id -> the newest request id it sent (inf: written off)
         self._kick = asyncio.Event()
         self._batcher: asyncio.Task | None = None
 
@@ -192,7 +192,8 @@ class PolicyActor:
     async def leave(self, wid: int) -> None:
         """The driver wrote worker ``wid`` off: forget its slots (a batch no longer waits for it)."""
         self._ensure_batcher()
-        self._supersede(wid)
+        self._latest[wid] = math.inf  # a request of its still in flight (calls run out of order) must not rejoin
+        self._supersede(wid)  # it: a batch would wait for it to the end. Worker ids are never reused
         await self._core(self.core.leave, wid)
         self._kick.set()
 
